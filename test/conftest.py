@@ -1,0 +1,57 @@
+"""Shared fixtures: a tiny deployable model made on the fly, so tests never need the shipped weights."""
+
+import os
+
+import numpy as np
+import pytest
+
+from seg_perception.taxonomy import CAMVID_CLASSES, CAMVID_PALETTE
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TINY_HW = (48, 64)
+
+
+def _tiny_net(num_classes):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class Tiny(nn.Module):
+        """Two convolutions: enough to give distinct, deterministic labels for a colour."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+            self.conv2 = nn.Conv2d(8, num_classes, 1)
+
+        def forward(self, x):
+            size = x.shape[-2:]
+            y = self.conv2(F.relu(self.conv1(F.avg_pool2d(x, 2))))
+            return F.interpolate(y, size=size, mode='bilinear', align_corners=False)
+
+    torch.manual_seed(0)
+    return Tiny().eval()
+
+
+@pytest.fixture(scope='session')
+def tiny_model(tmp_path_factory):
+    """Path of the manifest of a tiny exported model (classes = CamVid's 11) at 48 x 64."""
+    from seg_perception.export import export_onnx, write_manifest
+
+    folder = tmp_path_factory.mktemp('tiny_model')
+    net = _tiny_net(len(CAMVID_CLASSES))
+    mean, std = (127.0, 127.0, 127.0), (128.0, 128.0, 128.0)
+    export_onnx(net, str(folder / 'tiny.onnx'), TINY_HW, mean, std)
+    return str(write_manifest(str(folder / 'tiny.json'), name='tiny', architecture='tiny', arch_kwargs={},
+                              classes=CAMVID_CLASSES, palette=CAMVID_PALETTE, input_hw=TINY_HW, mean=mean,
+                              std=std, files={'onnx': 'tiny.onnx'}) and folder / 'tiny.json')
+
+
+@pytest.fixture
+def rgb_frame():
+    """A 120 x 160 RGB frame with structure (sky-like top, road-like bottom)."""
+    rng = np.random.default_rng(0)
+    img = np.zeros((120, 160, 3), np.uint8)
+    img[:50] = (140, 170, 220)
+    img[50:] = (90, 90, 95)
+    return np.clip(img + rng.integers(-10, 10, img.shape), 0, 255).astype(np.uint8)

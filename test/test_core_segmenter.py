@@ -1,0 +1,117 @@
+"""Segmenter: the only path from pixels to labels, and how it treats bad input and bad model files."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from seg_perception import Segmenter
+from seg_perception.backends import BackendUnavailable
+from seg_perception.model_files import ModelFileError
+from seg_perception.segmenter import InputError
+
+
+@pytest.fixture(scope='module')
+def segmenter(tiny_model):
+    return Segmenter.from_model(tiny_model, threads=1)
+
+
+@pytest.mark.parametrize('shape', [(120, 160), (48, 64), (37, 91), (600, 800)])
+def test_labels_come_back_at_the_input_resolution(segmenter, shape):
+    rgb = np.random.default_rng(1).integers(0, 256, shape + (3,), dtype=np.uint8)
+    out = segmenter.segment(rgb)
+    assert out.labels.shape == shape and out.labels.dtype == np.uint8
+    assert out.drivable.shape == shape and set(np.unique(out.drivable)) <= {0, 255}
+    assert out.margin.shape == shape and out.margin.dtype == np.float32
+    assert out.labels.max() < len(out.classes)
+    assert set(out.timings_ms) == {'preprocess', 'inference', 'postprocess', 'total'}
+
+
+def test_classes_and_palette_come_from_the_manifest(segmenter, tiny_model):
+    manifest = json.load(open(tiny_model))
+    assert list(segmenter.classes) == manifest['classes']
+    assert len(segmenter.palette) == len(segmenter.classes)
+
+
+def test_color_and_overlay_use_the_palette(segmenter, rgb_frame):
+    out = segmenter.segment(rgb_frame)
+    color = out.color()
+    assert color.shape == rgb_frame.shape
+    label = int(out.labels[0, 0])
+    assert tuple(color[0, 0]) == tuple(out.palette[label])
+    assert out.overlay(rgb_frame).shape == rgb_frame.shape
+    assert abs(sum(out.class_shares().values()) - 1.0) < 1e-6
+
+
+def test_margin_lies_between_zero_and_one(segmenter, rgb_frame):
+    margin = segmenter.segment(rgb_frame).margin
+    assert margin.min() >= 0.0 and margin.max() <= 1.0
+
+
+def test_batch_equals_single_frames(segmenter, rgb_frame):
+    other = rgb_frame[::-1].copy()
+    batch = segmenter.segment_batch([rgb_frame, other])
+    assert np.array_equal(batch[0].labels, segmenter.segment(rgb_frame).labels)
+    assert np.array_equal(batch[1].labels, segmenter.segment(other).labels)
+
+
+@pytest.mark.parametrize('bad, message', [
+    (np.zeros((10, 10), np.uint8), 'H x W x 3'),
+    (np.zeros((10, 10, 4), np.uint8), 'H x W x 3'),
+    (np.zeros((10, 10, 3), np.float32), 'uint8'),
+    (np.zeros((0, 10, 3), np.uint8), 'too small'),
+    ([[1, 2, 3]], 'numpy array'),
+])
+def test_bad_images_raise_input_error_that_says_why(segmenter, bad, message):
+    with pytest.raises(InputError, match=message):
+        segmenter.segment(bad)
+
+
+def test_missing_model_file_names_the_file(tmp_path):
+    with pytest.raises(ModelFileError, match='nope.onnx'):
+        Segmenter.from_model(str(tmp_path / 'nope.onnx'))
+
+
+def test_unknown_model_name_lists_where_it_looked():
+    with pytest.raises(ModelFileError, match='no model manifest'):
+        Segmenter.from_model('no_such_model')
+
+
+def test_stale_model_file_is_refused(tiny_model, tmp_path):
+    folder = tmp_path / 'stale'
+    shutil.copytree(os.path.dirname(tiny_model), folder)
+    with open(folder / 'tiny.onnx', 'ab') as f:
+        f.write(b'\0')
+    with pytest.raises(ModelFileError, match='stale or damaged'):
+        Segmenter.from_model(str(folder / 'tiny.json'))
+
+
+def test_manifest_without_required_fields_is_refused(tmp_path):
+    (tmp_path / 'm.json').write_text(json.dumps({'name': 'm'}))
+    with pytest.raises(ModelFileError, match='lacks the field'):
+        Segmenter.from_model(str(tmp_path / 'm.json'))
+
+
+def test_corrupt_onnx_with_matching_manifest_fails_at_start(tiny_model, tmp_path):
+    from seg_perception.export import sha256_file
+
+    folder = tmp_path / 'corrupt'
+    shutil.copytree(os.path.dirname(tiny_model), folder)
+    (folder / 'tiny.onnx').write_bytes(b'not an onnx file')
+    manifest = json.load(open(folder / 'tiny.json'))
+    manifest['sha256']['onnx'] = sha256_file(str(folder / 'tiny.onnx'))
+    (folder / 'tiny.json').write_text(json.dumps(manifest))
+    with pytest.raises(BackendUnavailable, match='cannot load'):
+        Segmenter.from_model(str(folder / 'tiny.json'))
+
+
+def test_tensorrt_backend_says_what_is_missing(tiny_model):
+    with pytest.raises(BackendUnavailable, match='tensorrt'):
+        Segmenter.from_model(tiny_model, backend='tensorrt')
+
+
+def test_unknown_backend_is_refused(tiny_model):
+    with pytest.raises(ValueError, match='unknown backend'):
+        Segmenter.from_model(tiny_model, backend='opencl')
