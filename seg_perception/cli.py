@@ -140,8 +140,8 @@ def cmd_bench(args) -> int:
     print('| input | preprocess p50/p99 ms | inference p50/p99 ms | postprocess p50/p99 ms | total p50/p99 ms |')
     print('|---|---|---|---|---|')
     for size, st in rows:
-        cells = ' | '.join(f'{st[k][0]:.1f} / {st[k][1]:.1f}' for k in ('preprocess', 'inference', 'postprocess',
-                                                                         'total'))
+        stages = ('preprocess', 'inference', 'postprocess', 'total')
+        cells = ' | '.join(f'{st[k][0]:.1f} / {st[k][1]:.1f}' for k in stages)
         print(f'| {size} | {cells} |')
     return 0
 

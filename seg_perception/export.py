@@ -79,8 +79,8 @@ def write_manifest(manifest_path: str, *, name: str, architecture: str, arch_kwa
         'input': {'height': int(input_hw[0]), 'width': int(input_hw[1]), 'layout': 'NHWC uint8 RGB',
                   'normalisation': {'mean': list(mean), 'std': list(std),
                                     'formula': '(x - mean) / std, inside the ONNX graph'}},
-        'outputs': {'labels': 'N x H x W uint8 class id', 'margin': 'N x H x W float32, top-1 minus top-2 '
-                                                                     'softmax probability'},
+        'outputs': {'labels': 'N x H x W uint8 class id',
+                    'margin': 'N x H x W float32, top-1 minus top-2 softmax probability'},
         'files': dict(files),
         'sha256': {role: sha256_file(os.path.join(folder, f)) for role, f in files.items()},
         'training': training or {},

@@ -13,8 +13,8 @@ def confusion_matrix(truth: np.ndarray, pred: np.ndarray, num_classes: int, igno
         raise ValueError(f'truth and prediction differ in size: {truth.size} vs {pred.size}')
     keep = (truth != ignore_index) & (truth < num_classes)
     pred = np.clip(pred[keep], 0, num_classes - 1)
-    return np.bincount(truth[keep] * num_classes + pred, minlength=num_classes ** 2).reshape(num_classes,
-                                                                                               num_classes)
+    counts = np.bincount(truth[keep] * num_classes + pred, minlength=num_classes ** 2)
+    return counts.reshape(num_classes, num_classes)
 
 
 def iou_per_class(confusion: np.ndarray) -> np.ndarray:

@@ -107,8 +107,9 @@ class Segmenter:
         """Network-sized outputs -> a Segmentation at the image's resolution."""
         t = time.perf_counter()
         h, w = shape
-        labels = labels_net if labels_net.shape == (h, w) else cv2.resize(labels_net, (w, h),
-                                                                           interpolation=cv2.INTER_NEAREST)
+        labels = labels_net
+        if labels.shape != (h, w):
+            labels = cv2.resize(labels_net, (w, h), interpolation=cv2.INTER_NEAREST)
         drivable = connected_drivable(labels, self.drivable_ids)
         timings['postprocess'] = (time.perf_counter() - t) * 1e3
         return Segmentation(labels, self.classes, self.palette, margin_net, drivable, timings)

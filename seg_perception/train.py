@@ -158,7 +158,8 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
     export_onnx(model, os.path.join(folder, name + '.onnx'), input_hw, mean, std)
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     arch_kwargs = {'aux': True} if 'pspnet' in args.model else {}
-    torch.save({'arch': args.model, 'arch_kwargs': arch_kwargs, 'state_dict': state}, os.path.join(folder, name + '.pt'))
+    torch.save({'arch': args.model, 'arch_kwargs': arch_kwargs, 'state_dict': state},
+               os.path.join(folder, name + '.pt'))
     val = {k: v for k, v in result.get('val', {}).items() if k != 'confusion'}
     training = {
         'data': 'CamVid train split (367 frames, SegNet 11-class version)'

@@ -42,7 +42,9 @@ def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnx
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from .conversions import rgb_to_image_msg
+    from std_msgs.msg import Header
+
+    from .conversions import array_to_image
     from ..model_files import default_model, ModelFiles
     from ..taxonomy import palette_array
 
@@ -94,8 +96,9 @@ def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnx
         for _ in range(loops):
             for rgb in frames:
                 now_ns = time.time_ns()
-                msg = rgb_to_image_msg(rgb, 'rgb8', frame_id='camera')
-                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now_ns, 1_000_000_000)
+                header = Header(frame_id='camera')
+                header.stamp.sec, header.stamp.nanosec = divmod(now_ns, 1_000_000_000)
+                msg = array_to_image(rgb, header)
                 publisher.publish(msg)
                 sent.append(now_ns)
                 next_t += period

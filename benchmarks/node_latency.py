@@ -1,0 +1,113 @@
+"""End-to-end latency of the real seg_node: input header stamp -> labels received in another process.
+
+Starts ``seg_node`` in its own process, publishes rgb8 frames (rendered road scenes) at a fixed rate over
+ROS 2 (reliable, as most drivers do), and measures, per frame, the time from the stamp it put in the header to
+the arrival of ``segmentation/labels`` with that stamp here. Prints a table and the command that made it.
+
+    python benchmarks/node_latency.py --sizes 480x360 800x600 --frames 60 --rate 4
+"""
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+
+def measure(size, frames, rate_hz, model, backend, threads):
+    """Run one node at one input size; returns a dict of figures."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    from std_msgs.msg import Header
+
+    from seg_perception.ros.conversions import array_to_image
+    from seg_perception.scenes import render_scene
+
+    w, h = (int(v) for v in size.split('x'))
+    ns = f'/bench_{os.getpid()}_{w}x{h}'
+    cmd = [sys.executable, '-m', 'seg_perception.ros.seg_node', '--ros-args', '-r', f'__ns:={ns}',
+           '-p', f'backend:={backend}', '-p', f'threads:={threads}', '-p', 'publish_color:=false']
+    if model:
+        cmd += ['-p', f'model:={model}']
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    rclpy.init()
+    node = rclpy.create_node('latency_bench', namespace=ns)
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    pub = node.create_publisher(Image, 'image', qos)
+    arrivals = {}
+
+    def on_labels(msg):
+        arrivals[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = time.time_ns()
+
+    node.create_subscription(Image, 'segmentation/labels', on_labels, qos)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    images = [render_scene(i, height=h, width=w, t=0.1 * i)[0] for i in range(8)]
+    sent = []
+    try:
+        deadline = time.time() + 60
+        while pub.get_subscription_count() == 0 or node.count_publishers(f'{ns}/segmentation/labels') == 0:
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError('seg_node did not start: ' + proc.stderr.read().decode()[-2000:])
+            time.sleep(0.1)
+        time.sleep(1.0)
+        for i in range(frames + 5):
+            now = time.time_ns()
+            header = Header(frame_id='camera')
+            header.stamp.sec, header.stamp.nanosec = divmod(now, 10**9)
+            msg = array_to_image(images[i % len(images)], header)
+            pub.publish(msg)
+            if i >= 5:                      # the first frames warm the backend up
+                sent.append(now)
+            time.sleep(1.0 / rate_hz)
+        time.sleep(2.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    latency = np.array([(arrivals[s] - s) / 1e6 for s in sent if s in arrivals])
+    return {'size': size, 'sent': len(sent), 'answered': int(latency.size),
+            'p50_ms': float(np.percentile(latency, 50)) if latency.size else None,
+            'p99_ms': float(np.percentile(latency, 99)) if latency.size else None,
+            'max_ms': float(latency.max()) if latency.size else None}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--sizes', nargs='+', default=['480x360', '800x600'])
+    parser.add_argument('--frames', type=int, default=60)
+    parser.add_argument('--rate', type=float, default=4.0,
+                        help="publish rate in Hz (below the node's capacity, so that latency is not queueing)")
+    parser.add_argument('--model', default='')
+    parser.add_argument('--backend', default='onnxruntime')
+    parser.add_argument('--threads', type=int, default=0)
+    parser.add_argument('--json', default='')
+    args = parser.parse_args()
+    os.environ.setdefault('ROS_DOMAIN_ID', str(random.randint(100, 200)))
+    rows = [measure(s, args.frames, args.rate, args.model, args.backend, args.threads) for s in args.sizes]
+    print('# python benchmarks/node_latency.py ' + ' '.join(sys.argv[1:]))
+    print(f'# backend {args.backend}, {os.cpu_count()} CPU cores, rate {args.rate:g} Hz, reliable QoS')
+    print('| input | frames sent | answered | latency p50 ms | p99 ms | max ms |')
+    print('|---|---|---|---|---|---|')
+    for r in rows:
+        print(f"| {r['size']} | {r['sent']} | {r['answered']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+              f"{r['max_ms']:.1f} |")
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,46 @@
+"""Launch seg_node on a camera: ``ros2 launch seg_perception seg_perception.launch.py image_topic:=...``.
+
+The node's ``image`` and ``image/compressed`` inputs are remapped onto ``image_topic`` and its image_transport
+``/compressed`` sibling; its ``segmentation/*`` outputs appear in ``namespace``. The ``model`` and ``backend``
+arguments override the same parameters in ``params_file``.
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+
+
+def generate_launch_description():
+    """Declare the launch arguments and the seg_node they configure."""
+    default_params = os.path.join(get_package_share_directory('seg_perception'), 'config',
+                                  'seg_perception.yaml')
+    image_topic = LaunchConfiguration('image_topic')
+    return LaunchDescription([
+        DeclareLaunchArgument('image_topic', default_value='/camera/image_raw',
+                              description='camera image topic; its /compressed sibling is subscribed too'),
+        DeclareLaunchArgument('model', default_value='',
+                              description='model manifest, model file or name; empty: the shipped default'),
+        DeclareLaunchArgument('backend', default_value='onnxruntime',
+                              description='inference backend: onnxruntime, torch or tensorrt'),
+        DeclareLaunchArgument('params_file', default_value=default_params,
+                              description='YAML file with the other seg_node parameters'),
+        DeclareLaunchArgument('namespace', default_value='',
+                              description='namespace of the node and of its segmentation/* outputs'),
+        Node(
+            package='seg_perception',
+            executable='seg_node',
+            name='seg_node',
+            namespace=LaunchConfiguration('namespace'),
+            # value_type=str: a launch argument is otherwise read as YAML ('' -> None, '1' -> an integer)
+            parameters=[LaunchConfiguration('params_file'),
+                        {'model': ParameterValue(LaunchConfiguration('model'), value_type=str),
+                         'backend': ParameterValue(LaunchConfiguration('backend'), value_type=str)}],
+            remappings=[('image', image_topic), ('image/compressed', [image_topic, '/compressed'])],
+            output='screen',
+        ),
+    ])

@@ -1,0 +1,1 @@
+"""Bundled data: the rendered sample sequence (sample/) and the script that makes it (make_sample.py)."""

@@ -1,0 +1,114 @@
+"""Conversion between sensor_msgs images and the H x W x 3 uint8 RGB arrays the segmenter takes.
+
+Pure functions: they import message types only, never rclpy, so they are tested with hand-made messages.
+Every input that cannot become an RGB image raises :class:`~seg_perception.segmenter.InputError`, whose
+message names the field, what was expected and what arrived.
+"""
+
+import array
+
+import cv2
+import numpy as np
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from ..segmenter import InputError
+
+# encoding -> (channels, OpenCV conversion to RGB; None: already RGB)
+IMAGE_ENCODINGS = {
+    'rgb8': (3, None),
+    'bgr8': (3, cv2.COLOR_BGR2RGB),
+    'rgba8': (4, cv2.COLOR_RGBA2RGB),
+    'bgra8': (4, cv2.COLOR_BGRA2RGB),
+    'mono8': (1, cv2.COLOR_GRAY2RGB),
+}
+_JPEG_END = b'\xff\xd9'  # the EOI marker; entropy-coded data never contains it (0xff is stuffed as ff 00)
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """H x W x 3 uint8 RGB copy of a ``sensor_msgs/Image`` (rgb8, bgr8, rgba8, bgra8 or mono8).
+
+    Row padding (``step`` larger than ``width * channels``) is dropped; ``is_bigendian`` does not matter for
+    8-bit encodings.
+    """
+    width, height, step, encoding = msg.width, msg.height, msg.step, msg.encoding
+    where = f'image {width}x{height} {encoding}'
+    if encoding not in IMAGE_ENCODINGS:
+        raise InputError(f'{where}: unsupported encoding {encoding!r}; supported: '
+                         f'{", ".join(IMAGE_ENCODINGS)}')
+    if width == 0 or height == 0:
+        raise InputError(f'{where}: width and height must be positive, got {width}x{height}')
+    channels, to_rgb = IMAGE_ENCODINGS[encoding]
+    row_bytes = width * channels
+    if step < row_bytes:
+        raise InputError(f'{where}: step {step} < width*{channels} = {row_bytes}')
+    data = _as_uint8(msg.data)
+    if data.size != step * height:
+        raise InputError(f'{where}: data has {data.size} bytes, expected step*height = {step * height}')
+    pixels = data.reshape(height, step)[:, :row_bytes].reshape(height, width, channels)
+    if to_rgb is None:
+        return pixels.copy()
+    # OpenCV reads the padded rows in place through their strides; the result is a new contiguous array
+    return cv2.cvtColor(pixels, to_rgb)
+
+
+def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
+    """H x W x 3 uint8 RGB decoding of a JPEG or PNG ``sensor_msgs/CompressedImage``.
+
+    ``format`` is image_transport's string ('jpeg', 'png', 'bgr8; jpeg compressed bgr8', ...): it must name
+    jpeg/jpg or png. The payload itself is a standard file whatever encoding the publisher started from.
+    """
+    kind = compressed_kind(msg.format)
+    data = _as_uint8(msg.data)
+    where = f'compressed image (format {msg.format!r})'
+    if data.size == 0:
+        raise InputError(f'{where}: data is empty, expected a {kind} payload')
+    if kind == 'jpeg' and _JPEG_END not in data[-64:].tobytes():
+        # libjpeg "decodes" a truncated file into a grey-filled image with only a warning: refuse it here
+        raise InputError(f'{where}: cannot decode jpeg payload of {data.size} bytes: it is truncated (no '
+                         f'end-of-image marker)')
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f'{where}: cannot decode {kind} payload of {data.size} bytes')
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def compressed_kind(image_format: str) -> str:
+    """'jpeg' or 'png' from a ``CompressedImage.format`` string, or InputError naming the supported ones."""
+    lowered = image_format.lower()
+    if 'compresseddepth' in lowered:
+        raise InputError(f'compressed image: format {image_format!r} is a compressedDepth image; only colour '
+                         f'or mono jpeg/png images can be segmented')
+    if 'jpeg' in lowered or 'jpg' in lowered:
+        return 'jpeg'
+    if 'png' in lowered:
+        return 'png'
+    raise InputError(f'compressed image: unsupported format {image_format!r}; expected a format naming jpeg, '
+                     f'jpg or png (e.g. "jpeg", "bgr8; jpeg compressed bgr8")')
+
+
+def array_to_image(pixels: np.ndarray, header: Header) -> Image:
+    """``sensor_msgs/Image`` of an H x W uint8 array (mono8) or an H x W x 3 uint8 RGB array (rgb8).
+
+    ``header`` is used as given, so outputs carry the stamp and frame of the input they came from.
+    """
+    pixels = np.asarray(pixels)
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2] if pixels.ndim == 3 else 0
+    if pixels.dtype != np.uint8 or channels not in (1, 3) or 0 in pixels.shape:
+        raise InputError(f'expected an H x W (mono8) or H x W x 3 (rgb8) uint8 array, got shape '
+                         f'{pixels.shape} {pixels.dtype}')
+    height, width = pixels.shape[:2]
+    msg = Image(header=header, height=height, width=width, encoding='mono8' if channels == 1 else 'rgb8',
+                is_bigendian=0, step=width * channels)
+    data = array.array('B')
+    # one copy; assigning bytes or a list instead makes the message setter check every byte in Python
+    data.frombytes(np.ascontiguousarray(pixels).reshape(-1).data)
+    msg.data = data
+    return msg
+
+
+def _as_uint8(data) -> np.ndarray:
+    """Message bytes (array.array('B') after deserialisation; bytes or a list when built by hand) as uint8."""
+    if isinstance(data, (bytes, bytearray, memoryview, array.array)):
+        return np.frombuffer(data, np.uint8)
+    return np.asarray(data, np.uint8)

@@ -1,0 +1,413 @@
+"""The segmentation node: camera images in; class labels, a colour overlay and a drivable mask out.
+
+Topics (relative names, so that namespaces and remapping apply):
+
+====  ========================  =====================================================================
+in    image                     sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8 or mono8
+in    image/compressed          sensor_msgs/CompressedImage: jpeg or png
+out   segmentation/labels       sensor_msgs/Image mono8: class ids (names and colours: the model manifest)
+out   segmentation/color        sensor_msgs/Image rgb8: labels blended over the image, while subscribed
+out   segmentation/drivable     sensor_msgs/Image mono8: 255 where the vehicle may drive
+out   /diagnostics              diagnostic_msgs/DiagnosticArray every ``diagnostics_period_s``
+====  ========================  =====================================================================
+
+Every output has the input's resolution and carries the input's header (stamp and frame_id) unchanged. When a
+camera publishes both transports, a frame that already came through the other one (same stamp and frame_id)
+is skipped.
+
+QoS. Subscriptions keep the last message only. With ``reliability: auto`` they follow the publishers as
+rosbag2 does: best effort if any publisher is best effort, else reliable; with no publisher yet, reliable, and
+the choice is revisited every second, re-subscribing when publishers appear that do not match. (A best-effort
+subscription reaches every publisher, but Fast DDS loses most large frames from a reliable one over best
+effort.) Publishers are reliable, keep-last 1: reliable publishers reach reliable and best-effort subscribers
+alike, and a stale segmentation is worth nothing, so nothing queues behind a slow subscriber.
+
+Diagnostics: one status, '<node>: segmentation', with the backend as hardware_id; values for the model and
+its sha256, input and output rates, frame counts (received, processed, dropped, rejected, failed, duplicate),
+p50/p99 latency per stage (convert, preprocess, inference, postprocess, total, and end_to_end from the input
+stamp to publishing) and the last error. Level WARN while inputs are rejected or frames dropped, ERROR when
+frames arrive but none could be segmented since the last status.
+
+Never a backlog: the subscription callbacks only put the newest message into a one-slot holder
+(image_pipeline's BufferQueue pattern) and a single worker thread segments whatever is newest. A message
+replaced before the worker took it is counted as dropped.
+"""
+
+import signal
+import sys
+import threading
+import time
+from collections import Counter, deque
+from typing import Iterable, Optional
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
+from sensor_msgs.msg import CompressedImage, Image
+
+try:
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:     # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
+
+from .. import backends
+from ..model_files import ModelFileError
+from ..segmenter import InputError, Segmenter
+from .conversions import array_to_image, compressed_to_rgb, image_to_rgb
+
+NODE_NAME = 'seg_node'
+IMAGE_TOPIC = 'image'
+COMPRESSED_TOPIC = 'image/compressed'
+LABELS_TOPIC = 'segmentation/labels'
+COLOR_TOPIC = 'segmentation/color'
+DRIVABLE_TOPIC = 'segmentation/drivable'
+DIAGNOSTICS_TOPIC = '/diagnostics'
+
+RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': ReliabilityPolicy.BEST_EFFORT}
+CHOICES = {'backend': tuple(backends.names()), 'reliability': ('auto',) + tuple(RELIABILITY)}
+LATENCY_STAGES = ('convert', 'preprocess', 'inference', 'postprocess', 'total', 'end_to_end')
+LATENCY_SAMPLES = 300           # per stage: percentiles over about the last 10-30 s at camera rates
+QOS_CHECK_PERIOD_S = 1.0
+RECENT_FRAMES = 8               # frames remembered to skip the same frame arriving on the other transport
+_STARTUP_ERRORS = (ModelFileError, backends.BackendUnavailable, ParameterException)
+
+
+def parameter_declarations():
+    """(name, default, descriptor) of every parameter; config/seg_perception.yaml repeats the defaults."""
+    def choice(description, name):
+        return ParameterDescriptor(description=description, read_only=True,
+                                   additional_constraints=f'one of {", ".join(CHOICES[name])}')
+
+    return (
+        ('model', '', ParameterDescriptor(
+            description='model manifest (.json), model file (.onnx/.pt) or model name; empty: the shipped '
+                        'default', read_only=True)),
+        ('backend', 'onnxruntime', choice('inference backend', 'backend')),
+        ('threads', 0, ParameterDescriptor(
+            description='CPU threads for inference; 0: the backend chooses (all cores, up to 8)',
+            read_only=True, integer_range=[IntegerRange(from_value=0, to_value=64, step=1)])),
+        ('reliability', 'auto', choice('input subscription reliability; auto: match the publishers',
+                                       'reliability')),
+        ('publish_color', True, ParameterDescriptor(
+            description='publish segmentation/color (computed only while it has subscribers)')),
+        ('color_alpha', 0.5, ParameterDescriptor(
+            description='weight of the class colours over the image in segmentation/color',
+            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)])),
+        ('diagnostics_period_s', 1.0, ParameterDescriptor(
+            description='period of the /diagnostics status',
+            floating_point_range=[FloatingPointRange(from_value=0.1, to_value=10.0, step=0.0)])),
+        ('error_throttle_s', 5.0, ParameterDescriptor(
+            description='at most one error log per this many seconds about rejected frames; 0: log each',
+            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=60.0, step=0.0)])),
+    )
+
+
+def matching_reliability(publishers: Iterable) -> Optional[ReliabilityPolicy]:
+    """Reliability that receives well from all ``publishers`` (TopicEndpointInfo); None if there are none."""
+    policies = [p.qos_profile.reliability for p in publishers]
+    if not policies:
+        return None
+    return ReliabilityPolicy.BEST_EFFORT if ReliabilityPolicy.BEST_EFFORT in policies \
+        else ReliabilityPolicy.RELIABLE
+
+
+class LatestMessage:
+    """A one-slot queue for the newest message: put() replaces what the worker has not taken yet."""
+
+    def __init__(self):
+        """Start empty."""
+        self._ready = threading.Condition()
+        self._item = None
+
+    def put(self, item) -> bool:
+        """Store ``item``; True if it replaced one that was never taken (a dropped frame)."""
+        with self._ready:
+            replaced = self._item is not None
+            self._item = item
+            self._ready.notify()
+        return replaced
+
+    def take(self, timeout_s: float):
+        """Remove and return the newest item, waiting up to ``timeout_s``; None if none came."""
+        with self._ready:
+            if self._item is None:
+                self._ready.wait(timeout_s)
+            item, self._item = self._item, None
+        return item
+
+
+class SegNode(Node):
+    """Segments the newest camera frame; publishes labels, a colour overlay, drivable area, diagnostics."""
+
+    def __init__(self, **kwargs):
+        """Declare the parameters, load the model, then wire publishers, subscriptions, timers, worker.
+
+        ``kwargs`` go to rclpy's Node (context, namespace, parameter_overrides, cli_args, ...). Raises
+        ModelFileError, BackendUnavailable or a ParameterException when the node cannot run.
+        """
+        super().__init__(NODE_NAME, **kwargs)
+        self._stopping = threading.Event()
+        self._worker = None                   # started last, once everything it uses exists
+        # registered before declaring, so that invalid start values (command line, YAML) are refused too
+        self.add_on_set_parameters_callback(self._check_parameters)
+        for name, default, descriptor in parameter_declarations():
+            self.declare_parameter(name, default, descriptor)
+        self.segmenter = Segmenter.from_model(self._param('model') or None, backend=self._param('backend'),
+                                              threads=self._param('threads'))
+
+        self._lock = threading.Lock()         # counts, latencies, recent frames, error log state
+        self._counts = Counter()              # received, processed, dropped, rejected, failed, duplicate
+        self._reported = (Counter(), time.monotonic())  # counts at the last diagnostics, for rates
+        self._latency_ms = {stage: deque(maxlen=LATENCY_SAMPLES) for stage in LATENCY_STAGES}
+        self._recent_frames = deque(maxlen=RECENT_FRAMES)
+        self._last_error = ''
+        self._error_logged_at = -float('inf')
+        self._errors_not_logged = 0
+
+        output_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                                reliability=ReliabilityPolicy.RELIABLE)
+        self._labels_pub = self.create_publisher(Image, LABELS_TOPIC, output_qos)
+        self._color_pub = self.create_publisher(Image, COLOR_TOPIC, output_qos)
+        self._drivable_pub = self.create_publisher(Image, DRIVABLE_TOPIC, output_qos)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+
+        self._inputs = {}
+        reliability = self._param('reliability')
+        for topic, msg_type in ((IMAGE_TOPIC, Image), (COMPRESSED_TOPIC, CompressedImage)):
+            self._subscribe(topic, msg_type, RELIABILITY.get(reliability, ReliabilityPolicy.RELIABLE))
+        if reliability == 'auto':
+            self.create_timer(QOS_CHECK_PERIOD_S, self._match_publishers)
+        self._diagnostics_timer = self.create_timer(self._param('diagnostics_period_s'),
+                                                    self._publish_diagnostics)
+
+        # Inference takes longer than a frame period; run in the executor's callbacks it would stall
+        # the subscriptions, timers and parameter services behind it. One worker thread segments instead.
+        self._latest = LatestMessage()
+        self._worker = threading.Thread(target=self._work, name='seg_worker', daemon=True)
+        self._worker.start()
+        model = self.segmenter.model
+        self.get_logger().info(f'segmenting {self._inputs[IMAGE_TOPIC].topic_name} and '
+                               f'{self._inputs[COMPRESSED_TOPIC].topic_name} with model {model.name} '
+                               f'({model.manifest_path}) on {self.segmenter.backend.describe()}')
+
+    def destroy_node(self):
+        """Stop the worker, then destroy the node's publishers and subscriptions."""
+        self._stopping.set()
+        if self._worker is not None:    # None when __init__ failed (rclpy destroys such nodes at shutdown)
+            self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+    def _param(self, name: str):
+        return self.get_parameter(name).value
+
+    def _check_parameters(self, parameters) -> SetParametersResult:
+        """Refuse values outside a parameter's choices (ranges and read-only are the descriptors' job)."""
+        for parameter in parameters:
+            choices = CHOICES.get(parameter.name)
+            if choices and parameter.value not in choices:
+                return SetParametersResult(successful=False, reason=f'{parameter.name} must be one of '
+                                           f'{", ".join(choices)}; got {parameter.value!r}')
+        return SetParametersResult(successful=True)
+
+    # --- input ------------------------------------------------------------------------------------------
+
+    def _subscribe(self, topic: str, msg_type, reliability: ReliabilityPolicy):
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability)
+        events = None
+        if self._param('reliability') == 'auto':
+            # rclpy's default handler warns that no messages will be received; _match_publishers
+            # re-subscribes within QOS_CHECK_PERIOD_S instead
+            events = SubscriptionEventCallbacks(incompatible_qos=lambda event: self.get_logger().debug(
+                f'{topic}: a publisher with another reliability appeared; re-subscribing within '
+                f'{QOS_CHECK_PERIOD_S:.0f} s'))
+        self._inputs[topic] = self.create_subscription(
+            msg_type, topic, lambda msg: self._on_message(msg, topic), qos, event_callbacks=events)
+
+    def _on_message(self, msg, topic: str):
+        """Keep the newest message for the worker; runs on the executor, so it must stay this short."""
+        stamp = msg.header.stamp
+        frame = (stamp.sec, stamp.nanosec, msg.header.frame_id)
+        with self._lock:
+            other_transport = any(f == frame and t != topic for f, t in self._recent_frames)
+            if other_transport and (stamp.sec or stamp.nanosec):
+                self._counts['duplicate'] += 1
+                return
+            self._recent_frames.append((frame, topic))
+            self._counts['received'] += 1
+            if self._latest.put((msg, self._inputs[topic].topic_name)):
+                self._counts['dropped'] += 1
+
+    def _match_publishers(self):
+        """reliability=auto: re-subscribe when the publishers' reliability differs from the subscription's."""
+        for topic, subscription in list(self._inputs.items()):
+            wanted = matching_reliability(self.get_publishers_info_by_topic(subscription.topic_name))
+            if wanted is None or wanted == subscription.qos_profile.reliability:
+                continue
+            self.get_logger().info(f'{subscription.topic_name}: re-subscribing {wanted.name.lower()} to '
+                                   f'match its publishers')
+            msg_type = subscription.msg_type
+            self.destroy_subscription(subscription)
+            self._subscribe(topic, msg_type, wanted)
+
+    # --- processing (worker thread) --------------------------------------------------------------------
+
+    def _work(self):
+        while not self._stopping.is_set():
+            item = self._latest.take(timeout_s=0.1)
+            if item is None:
+                continue
+            msg, topic_name = item
+            try:
+                self._process(msg, topic_name)
+            except Exception as e:  # noqa: BLE001 - the worker must outlive any one frame
+                if not self.context.ok():
+                    return      # shutting down: the publishers are gone
+                self._record_error('failed', f'{topic_name}: {type(e).__name__}: {e}')
+
+    def _process(self, msg, topic_name: str):
+        t0 = time.perf_counter()
+        try:
+            rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
+            convert_ms = (time.perf_counter() - t0) * 1e3
+            result = self.segmenter.segment(rgb)
+        except InputError as e:
+            self._record_error('rejected', f'{topic_name}: {e}')
+            return
+        self._publish(msg.header, rgb, result)
+        latencies = dict(result.timings_ms, convert=convert_ms)
+        if msg.header.stamp.sec or msg.header.stamp.nanosec:
+            age = self.get_clock().now() - Time.from_msg(msg.header.stamp)
+            latencies['end_to_end'] = age.nanoseconds / 1e6
+        with self._lock:
+            self._counts['processed'] += 1
+            for stage, samples in self._latency_ms.items():
+                if stage in latencies:
+                    samples.append(latencies[stage])
+
+    def _publish(self, header, rgb: np.ndarray, result):
+        self._labels_pub.publish(array_to_image(result.labels, header))
+        self._drivable_pub.publish(array_to_image(result.drivable, header))
+        if self._param('publish_color') and self._color_pub.get_subscription_count() > 0:
+            self._color_pub.publish(array_to_image(result.overlay(rgb, self._param('color_alpha')), header))
+
+    def _record_error(self, kind: str, text: str):
+        """Count a frame that could not be segmented and log it, at most once per error_throttle_s."""
+        # Throttled here rather than with the logger's throttle_duration_sec: rclpy refuses (ValueError) a
+        # throttle that changes between calls at one call site, and error_throttle_s can change at run time.
+        now = time.monotonic()
+        with self._lock:
+            self._counts[kind] += 1
+            self._last_error = text
+            if now - self._error_logged_at < self._param('error_throttle_s'):
+                self._errors_not_logged += 1
+                return
+            not_logged, self._errors_not_logged, self._error_logged_at = self._errors_not_logged, 0, now
+        more = f' ({not_logged} more since the last message)' if not_logged else ''
+        self.get_logger().error(f'dropped a frame: {text}{more}')
+
+    # --- diagnostics -----------------------------------------------------------------------------------
+
+    def _publish_diagnostics(self):
+        period_ns = int(self._param('diagnostics_period_s') * 1e9)
+        if self._diagnostics_timer.timer_period_ns != period_ns:
+            self._diagnostics_timer.timer_period_ns = period_ns
+        diagnostics = DiagnosticArray(status=[self._diagnostic_status()])
+        diagnostics.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(diagnostics)
+
+    def _diagnostic_status(self) -> DiagnosticStatus:
+        now = time.monotonic()
+        with self._lock:
+            counts = self._counts.copy()
+            previous, since = self._reported
+            self._reported = (counts, now)
+            percentiles = {stage: np.percentile(list(samples), (50, 99)) if samples else None
+                           for stage, samples in self._latency_ms.items()}
+            last_error = self._last_error
+        recent = counts - previous
+        elapsed_s = max(now - since, 1e-6)
+        level, message = self._health(counts, recent, last_error)
+        model = self.segmenter.model
+        values = [
+            ('backend', self.segmenter.backend.describe()),
+            ('model', f'{model.name} ({model.manifest_path})'),
+            ('model sha256', ', '.join(f'{role} {digest[:12]}' for role, digest in
+                                       sorted(model.manifest['sha256'].items()))),
+            ('input rate (Hz)', f'{recent["received"] / elapsed_s:.1f}'),
+            ('output rate (Hz)', f'{recent["processed"] / elapsed_s:.1f}'),
+        ]
+        values += [(f'frames {kind}', str(counts[kind]))
+                   for kind in ('received', 'processed', 'dropped', 'rejected', 'failed', 'duplicate')]
+        for stage, p in percentiles.items():
+            values += [(f'latency {stage} p50 (ms)', '-' if p is None else f'{p[0]:.1f}'),
+                       (f'latency {stage} p99 (ms)', '-' if p is None else f'{p[1]:.1f}')]
+        values.append(('last error', last_error or 'none'))
+        name = f'{self.get_fully_qualified_name().lstrip("/")}: segmentation'
+        return DiagnosticStatus(level=level, name=name, message=message,
+                                hardware_id=self.segmenter.backend.describe(),
+                                values=[KeyValue(key=k, value=v) for k, v in values])
+
+    def _health(self, counts: Counter, recent: Counter, last_error: str):
+        """(level, message) from the counts since the last status."""
+        failed = recent['rejected'] + recent['failed']
+        if failed and not recent['processed']:
+            return DiagnosticStatus.ERROR, (f'no frame segmented: {failed} input(s) failed since the last '
+                                            f'status; last error: {last_error}')
+        if failed:
+            return DiagnosticStatus.WARN, (f'{recent["rejected"]} input(s) rejected, {recent["failed"]} '
+                                           f'failed since the last status')
+        if recent['dropped']:
+            return DiagnosticStatus.WARN, (f'dropping frames: {recent["dropped"]} of {recent["received"]} '
+                                           f'since the last status (input faster than segmentation)')
+        if not counts['received']:
+            topics = ', '.join(s.topic_name for s in self._inputs.values())
+            return DiagnosticStatus.OK, f'waiting for images on {topics}'
+        return DiagnosticStatus.OK, 'segmenting'
+
+
+def _shut_down_on_sigterm():
+    """Make SIGTERM end the node like SIGINT does.
+
+    rclpy since Humble installs its own handler for both, which wakes the executor at once; an rclpy that only
+    handles SIGINT gets SIGINT's Python handler (KeyboardInterrupt) for SIGTERM too, raised when the executor
+    next wakes (the diagnostics timer bounds that wait).
+    """
+    try:
+        from rclpy.signals import SignalHandlerOptions, get_current_signal_handlers_options
+        if get_current_signal_handlers_options() in (SignalHandlerOptions.SIGTERM, SignalHandlerOptions.ALL):
+            return
+    except ImportError:
+        pass
+    signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
+
+
+def main(args=None) -> int:
+    """Run the node until SIGINT or SIGTERM; exit status 1 when it cannot start."""
+    rclpy.init(args=args)
+    _shut_down_on_sigterm()
+    node = None
+    try:
+        node = SegNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except _STARTUP_ERRORS as e:
+        rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {e}')
+        return 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""sensor_msgs images <-> RGB arrays: every encoding round trip; a helpful InputError for every bad input."""
+
+import array
+
+import cv2
+import numpy as np
+import pytest
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from seg_perception.ros.conversions import array_to_image, compressed_to_rgb, image_to_rgb
+from seg_perception.segmenter import InputError
+
+# encoding -> RGB -> the bytes of one pixel row in that encoding
+TO_ENCODING = {
+    'rgb8': lambda rgb: rgb,
+    'bgr8': lambda rgb: rgb[..., ::-1],
+    'rgba8': lambda rgb: np.dstack([rgb, np.full(rgb.shape[:2], 7, np.uint8)]),
+    'bgra8': lambda rgb: np.dstack([rgb[..., ::-1], np.full(rgb.shape[:2], 7, np.uint8)]),
+    'mono8': lambda rgb: rgb[..., 0],
+}
+
+
+@pytest.fixture
+def rgb():
+    """A 5 x 7 image with a distinct value in every channel of every pixel."""
+    return np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+
+
+def image_msg(pixels, encoding, padding=0, **fields):
+    """An Image of ``pixels`` (H x W or H x W x C) with ``padding`` bytes at the end of every row."""
+    height, width = pixels.shape[:2]
+    rows = np.ascontiguousarray(pixels).reshape(height, -1)
+    rows = np.hstack([rows, np.full((height, padding), 0xEE, np.uint8)])
+    msg = Image(height=height, width=width, encoding=encoding, step=rows.shape[1])
+    msg.data = array.array('B', rows.tobytes())
+    for name, value in fields.items():
+        setattr(msg, name, value)
+    return msg
+
+
+def compressed_msg(payload: bytes, image_format: str):
+    """A CompressedImage carrying ``payload``."""
+    msg = CompressedImage(format=image_format)
+    msg.data = array.array('B', payload)
+    return msg
+
+
+@pytest.mark.parametrize('padding', [0, 5])
+@pytest.mark.parametrize('encoding', sorted(TO_ENCODING))
+def test_every_encoding_becomes_the_same_rgb(rgb, encoding, padding):
+    expected = np.dstack([rgb[..., 0]] * 3) if encoding == 'mono8' else rgb
+    out = image_to_rgb(image_msg(TO_ENCODING[encoding](rgb), encoding, padding))
+    assert out.dtype == np.uint8 and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_big_endian_flag_does_not_matter_for_8_bit_pixels(rgb):
+    np.testing.assert_array_equal(image_to_rgb(image_msg(rgb, 'rgb8', is_bigendian=1)), rgb)
+
+
+def test_data_built_by_hand_as_bytes_or_list_is_read_too(rgb):
+    msg = image_msg(rgb, 'rgb8')
+    msg.data = rgb.tobytes()
+    np.testing.assert_array_equal(image_to_rgb(msg), rgb)
+    msg.data = list(rgb.tobytes())
+    np.testing.assert_array_equal(image_to_rgb(msg), rgb)
+
+
+def test_result_does_not_alias_the_message(rgb):
+    msg = image_msg(rgb, 'rgb8')
+    out = image_to_rgb(msg)
+    out[:] = 0
+    np.testing.assert_array_equal(image_to_rgb(msg), rgb)
+
+
+@pytest.mark.parametrize('pixels, encoding', [
+    (np.arange(20, dtype=np.uint8).reshape(4, 5), 'mono8'),
+    (np.arange(60, dtype=np.uint8).reshape(4, 5, 3), 'rgb8'),
+])
+def test_arrays_become_images_with_the_given_header(pixels, encoding):
+    header = Header(frame_id='camera_front')
+    header.stamp.sec, header.stamp.nanosec = 1700000000, 123
+    msg = array_to_image(pixels, header)
+    assert (msg.encoding, msg.height, msg.width, msg.step) == (encoding, 4, 5, 5 * (pixels.size // 20))
+    assert msg.header == header and msg.is_bigendian == 0
+    assert bytes(msg.data) == pixels.tobytes()
+
+
+def test_rgb_array_round_trips_through_an_image(rgb):
+    np.testing.assert_array_equal(image_to_rgb(array_to_image(rgb, Header())), rgb)
+
+
+@pytest.mark.parametrize('pixels', [np.zeros((4, 5), np.float32), np.zeros((4, 5, 4), np.uint8),
+                                    np.zeros((0, 5), np.uint8), np.zeros(5, np.uint8)])
+def test_arrays_that_are_not_mono8_or_rgb8_are_refused(pixels):
+    with pytest.raises(InputError, match=r'H x W \(mono8\) or H x W x 3 \(rgb8\) uint8 array, got shape'):
+        array_to_image(pixels, Header())
+
+
+# --- bad Image messages --------------------------------------------------------------------------------
+
+def test_unknown_encoding_lists_the_supported_ones(rgb):
+    with pytest.raises(InputError, match=r"image 7x5 16UC1: unsupported encoding '16UC1'; supported: rgb8, "
+                                         r'bgr8, rgba8, bgra8, mono8'):
+        image_to_rgb(image_msg(rgb, '16UC1'))
+
+
+def test_step_shorter_than_a_row_is_refused_with_both_numbers():
+    msg = Image(height=480, width=640, encoding='rgb8', step=1000)
+    msg.data = array.array('B', bytes(1000 * 480))
+    with pytest.raises(InputError, match=r'image 640x480 rgb8: step 1000 < width\*3 = 1920'):
+        image_to_rgb(msg)
+
+
+@pytest.mark.parametrize('size', [1000, 640 * 480 * 3 - 1, 640 * 480 * 3 + 1])
+def test_data_not_matching_step_times_height_is_refused(size):
+    msg = Image(height=480, width=640, encoding='rgb8', step=1920)
+    msg.data = array.array('B', bytes(size))
+    with pytest.raises(InputError, match=rf'data has {size} bytes, expected step\*height = 921600'):
+        image_to_rgb(msg)
+
+
+def test_padding_is_counted_in_the_expected_size(rgb):
+    msg = image_msg(rgb, 'rgb8', padding=3)
+    msg.data = msg.data[:-3]        # the last row's padding is missing
+    with pytest.raises(InputError, match=r'data has 117 bytes, expected step\*height = 120'):
+        image_to_rgb(msg)
+
+
+@pytest.mark.parametrize('width, height', [(0, 5), (7, 0), (0, 0)])
+def test_zero_width_or_height_is_refused(width, height):
+    msg = Image(height=height, width=width, encoding='rgb8', step=width * 3)
+    with pytest.raises(InputError, match=rf'image {width}x{height} rgb8: width and height must be positive'):
+        image_to_rgb(msg)
+
+
+# --- compressed images ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def photo():
+    """A smooth 40 x 60 RGB gradient that JPEG keeps close to the original."""
+    y, x = np.mgrid[0:40, 0:60]
+    return np.dstack([x * 4, y * 6, 255 - x * 4]).astype(np.uint8)
+
+
+def encode(rgb, ext, *params):
+    ok, payload = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), list(params))
+    assert ok
+    return payload.tobytes()
+
+
+@pytest.mark.parametrize('image_format', ['png', 'rgb8; png compressed rgb8', 'PNG'])
+def test_png_decodes_to_the_exact_rgb(photo, image_format):
+    out = compressed_to_rgb(compressed_msg(encode(photo, '.png'), image_format))
+    np.testing.assert_array_equal(out, photo)
+
+
+@pytest.mark.parametrize('image_format', ['jpeg', 'jpg', 'bgr8; jpeg compressed bgr8',
+                                          'rgb8; jpeg compressed bgr8'])
+def test_jpeg_decodes_to_rgb_in_the_right_channel_order(photo, image_format):
+    out = compressed_to_rgb(compressed_msg(encode(photo, '.jpg', cv2.IMWRITE_JPEG_QUALITY, 95), image_format))
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - photo).mean() < 3
+
+
+def test_mono_jpeg_becomes_three_equal_channels(photo):
+    ok, payload = cv2.imencode('.jpg', photo[..., 0])
+    out = compressed_to_rgb(compressed_msg(payload.tobytes(), 'mono8; jpeg compressed mono8'))
+    assert out.shape == (40, 60, 3)
+    assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+
+
+def test_empty_compressed_data_is_refused():
+    with pytest.raises(InputError, match=r"format 'jpeg'\): data is empty, expected a jpeg payload"):
+        compressed_to_rgb(compressed_msg(b'', 'jpeg'))
+
+
+@pytest.mark.parametrize('image_format', ['jpeg', 'png'])
+def test_corrupt_payload_cannot_be_decoded(image_format):
+    garbage = bytes(range(256)) * 4 + b'\xff\xd9'
+    with pytest.raises(InputError, match=rf'cannot decode {image_format} payload of 1026 bytes'):
+        compressed_to_rgb(compressed_msg(garbage, image_format))
+
+
+def test_truncated_jpeg_is_refused_rather_than_grey_filled(photo):
+    payload = encode(photo, '.jpg')
+    half = payload[:len(payload) // 2]
+    with pytest.raises(InputError, match=rf'jpeg payload of {len(half)} bytes: it is truncated'):
+        compressed_to_rgb(compressed_msg(half, 'jpeg'))
+
+
+def test_jpeg_with_padding_after_the_end_marker_is_accepted(photo):
+    payload = encode(photo, '.jpg') + bytes(16)
+    assert compressed_to_rgb(compressed_msg(payload, 'jpeg')).shape == photo.shape
+
+
+def test_truncated_png_is_refused(photo):
+    payload = encode(photo, '.png')
+    with pytest.raises(InputError, match=r'cannot decode png payload of'):
+        compressed_to_rgb(compressed_msg(payload[:len(payload) // 2], 'png'))
+
+
+@pytest.mark.parametrize('image_format', ['tiff', '', 'bgr8; theora'])
+def test_unsupported_compressed_format_is_named(photo, image_format):
+    with pytest.raises(InputError, match=rf"unsupported format '{image_format}'; expected a format naming "
+                                         r'jpeg, jpg or png'):
+        compressed_to_rgb(compressed_msg(encode(photo, '.png'), image_format))
+
+
+def test_compressed_depth_images_are_refused(photo):
+    with pytest.raises(InputError, match=r'compressedDepth image; only colour or mono jpeg/png'):
+        compressed_to_rgb(compressed_msg(encode(photo, '.png'), '16UC1; compressedDepth png'))

@@ -1,0 +1,422 @@
+"""seg_node over real DDS: a probe node publishes camera frames and keeps what the node publishes.
+
+The node runs in-process on a background executor (and, for start-up failures and signals, as its own
+process), on a ROS domain of its own so that parallel test runs do not hear each other.
+"""
+
+import array
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from seg_perception.ros.seg_node import (COLOR_TOPIC, COMPRESSED_TOPIC, DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC,
+                                         IMAGE_TOPIC, LABELS_TOPIC, SegNode)
+from seg_perception.segmenter import Segmenter
+
+pytestmark = pytest.mark.ros
+
+DOMAIN_ID = random.randint(50, 200)
+OUTPUTS = {'labels': LABELS_TOPIC, 'color': COLOR_TOPIC, 'drivable': DRIVABLE_TOPIC}
+
+
+class Probe:
+    """A camera and a viewer for one seg_node: publishes frames to it and keeps what it publishes."""
+
+    def __init__(self, context, executor, namespace='', reliability=ReliabilityPolicy.RELIABLE):
+        self.node = Node('probe', namespace=namespace, context=context)
+        camera_qos = QoSProfile(depth=1, reliability=reliability)
+        self.image_pub = self.node.create_publisher(Image, IMAGE_TOPIC, camera_qos)
+        self.compressed_pub = self.node.create_publisher(CompressedImage, COMPRESSED_TOPIC, camera_qos)
+        self.answers = {kind: [] for kind in OUTPUTS}
+        self.statuses = []
+        for kind, topic in OUTPUTS.items():
+            self.node.create_subscription(Image, topic, self.answers[kind].append, 100)
+        self.node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._keep_status, 100)
+        self.status_name = f'{namespace.strip("/")}/seg_node: segmentation'.lstrip('/')
+        self._last_ns = 0
+        executor.add_node(self.node)
+
+    def _keep_status(self, msg):
+        self.statuses += [s for s in msg.status if s.name == self.status_name]
+
+    def header(self, frame_id='camera_front'):
+        """A header stamped now, never twice with the same stamp."""
+        self._last_ns = max(time.time_ns(), self._last_ns + 1)
+        header = Header(frame_id=frame_id)
+        header.stamp.sec, header.stamp.nanosec = divmod(self._last_ns, 10 ** 9)
+        return header
+
+    def send(self, msg):
+        """Publish an Image or CompressedImage; returns its header."""
+        (self.compressed_pub if isinstance(msg, CompressedImage) else self.image_pub).publish(msg)
+        return msg.header
+
+    def answer(self, header, kind='labels'):
+        """The output of ``kind`` stamped like ``header``, or None."""
+        return next((m for m in self.answers[kind] if m.header.stamp == header.stamp), None)
+
+    def wait_for_answer(self, header, kinds=('labels',), timeout_s=5.0):
+        """Wait (bounded) until every output of ``kinds`` for ``header`` arrived; returns them."""
+        assert wait_until(lambda: all(self.answer(header, k) for k in kinds), timeout_s), \
+            f'no {"/".join(kinds)} answer for the frame stamped {header.stamp} within {timeout_s} s'
+        return [self.answer(header, k) for k in kinds]
+
+    def wait_for_status(self, predicate, timeout_s=5.0):
+        """The first diagnostics status (as level, message, values) arriving from now on that satisfies it."""
+        start = len(self.statuses)
+        found = []
+
+        def check():
+            for status in self.statuses[start:]:
+                values = {kv.key: kv.value for kv in status.values}
+                if predicate(status.level, values):
+                    found.append((status.level, status.message, values))
+                    return True
+            return False
+        assert wait_until(check, timeout_s), f'no such diagnostics status within {timeout_s} s; last: ' \
+                                             f'{self.statuses[-1] if self.statuses else None}'
+        return found[0]
+
+    def counts(self):
+        """Frame counts from the next diagnostics status."""
+        _, _, values = self.wait_for_status(lambda level, values: True)
+        return {k[len('frames '):]: int(v) for k, v in values.items() if k.startswith('frames ')}
+
+
+def wait_until(predicate, timeout_s):
+    """Poll ``predicate`` while the background executor spins; False if it did not hold within the time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def rgb_image(rgb, header, encoding='rgb8'):
+    """An Image of an RGB array in ``encoding``."""
+    pixels = {'rgb8': rgb, 'bgr8': rgb[..., ::-1], 'mono8': rgb[..., 0],
+              'rgba8': np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]),
+              'bgra8': np.dstack([rgb[..., ::-1], np.full(rgb.shape[:2], 255, np.uint8)])}[encoding]
+    pixels = np.ascontiguousarray(pixels)
+    msg = Image(header=header, height=rgb.shape[0], width=rgb.shape[1], encoding=encoding,
+                step=pixels.strides[0])
+    msg.data = array.array('B', pixels.tobytes())
+    return msg
+
+
+def compressed_image(rgb, header, kind):
+    """A CompressedImage of an RGB array as image_transport would publish it."""
+    ok, payload = cv2.imencode('.' + kind, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    msg = CompressedImage(header=header, format=f'rgb8; {kind} compressed bgr8')
+    msg.data = array.array('B', payload.tobytes())
+    return msg
+
+
+@pytest.fixture(scope='module')
+def ros():
+    """(context, executor) on this module's own domain, spun by a background thread."""
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=DOMAIN_ID)
+    executor = SingleThreadedExecutor(context=context)
+
+    def spin():
+        try:
+            executor.spin()
+        except ExternalShutdownException:
+            pass
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    yield context, executor
+    executor.shutdown(timeout_sec=1.0)
+    rclpy.try_shutdown(context=context)
+    thread.join(timeout=2.0)
+
+
+def start_node(ros, tiny_model, namespace='', **parameters):
+    """A SegNode with the tiny model on the background executor."""
+    context, executor = ros
+    overrides = [Parameter(name, value=value) for name, value in
+                 dict(model=tiny_model, diagnostics_period_s=0.2, **parameters).items()]
+    node = SegNode(context=context, namespace=namespace, parameter_overrides=overrides)
+    executor.add_node(node)
+    return node
+
+
+@pytest.fixture(scope='module')
+def seg_node(ros, tiny_model):
+    """The node under test, reliable subscriptions (so that the probe's frames are never lost)."""
+    node = start_node(ros, tiny_model, reliability='reliable')
+    yield node
+    ros[1].remove_node(node)
+    node.destroy_node()
+
+
+@pytest.fixture(scope='module')
+def probe(ros, seg_node):
+    """A probe that the node has answered once on every output (so discovery is complete)."""
+    probe = Probe(*ros)
+    assert wait_until(lambda: probe.image_pub.get_subscription_count() and
+                      probe.compressed_pub.get_subscription_count(), 15.0), 'seg_node never subscribed'
+    grey = np.full((120, 160, 3), 100, np.uint8)
+
+    def answered_all():
+        header = probe.send(rgb_image(grey, probe.header()))
+        return wait_until(lambda: all(probe.answer(header, k) for k in OUTPUTS), 0.5)
+    assert wait_until(answered_all, 15.0), 'seg_node never answered on all of its outputs'
+    yield probe
+    ros[1].remove_node(probe.node)
+    probe.node.destroy_node()
+
+
+@pytest.fixture(scope='module')
+def reference(tiny_model):
+    """The segmenter the node wraps, run directly."""
+    return Segmenter.from_model(tiny_model)
+
+
+# --- outputs -------------------------------------------------------------------------------------------
+
+def test_outputs_have_the_input_resolution_encoding_and_header(probe, rgb_frame, reference):
+    header = probe.send(rgb_image(rgb_frame, probe.header('camera_front_left')))
+    labels, color, drivable = probe.wait_for_answer(header, ('labels', 'color', 'drivable'))
+    for msg, encoding, channels in ((labels, 'mono8', 1), (color, 'rgb8', 3), (drivable, 'mono8', 1)):
+        assert (msg.encoding, msg.width, msg.height, msg.step) == (encoding, 160, 120, 160 * channels)
+        assert msg.header == header
+    expected = reference.segment(rgb_frame)
+    np.testing.assert_array_equal(np.frombuffer(labels.data, np.uint8).reshape(120, 160), expected.labels)
+    np.testing.assert_array_equal(np.frombuffer(drivable.data, np.uint8).reshape(120, 160), expected.drivable)
+    np.testing.assert_array_equal(np.frombuffer(color.data, np.uint8).reshape(120, 160, 3),
+                                  expected.overlay(rgb_frame, 0.5))
+
+
+@pytest.mark.parametrize('encoding', ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'jpeg', 'png'])
+def test_every_supported_input_encoding_is_answered(probe, rgb_frame, reference, encoding):
+    if encoding in ('jpeg', 'png'):
+        header = probe.send(compressed_image(rgb_frame, probe.header(), encoding))
+    else:
+        header = probe.send(rgb_image(rgb_frame, probe.header(), encoding))
+    labels, = probe.wait_for_answer(header)
+    assert (labels.width, labels.height) == (160, 120)
+    if encoding != 'jpeg':      # lossless: the same labels as segmenting the RGB the message encodes
+        rgb = np.dstack([rgb_frame[..., 0]] * 3) if encoding == 'mono8' else rgb_frame
+        np.testing.assert_array_equal(np.frombuffer(labels.data, np.uint8).reshape(120, 160),
+                                      reference.segment(rgb).labels)
+
+
+def test_color_is_not_published_when_disabled(probe, seg_node, rgb_frame):
+    seg_node.set_parameters([Parameter('publish_color', value=False)])
+    try:
+        header = probe.send(rgb_image(rgb_frame, probe.header()))
+        probe.wait_for_answer(header, ('labels', 'drivable'))
+        time.sleep(0.1)
+        assert probe.answer(header, 'color') is None
+    finally:
+        seg_node.set_parameters([Parameter('publish_color', value=True)])
+
+
+def test_same_frame_on_both_transports_is_segmented_once(probe, rgb_frame):
+    before = probe.counts()
+    header = probe.send(rgb_image(rgb_frame, probe.header()))
+    probe.send(compressed_image(rgb_frame, header, 'png'))
+    probe.wait_for_answer(header)
+    after = probe.wait_for_status(lambda level, values: int(values['frames duplicate']) > before['duplicate'])
+    time.sleep(0.1)
+    assert len([m for m in probe.answers['labels'] if m.header.stamp == header.stamp]) == 1
+    assert after[2]['frames duplicate'] == str(before['duplicate'] + 1)
+
+
+# --- bad input -----------------------------------------------------------------------------------------
+
+def edited(msg, **fields):
+    """``msg`` with some fields replaced."""
+    for name, value in fields.items():
+        setattr(msg, name, value)
+    return msg
+
+
+def truncated(msg, size):
+    """``msg`` with only the first ``size`` bytes of its data."""
+    return edited(msg, data=msg.data[:size])
+
+
+# kind -> (bad message from (rgb, header), words that the node's last error must contain)
+BAD_INPUTS = {
+    'unknown encoding': (lambda rgb, h: edited(rgb_image(rgb, h), encoding='yuv422'),
+                         "unsupported encoding 'yuv422'; supported: rgb8"),
+    'step too small': (lambda rgb, h: edited(rgb_image(rgb, h), step=100), 'step 100 < width*3 = 480'),
+    'size not step*height': (lambda rgb, h: truncated(rgb_image(rgb, h), 1000),
+                             'data has 1000 bytes, expected step*height = 57600'),
+    'zero size': (lambda rgb, h: edited(rgb_image(rgb, h), width=0, height=0, step=0, data=array.array('B')),
+                  'width and height must be positive'),
+    'corrupt jpeg': (lambda rgb, h: edited(compressed_image(rgb, h, 'jpeg'),
+                                           data=array.array('B', bytes(range(256)) * 8 + b'\xff\xd9')),
+                     'cannot decode jpeg payload of 2050 bytes'),
+    'truncated jpeg': (lambda rgb, h: truncated(compressed_image(rgb, h, 'jpeg'), 500),
+                       'cannot decode jpeg payload of 500 bytes'),
+    'unsupported format': (lambda rgb, h: edited(compressed_image(rgb, h, 'jpeg'), format='tiff'),
+                           "unsupported format 'tiff'"),
+}
+
+
+@pytest.mark.parametrize('kind', list(BAD_INPUTS))
+def test_bad_input_is_rejected_and_the_next_good_frame_answered(probe, rgb_frame, kind):
+    make_bad, words = BAD_INPUTS[kind]
+    before = probe.counts()
+    bad = probe.send(make_bad(rgb_frame, probe.header()))
+    level, message, values = probe.wait_for_status(
+        lambda level, values: int(values['frames rejected']) > before['rejected'])
+    assert values['frames rejected'] == str(before['rejected'] + 1)
+    assert words in values['last error'] and values['last error'].startswith('/image')
+    assert level in (DiagnosticStatus.WARN, DiagnosticStatus.ERROR), message
+
+    good = probe.send(rgb_image(rgb_frame, probe.header()))
+    probe.wait_for_answer(good)
+    assert probe.answer(bad) is None
+
+
+# --- load and QoS --------------------------------------------------------------------------------------
+
+def test_fast_publisher_gets_the_latest_frame_answered_without_a_backlog(probe):
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 255, (480, 640, 3), np.uint8) for _ in range(4)]
+    before = probe.counts()
+    messages = [rgb_image(frames[i % 4], probe.header()) for i in range(60)]
+    for msg in messages:        # a 500 Hz camera: ten times faster than the node segments VGA here
+        probe.send(msg)
+        time.sleep(0.002)
+    last, = probe.wait_for_answer(messages[-1].header, timeout_s=15.0)
+    after = probe.wait_for_status(lambda level, values: int(values['frames processed']) >
+                                  before['processed'])[2]
+    time.sleep(0.3)
+    stamps = [m.header.stamp for m in messages]
+    answered = [m for m in probe.answers['labels'] if m.header.stamp in stamps]
+    dropped = int(after['frames dropped']) - before['dropped']
+    print(f'\n60 frames of 640x480 at 500 Hz: {len(answered)} answered, {dropped} dropped by the node, '
+          f'{60 - len(answered) - dropped} never reached it (keep-last 1 in DDS)')
+    assert (last.width, last.height) == (640, 480)
+    assert len(answered) <= 30
+    assert dropped > 0
+
+
+def test_auto_reliability_connects_to_a_best_effort_publisher(ros, tiny_model, rgb_frame):
+    node = start_node(ros, tiny_model, namespace='/best_effort_camera')    # reliability: auto (default)
+    probe = Probe(*ros, namespace='/best_effort_camera', reliability=ReliabilityPolicy.BEST_EFFORT)
+    try:
+        def answered():
+            header = probe.send(rgb_image(rgb_frame, probe.header()))
+            return wait_until(lambda: probe.answer(header) is not None, 0.3)
+        assert wait_until(answered, 10.0), 'reliability=auto never received from a best-effort publisher'
+    finally:
+        for n in (node, probe.node):
+            ros[1].remove_node(n)
+            n.destroy_node()
+
+
+# --- parameters ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('name, value, reason', [
+    ('color_alpha', 1.5, 'out of range'),
+    ('diagnostics_period_s', 0.0, 'out of range'),
+    ('error_throttle_s', 61.0, 'out of range'),
+    ('publish_color', 'yes', 'Wrong parameter type'),
+    ('reliability', 'best_effort', 'read-only'),
+    ('backend', 'torch', 'read-only'),
+    ('model', 'other.json', 'read-only'),
+])
+def test_invalid_parameter_values_are_refused_with_a_reason(seg_node, name, value, reason):
+    before = seg_node.get_parameter(name).value
+    result, = seg_node.set_parameters([Parameter(name, value=value)])
+    assert not result.successful and reason in result.reason
+    assert seg_node.get_parameter(name).value == before
+
+
+def test_valid_parameter_values_are_accepted(seg_node):
+    try:
+        results = seg_node.set_parameters([Parameter('color_alpha', value=0.25),
+                                           Parameter('error_throttle_s', value=0.0)])
+        assert all(r.successful for r in results)
+        assert seg_node.get_parameter('color_alpha').value == 0.25
+    finally:
+        seg_node.set_parameters([Parameter('color_alpha', value=0.5),
+                                 Parameter('error_throttle_s', value=5.0)])
+
+
+def test_diagnostics_period_can_change_at_run_time(seg_node, probe):
+    try:
+        assert seg_node.set_parameters([Parameter('diagnostics_period_s', value=0.1)])[0].successful
+        probe.wait_for_status(lambda level, values: True)
+        start = len(probe.statuses)
+        time.sleep(1.0)
+        assert len(probe.statuses) - start >= 6         # about 10 at 0.1 s; 5 at the module's 0.2 s
+    finally:
+        seg_node.set_parameters([Parameter('diagnostics_period_s', value=0.2)])
+
+
+@pytest.mark.parametrize('name, value, words', [
+    ('reliability', 'sometimes', 'reliability must be one of auto, reliable, best_effort'),
+    ('backend', 'openvino', 'backend must be one of onnxruntime, tensorrt, torch'),
+    ('threads', 100, 'threads'),
+])
+def test_invalid_start_values_fail_naming_the_parameter(ros, tiny_model, name, value, words):
+    with pytest.raises(ParameterException, match=words):
+        start_node(ros, tiny_model, namespace='/invalid', **{name: value})
+
+
+# --- the process ---------------------------------------------------------------------------------------
+
+def node_process(*ros_args):
+    """seg_node as its own process, on this module's domain."""
+    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID), RCUTILS_LOGGING_BUFFERED_STREAM='0',
+               PYTHONUNBUFFERED='1')
+    return subprocess.Popen([sys.executable, '-m', 'seg_perception.ros.seg_node', '--ros-args', *ros_args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def test_missing_model_exits_non_zero_naming_the_file(tmp_path):
+    missing = str(tmp_path / 'no_such_model.json')
+    process = node_process('-p', f'model:={missing}', '-r', '__ns:=/missing_model')
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode != 0
+    assert missing in output and 'cannot start' in output
+    assert 'Traceback' not in output
+
+
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT], ids=['SIGTERM', 'SIGINT'])
+def test_signal_ends_the_node_cleanly_within_two_seconds(tiny_model, signum):
+    process = node_process('-p', f'model:={tiny_model}', '-r', f'__ns:=/signal_{int(signum)}')
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        assert wait_until(lambda: any('segmenting' in line for line in lines), 30.0), ''.join(lines)
+        time.sleep(0.3)     # into the executor's spin
+        sent = time.monotonic()
+        process.send_signal(signum)
+        returncode = process.wait(timeout=10)
+        elapsed_s = time.monotonic() - sent
+    finally:
+        process.kill()
+    reader.join(timeout=2)
+    print(f'\n{signal.Signals(signum).name}: exit code {returncode} after {elapsed_s:.2f} s')
+    assert returncode == 0, ''.join(lines)
+    assert elapsed_s < 2.0
+    assert 'Traceback' not in ''.join(lines)
