@@ -662,7 +662,7 @@ def _ground_shadow(ctx, x0, x1, z0, z1, strength):
 
 
 # ------------------------------ sky
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=8)
 def _sky(seed, height, width, v0, brightness, overcast):
     """Sky image (float32 RGB, rendered at half resolution: it is smooth) and the horizon colour."""
     full = (height, width)
@@ -695,7 +695,8 @@ def _sky(seed, height, width, v0, brightness, overcast):
         cover = np.clip((cl - rng.uniform(0.0, 1.2)) / 0.8, 0, 1) * fade
         cloud = np.array((236, 237, 240), np.float32) * (0.82 + 0.08 * np.clip(cl, -2, 2))[..., None]
         sky = sky * (1 - cover[..., None]) + cloud * cover[..., None]
-    sky = cv2.resize(np.clip(sky, 0, 255).astype(np.float32), (full[1], full[0]), interpolation=cv2.INTER_LINEAR)
+    sky = np.clip(sky, 0, 255).astype(np.float32)
+    sky = cv2.resize(sky, (full[1], full[0]), interpolation=cv2.INTER_LINEAR)
     return sky, hor
 
 
@@ -769,7 +770,7 @@ def _line_coverage(ctx, cov, zr, zw_row, lx, width, period, on_len, vstart):
         cz_ = cz_ * (1 - wfar) + (on_len / period) * wfar
         cx_ = cx_ * cz_[:, None]
     rows = np.broadcast_to(np.arange(len(z))[:, None], cols.shape)
-    np.add.at(cov, (rows[ok], cols[ok]), cx_[ok].astype(np.float32))
+    cov[rows[ok], cols[ok]] += cx_[ok].astype(np.float32)      # (row, col) pairs are unique within a line
 
 
 def _draw_ground(ctx):
@@ -804,19 +805,18 @@ def _draw_ground(ctx):
     pr = cv2.remap(prof, (xr - np.float32(px0)) * np.float32(50), np.zeros_like(xr), cv2.INTER_LINEAR,
                    borderMode=cv2.BORDER_REPLICATE)
     shade = pr + 0.09 * val + 0.05 * lg
-    cov = np.zeros((nr, ctx.W), np.float32)
-    paint = None
+    covs = {}
     for lx, width, period, on_len, yellow in st.lines:
-        c1 = np.zeros((nr, ctx.W), np.float32)
-        _line_coverage(ctx, c1, zr, zw[:, 0], lx, width, period, on_len, vstart)
-        colour = np.array((196, 168, 70) if yellow else (214, 214, 208), np.float32)
-        c1 *= np.clip(0.8 + 0.12 * val, 0.4, 1.0)
-        paint = c1[..., None] * colour if paint is None else paint + c1[..., None] * colour
-        cov += c1
+        c = covs.setdefault(yellow, np.zeros((nr, ctx.W), np.float32))
+        _line_coverage(ctx, c, zr, zw[:, 0], lx, width, period, on_len, vstart)
     road = np.asarray(st.asphalt, np.float32)[None, None, :] * shade[..., None]
-    if paint is not None:
-        np.minimum(cov, 1, out=cov)
-        road = road * (1 - cov[..., None]) + paint
+    if covs:
+        wear = np.clip(0.8 + 0.12 * val, 0.4, 1.0)
+        total = sum(covs.values())
+        road *= (1 - np.minimum(total, 1) * wear)[..., None]
+        for yellow, c in covs.items():
+            colour = np.array((196, 168, 70) if yellow else (214, 214, 208), np.float32)
+            road += (c * wear)[..., None] * colour
     out = ctx.rgb[vstart:]
     cv2.copyTo(road, on_road.view(np.uint8), out)
     # pavement
@@ -855,7 +855,7 @@ def _draw_ground(ctx):
 _FPPM = 10.0    # facade texels per metre
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=512)
 def _facade_tex(b, lod=1):
     """Facade texture of a building: a material index per texel, looked up in a palette, times luminance."""
     rng = np.random.default_rng(b.tex_seed)
@@ -959,7 +959,7 @@ def _facade_tex(b, lod=1):
     return np.clip(img, 0, 255).astype(np.uint8), alpha
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=512)
 def _endwall_tex(b, lod=1):
     rng = np.random.default_rng(b.tex_seed + 1)
     ppm = _FPPM / 2 / lod
@@ -974,7 +974,7 @@ def _endwall_tex(b, lod=1):
     return np.clip(img, 0, 255).astype(np.uint8), alpha
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=256)
 def _fence_tex(fe):
     rng = np.random.default_rng(fe.tex_seed)
     ppm = 20.0
@@ -1012,7 +1012,7 @@ def _fence_tex(fe):
     return np.clip(img, 0, 255).astype(np.uint8), alpha.astype(np.uint8) * 255
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=128)
 def _tree_tex(tr):
     rng = np.random.default_rng(tr.tex_seed)
     ppm = 20.0
@@ -1176,7 +1176,7 @@ def _car_profile(spec):
     return belt, body, win
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=512)
 def _car_side_tex(spec, lod=1):
     rng = np.random.default_rng(spec.tex_seed)
     rim = float(rng.uniform(95, 160))
@@ -1242,7 +1242,7 @@ def _car_ends(spec, front):
     return (belt - 0.08, 0.2, belt + 0.04, 0.38) if front else (belt + 0.05, 0.0, belt + 0.05, 0.08)
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=512)
 def _car_lower_tex(spec, front, lod=1):
     rng = np.random.default_rng(spec.tex_seed + (7 if front else 3))
     ppm = _CPPM / lod
@@ -1283,7 +1283,7 @@ def _car_lower_tex(spec, front, lod=1):
     return np.clip(img, 0, 255).astype(np.uint8), alpha
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=512)
 def _car_cabin_tex(spec, front, lod=1):
     ppm = _CPPM / lod
     w, h = spec.width, spec.height
@@ -1338,12 +1338,13 @@ def _draw_car(ctx, car, z_near, x):
     far = _car_ends(s, not front)
     roof = tuple(int(min(255, c * 1.1 + 10)) for c in s.colour)
     x0 = x - s.width / 2
-    if s.height < CAM_HEIGHT - 0.02:
+    depth = z_near - ctx.pos[2]
+    if s.height < CAM_HEIGHT - 0.02 and depth < 12:     # the roof is a sub-pixel sliver further away
         z0, z1 = z_near + s1 * s.length, zf - far[3] * s.length
         w = s.width * (0.95 if s.kind in ('van', 'bus') else 0.8)
         _quad(ctx, _flat_tex(roof), (x - w / 2 + w / 4, s.height, z1 - (z1 - z0) / 4), (w / 2, 0, 0),
               (0, 0, -(z1 - z0) / 2), CAR)
-    if s0 > 0:
+    if s0 > 0 and depth < 30:                            # so is the boot / bonnet
         d = s0 * s.length
         _quad(ctx, _flat_tex(roof), (x0 + s.width / 4, y_cab - (y_cab - y_low) / 4, z_near + d * 0.75),
               (s.width / 2, 0, 0), (0, -(y_cab - y_low) / 2, -d / 2), CAR)
@@ -1359,7 +1360,7 @@ def _draw_car(ctx, car, z_near, x):
 
 
 # ------------------------------ people
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _ped_tex(pd, phase, front):
     rng = np.random.default_rng(pd.tex_seed)
     ppm = 60.0
@@ -1585,7 +1586,7 @@ def _vignette(height, width):
     return (1 - 0.22 * r2)[..., None].astype(np.float32)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)
 def _noise_tile(height, width):
     rng = np.random.default_rng(77)
     return rng.standard_normal((height + 16, width + 16, 3), dtype=np.float32)
@@ -1680,7 +1681,8 @@ def _draw_item(ctx, it):
         z = it.z + it.v * t
         phase = 0.0 if it.v == 0 else (abs(it.v) * t / 1.4 + (it.tex_seed % 100) / 100) % 1.0
         tex, alpha = _ped_tex(it, round(phase * 8) % 8 / 8, it.v <= 0)
-        _ground_shadow(ctx, it.x - 0.35, it.x + 0.35, z - 0.3, z + 0.3, 0.35)
+        if z - ctx.pos[2] < 60:
+            _ground_shadow(ctx, it.x - 0.35, it.x + 0.35, z - 0.3, z + 0.3, 0.35)
         _billboard(ctx, tex, alpha, PEDESTRIAN, it.x, 0.0, z, 0.8, it.height + 1 / 60.0)
     elif isinstance(it, _Cyclist):
         phase = round(((abs(it.v) * t / 2.2) % 1.0) * 8) % 8 / 8

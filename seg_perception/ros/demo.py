@@ -35,7 +35,7 @@ def _stamp_ns(stamp) -> int:
 
 
 def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnxruntime', rate_hz: float = 5.0,
-             loops: int = 1, start_timeout_s: float = 60.0) -> int:
+             loops: int = 1, start_timeout_s: float = 60.0, max_frames: int = 0) -> int:
     """Run the demo; returns 0 when the node answered frames (dropping some under load is by design)."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -48,7 +48,7 @@ def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnx
     from ..model_files import default_model, ModelFiles
     from ..taxonomy import palette_array
 
-    frames = sample_frames()
+    frames = sample_frames()[:max_frames or None]
     model_files = ModelFiles.load(model) if model else default_model()
     os.makedirs(out, exist_ok=True)
     cmd = [sys.executable, '-m', 'seg_perception.ros.seg_node', '--ros-args', '-r', f'__ns:={NAMESPACE}',
