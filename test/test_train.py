@@ -1,0 +1,70 @@
+"""Training: the loss falls on generated data, resuming is exact, and the bootstrapped loss is FRRN's."""
+
+import argparse
+import csv
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip('torch')
+
+from seg_perception import train  # noqa: E402
+
+
+def _args(tmp_path, *extra):
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    return parser.parse_args(['--dataset', 'rendered', '--limit', '6', '--model', 'pspnet_lite0',
+                              '--encoder-weights', 'none', '--crop-height', '64', '--crop-width', '96',
+                              '--batch-size', '2', '--threads', '1', '--log-every', '1', '--no-progress',
+                              '--out', str(tmp_path), *extra])
+
+
+def _losses(folder):
+    with open(os.path.join(folder, 'log.csv')) as f:
+        return [float(row['loss']) for row in csv.DictReader(f)]
+
+
+def test_loss_falls_over_a_few_steps_on_rendered_scenes(tmp_path):
+    train.train(_args(tmp_path, '--iters', '24', '--lr', '2e-3'))
+    losses = _losses(tmp_path)
+    assert len(losses) == 24
+    assert np.mean(losses[-6:]) < 0.8 * np.mean(losses[:6])
+
+
+def test_resumed_run_ends_with_identical_weights(tmp_path):
+    straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
+    train.train(_args(straight, '--iters', '4', '--save-every', '100'))
+    train.train(_args(resumed, '--iters', '4', '--stop-after', '2', '--save-every', '100'))
+    state = torch.load(resumed / 'last.pt', weights_only=False)
+    assert state['iteration'] == 2
+    train.train(_args(resumed, '--iters', '4', '--save-every', '100'))
+    a = torch.load(straight / 'last.pt', weights_only=False)['model']
+    b = torch.load(resumed / 'last.pt', weights_only=False)['model']
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_bootstrapped_loss_equals_cross_entropy_when_k_covers_every_pixel():
+    logits = torch.randn(2, 5, 6, 7)
+    target = torch.randint(0, 5, (2, 6, 7))
+    full = train.bootstrapped_cross_entropy(logits, target, k=6 * 7)
+    assert torch.allclose(full, torch.nn.functional.cross_entropy(logits, target), atol=1e-6)
+
+
+def test_bootstrapped_loss_keeps_only_the_hardest_pixels_and_skips_void():
+    logits = torch.zeros(1, 2, 1, 4)
+    logits[0, 0] = torch.tensor([5.0, 0.0, -5.0, 9.0])     # confident class 0 on pixels 0 and 3
+    target = torch.tensor([[[0, 0, 0, 255]]])
+    per_pixel = torch.nn.functional.cross_entropy(logits, target.clamp(max=1), reduction='none')[0, 0]
+    hardest_two = per_pixel[[1, 2]].mean()                  # pixel 3 is void and must not count
+    assert torch.allclose(train.bootstrapped_cross_entropy(logits, target, k=2, ignore_index=255), hardest_two)
+
+
+def test_imagenet_weights_are_refused_for_models_that_have_none(tmp_path):
+    args = _args(tmp_path, '--iters', '1')
+    args.model, args.encoder_weights = 'frrn_cpu', 'imagenet'
+    with pytest.raises(ValueError, match='no ImageNet weights'):
+        train.build_model(args, 11)
