@@ -1,0 +1,58 @@
+"""The shipped default model: complete manifest, matching files, backends that agree, sensible labels."""
+
+import glob
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from seg_perception import Segmenter, metrics
+from seg_perception.model_files import default_model
+from seg_perception.ros.demo import SAMPLE_DIR
+
+
+@pytest.fixture(scope='module')
+def onnx_segmenter():
+    return Segmenter.default(threads=2)
+
+
+def _sample(index):
+    rgb = cv2.imread(os.path.join(SAMPLE_DIR, f'frame_{index:03d}.jpg'))[:, :, ::-1].copy()
+    labels = cv2.imread(os.path.join(SAMPLE_DIR, f'labels_{index:03d}.png'), cv2.IMREAD_UNCHANGED)
+    return rgb, labels
+
+
+def test_manifest_records_what_a_user_needs():
+    model = default_model()
+    m = model.manifest
+    assert m['architecture'] in ('pspnet_lite0', 'pspnet', 'frrn_a', 'frrn_b', 'frrn_cpu')
+    assert len(m['classes']) == len(m['palette']) == 11
+    assert m['input']['height'] == 360 and m['input']['width'] == 480
+    assert m['input']['normalisation']['mean'] and m['input']['normalisation']['std']
+    assert m['training']['data'] and m['training']['recipe'] and m['training']['command']
+    assert 'encoder_origin' in m['training']
+    assert 0 < m['validation']['miou'] <= 100
+    for role in m['files']:
+        assert os.path.getsize(model.path(role)) < 20_000_000    # path() also checks the sha256
+
+
+def test_torch_and_onnxruntime_backends_agree_on_the_shipped_model(onnx_segmenter):
+    pytest.importorskip('torch')
+    torch_segmenter = Segmenter.default(backend='torch', threads=2)
+    rgb, _ = _sample(0)
+    a, b = onnx_segmenter.segment(rgb).labels, torch_segmenter.segment(rgb).labels
+    assert (a == b).mean() >= 0.999
+
+
+def test_shipped_model_recognises_road_sky_and_buildings_in_the_sample(onnx_segmenter):
+    classes = onnx_segmenter.classes
+    frames = sorted(glob.glob(os.path.join(SAMPLE_DIR, 'frame_*.jpg')))
+    confusion = np.zeros((len(classes), len(classes)), np.int64)
+    for index in range(0, len(frames), 10):
+        rgb, truth = _sample(index)
+        confusion += metrics.confusion_matrix(truth, onnx_segmenter.segment(rgb).labels, len(classes), 11)
+    summary = metrics.summary(confusion, classes)
+    assert summary['pixel_accuracy'] > 80
+    for name in ('road', 'sky', 'building'):
+        assert summary['iou'][name] > 60, (name, summary['iou'])
