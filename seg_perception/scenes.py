@@ -34,7 +34,8 @@ CLASS_NAMES = ('Sky', 'Building', 'Pole', 'Road', 'Sidewalk', 'Tree', 'SignSymbo
 
 SPEED = 10.0          # camera speed along the road, m/s
 CAM_HEIGHT = 1.5      # camera height above the road, m
-HAZARDS = (None, 'white_trailer')
+HAZARDS = (None, 'white_trailer', 'sky_trailer', 'truck_side')
+STRUCTURES = (None, 'overpass', 'tunnel_exit')
 
 _SEG = 40.0           # the layout is generated lazily in road segments of this length
 _NEAR = 0.3           # near clipping plane, m
@@ -527,13 +528,16 @@ def _traffic(seed, hazard=None):
 class _Ctx:
     """Per-frame render state: camera, RGB canvas, labels and inverse depth."""
 
-    def __init__(self, st, height, width, t, speed):
+    def __init__(self, st, height, width, t, speed, pitch_deg=0.0):
         self.st = st
         self.H, self.W = height, width
         self.f = 0.9 * width
         self.cx = (width - 1) / 2.0
         shake = 0.6 * math.sin(7.3 * t + st.seed % 7) + 0.4 * math.sin(17.1 * t)
-        self.v0 = st.horizon * height + shake * height / 360.0
+        # pitch moves the horizon by f * tan(pitch): a shifted principal point, which stays exact for the labels
+        self.v0 = st.horizon * height + shake * height / 360.0 - self.f * math.tan(math.radians(pitch_deg))
+        self.hazard = None          # while not None: 'add' or 'clear' the pixels each quad paints
+        self.hazard_mask = np.zeros((height, width), bool)
         self.pos = np.array([0.0, CAM_HEIGHT, speed * t])
         self.cam = (0.0, CAM_HEIGHT, speed * t)
         self.K = np.array([[self.f, 0, self.cx], [0, -self.f, self.v0], [0, 0, 1.0]])
@@ -615,6 +619,10 @@ def _quad(ctx, tex, origin, ax, ay, cls, alpha=None, shade=1.0, mode='paint', st
     if shade != 1.0:
         col *= np.float32(shade)
     cv2.copyTo(col, mask, ctx.rgb[y0:y1, x0:x1])
+    if ctx.hazard == 'add':
+        ctx.hazard_mask[y0:y1, x0:x1] |= mask.view(bool)
+    elif ctx.hazard == 'clear':
+        ctx.hazard_mask[y0:y1, x0:x1] &= ~mask.view(bool)
     lroi = ctx.lab[y0:y1, x0:x1]
     if isinstance(cls, np.ndarray):
         lab = cv2.warpPerspective(cls, hm, (bw, bh), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
@@ -1578,6 +1586,124 @@ def _backdrop_tex(seed, low):
     return img.astype(np.uint8), alpha.astype(np.uint8) * 255, lab, ppm
 
 
+@lru_cache(maxsize=32)
+def _truck_tex(seed, kind, colour):
+    """Side of a sky-coloured semi-trailer ('sky_trailer') or a box truck ('truck_side'), rear end at x = 0.
+
+    Returns (RGB texture, alpha, texels per metre, total length in metres).
+    """
+    rng = np.random.default_rng([seed, 98, len(kind)])
+    ppm = 25.0
+    if kind == 'sky_trailer':
+        box_len, bottom, top, length = 13.6, float(rng.uniform(1.1, 1.3)), 4.0, 16.6
+    else:
+        box_len, bottom, top = float(rng.uniform(6.0, 8.5)), float(rng.uniform(0.95, 1.15)), float(
+            rng.uniform(3.3, 3.8))
+        length = box_len + 2.4
+    tw, th = int(math.ceil(length * ppm)) + 1, int(math.ceil(top * ppm)) + 1
+    img = np.zeros((th, tw, 3), np.float32)
+    alpha = np.zeros((th, tw), np.uint8)
+
+    def p(x, y):
+        return (int(round(x * ppm)), int(round(th - 1 - y * ppm)))
+
+    body = np.asarray(colour, np.float32)
+    x0, y0 = p(0, top)
+    x1, y1 = p(box_len, bottom)
+    xs = np.arange(x1 - x0, dtype=np.float32) / ppm
+    panels = 1 - 0.02 * (np.mod(xs, 1.2) < 0.05)
+    yy = np.arange(y1 - y0, dtype=np.float32) / max(y1 - y0, 1)
+    grime = 1 - 0.05 * np.clip((yy - 0.8) / 0.2, 0, 1)
+    img[y0:y1, x0:x1] = body * panels[None, :, None] * grime[:, None, None]
+    img[y1 - 3:y1, x0:x1] = body * 0.8
+    alpha[y0:y1, x0:x1] = 255
+    axles = (1.0, 2.3) if kind == 'sky_trailer' else (1.2, box_len - 0.6)
+    for xw in axles + (length - 1.3,):
+        cv2.circle(img, p(xw, 0.5), int(0.5 * ppm), (24, 24, 26), -1)
+        cv2.circle(img, p(xw, 0.5), int(0.28 * ppm), (140, 140, 140), -1)
+        cv2.circle(alpha, p(xw, 0.5), int(0.5 * ppm), 255, -1)
+    if kind == 'sky_trailer':
+        for xg in (10.3, 10.6):
+            cv2.rectangle(img, p(xg, bottom), p(xg + 0.1, 0.05), (60, 60, 62), -1)
+            cv2.rectangle(alpha, p(xg, bottom), p(xg + 0.1, 0.05), 255, -1)
+    # cab at the front end, chassis rail under the box
+    cab = np.asarray(_pick(rng, ((225, 225, 222), (160, 30, 30), (40, 60, 120), (60, 62, 66))), np.float32)
+    xc = box_len + 0.3
+    poly = np.array([p(xc, 0.7), p(xc, top - 0.4), p(xc + 0.5, top - 0.05), p(length - 0.4, top - 0.2),
+                     p(length - 0.1, 1.6), p(length, 0.7)], np.int32)
+    cv2.fillPoly(img, [poly], tuple(float(v) for v in cab))
+    cv2.fillPoly(alpha, [poly], 255)
+    cv2.fillPoly(img, [np.array([p(xc + 1.2, 1.9), p(xc + 1.2, top - 0.7), p(length - 0.45, top - 0.7),
+                                 p(length - 0.2, 1.9)], np.int32)], (50, 56, 66))
+    cv2.rectangle(img, p(box_len - 0.2, bottom), p(xc, 0.7), (50, 50, 50), -1)
+    cv2.rectangle(alpha, p(box_len - 0.2, bottom), p(xc, 0.7), 255, -1)
+    img += 2.5 * rng.standard_normal((th, tw, 1)).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8), alpha, ppm, length
+
+
+@lru_cache(maxsize=8)
+def _concrete_tex(seed, tone):
+    rng = np.random.default_rng([seed, 61])
+    n = 64
+    tex = tone * (1 + 0.05 * _fbm_tile(rng, n, (16, 8, 4)))
+    return np.clip(np.dstack([tex, tex * 0.99, tex * 0.97]), 0, 255).astype(np.uint8)
+
+
+def _draw_overpass(ctx, spec):
+    """A bridge deck (parapet included) across the street on piers beside the kerbs (CamVid: Building)."""
+    st = ctx.st
+    z, width, clearance, deck = spec
+    x0, x1 = st.bl_left - 1.0, st.bl_right + 1.0
+    tex = _concrete_tex(st.seed, 150.0)
+    n = tex.shape[0]
+    sx, sz = (x1 - x0) / n, width / n
+    # far to near: underside, piers, front face
+    _quad(ctx, tex, (x0 + sx / 2, clearance, z + width - sz / 2), (sx, 0, 0), (0, 0, -sz), BUILDING, shade=0.45)
+    sy, szp = clearance / n, (width - 2) / n
+    for xp in (st.road_left - 0.8, st.road_right + 0.8):
+        _quad(ctx, tex, (xp, clearance - sy / 2, z + 1 + szp / 2), (0, 0, szp), (0, -sy, 0), BUILDING, shade=0.7)
+    sy = deck / n
+    _quad(ctx, tex, (x0 + sx / 2, clearance + deck - sy / 2, z), (sx, 0, 0), (0, -sy, 0), BUILDING, shade=0.95)
+
+
+def _draw_tunnel(ctx, exit_z):
+    """Walls and ceiling of a tunnel from behind the camera to ``exit_z`` (CamVid labels tunnels Building)."""
+    st = ctx.st
+    tex = _concrete_tex(st.seed, 120.0)
+    n = tex.shape[0]
+    z0 = ctx.pos[2] - 1.0
+    length = exit_z - z0
+    height = 5.2
+    xl, xr = st.road_left - 0.9, st.road_right + 0.9
+    sz, sy = length / n, height / n
+    for x in (xl, xr):
+        _quad(ctx, tex, (x, height - sy / 2, z0 + sz / 2), (0, 0, sz), (0, -sy, 0), BUILDING)
+    sx = (xr - xl) / n
+    _quad(ctx, tex, (xl + sx / 2, height, z0 + sz / 2), (sx, 0, 0), (0, 0, sz), BUILDING, shade=0.8)
+
+
+def _tunnel_exposure(ctx, exit_z):
+    """Expose for the tunnel's inside: the daylit world beyond the exit burns out to near white."""
+    outside = ctx.invd < np.float32(1.0 / (exit_z - ctx.pos[2]))
+    ctx.rgb *= np.where(outside, np.float32(1.7), np.float32(0.45))[..., None]
+    ctx.rgb[outside] = np.minimum(ctx.rgb[outside] + np.float32(70.0), np.float32(255.0))
+
+
+def _sun_glare(rgb, seed, v0, f):
+    """A low sun just above the horizon: a burnt-out disk, veiling glare over everything, a lens streak."""
+    rng = np.random.default_rng([seed, 71])
+    h, w = rgb.shape[:2]
+    u = rng.uniform(0.2, 0.8) * w
+    v = v0 - f * math.tan(math.radians(rng.uniform(1.5, 7.0)))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r2 = ((xx - u) ** 2 + (yy - v) ** 2) / (w * w)
+    glow = 255 * (np.exp(-r2 / 0.0006) + 0.55 * np.exp(-r2 / 0.01) + 0.25 * np.exp(-r2 / 0.08))
+    glow += 90 * np.exp(-((yy - v) / (0.01 * h)) ** 2) * np.exp(-np.abs(xx - u) / (0.35 * w))
+    tint = np.array((1.0, 0.93, 0.78), np.float32)
+    out = rgb.astype(np.float32) + glow[..., None] * tint
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 # ------------------------------ frame
 @lru_cache(maxsize=8)
 def _vignette(height, width):
@@ -1706,11 +1832,39 @@ def _draw_item(ctx, it):
         x_front = x_rear + d * 16.6
         _ground_shadow(ctx, min(x_rear, x_front), max(x_rear, x_front), z - 0.2, z + 2.8, 0.5)
         s = 1.0 / ppm
+        ctx.hazard = 'add'
         _quad(ctx, tex, (x_rear, (tex.shape[0] - 1) * s, z), (d * s, 0, 0), (0, -s, 0), CAR, alpha)
+        ctx.hazard = 'clear'
+    elif isinstance(it, tuple) and it[0] == 'truck':
+        _, seed, kind, colour, x_rear, z, d = it
+        tex, alpha, ppm, length = _truck_tex(seed, kind, colour)
+        x_front = x_rear + d * length
+        _ground_shadow(ctx, min(x_rear, x_front), max(x_rear, x_front), z - 0.2, z + 2.8, 0.5)
+        s = 1.0 / ppm
+        ctx.hazard = 'add'
+        _quad(ctx, tex, (x_rear, (tex.shape[0] - 1) * s, z), (d * s, 0, 0), (0, -s, 0), CAR, alpha)
+        ctx.hazard = 'clear'
+    elif isinstance(it, tuple) and it[0] == 'overpass':
+        _draw_overpass(ctx, it[1:])
+
+
+@dataclass(frozen=True)
+class RenderedFrame:
+    """A rendered frame with its ground truth: labels, the hazard's pixels and the camera that saw it.
+
+    ``hazard`` is H x W bool: the hazard itself and the road seen beneath it (driving there means passing
+    under it), all False without a hazard. ``camera`` is the pinhole model with the frame's nominal pitch (the
+    suspension's shake is not in it, as a real car's calibration would not know it either).
+    """
+
+    rgb: np.ndarray
+    labels: np.ndarray
+    hazard: np.ndarray
+    camera: object
 
 
 def render_scene(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_brightness=None,
-                 hazard_distance=40.0, speed=SPEED):
+                 hazard_distance=40.0, speed=SPEED, **hard_cases):
     """Render one car-camera street frame and its pixel-exact CamVid label map.
 
     Args:
@@ -1719,45 +1873,124 @@ def render_scene(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
         height, width: frame size in pixels.
         t: time in seconds; the camera sits at Z = speed * t, so frames with the same seed and increasing t
             form a coherent forward-driving sequence.
-        hazard: None or 'white_trailer' -- a white box trailer crossing the road `hazard_distance` metres
-            ahead of the camera's start, under a bright washed-out sky (labelled Car).
+        hazard: None, or a vehicle crossing the road `hazard_distance` metres ahead of the camera's start
+            (labelled Car): 'white_trailer' -- a white box semi-trailer under a bright washed-out sky;
+            'sky_trailer' -- a semi-trailer painted the colour of the sky at the horizon; 'truck_side' -- the
+            side of a white, silver or sky-coloured box truck.
         sky_brightness: 0..1 overrides the seed's sky brightness (1 = white, washed out).
         hazard_distance: distance of the hazard from the camera at t = 0, metres.
         speed: camera speed along the road, m/s.
+        hard_cases: more options of :func:`render_frame` (overcast, pitch_deg, structure, structure_distance,
+            low_sun).
 
     Returns:
         (rgb, labels): HxWx3 uint8 RGB frame and HxW uint8 label map with ids 0..11 (see CLASS_NAMES).
     """
+    frame = render_frame(rng_or_seed, height, width, t, hazard, sky_brightness, hazard_distance, speed,
+                         **hard_cases)
+    return frame.rgb, frame.labels
+
+
+def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_brightness=None,
+                 hazard_distance=40.0, speed=SPEED, overcast=None, pitch_deg=0.0, structure=None,
+                 structure_distance=40.0, low_sun=False) -> RenderedFrame:
+    """Render a frame as :func:`render_scene` does, with the hard cases and the hazard's ground truth.
+
+    Args (beyond render_scene's):
+        overcast: True/False overrides the seed's sky (overcast: an even grey-white dome; hazards default to it).
+        pitch_deg: camera pitch below the horizontal; the horizon moves up by f * tan(pitch).
+        structure: None, 'overpass' (a bridge deck across the street, 4.6..6 m clear, `structure_distance`
+            metres ahead) or 'tunnel_exit' (the camera inside a tunnel whose bright exit is
+            `structure_distance` metres ahead; exposed for the inside, the outside burns out).
+        low_sun: a low sun just above the horizon, with veiling glare and a lens streak.
+    """
+    from .camera import CameraModel
+
     if hazard not in HAZARDS:
         raise ValueError(f'unknown hazard {hazard!r}; expected one of {HAZARDS}')
+    if structure not in STRUCTURES:
+        raise ValueError(f'unknown structure {structure!r}; expected one of {STRUCTURES}')
     seed = _seed_of(rng_or_seed)
-    st = _street(seed, hazard)
+    layout = None if hazard is None else 'white_trailer'    # every hazard crosses the same kind of street
+    st = _street(seed, layout)
     if sky_brightness is None:
-        sky_brightness = 0.95 if hazard == 'white_trailer' else st.sky_brightness
+        sky_brightness = 0.95 if hazard is not None else st.sky_brightness
     sky_brightness = float(np.clip(sky_brightness, 0.0, 1.0))
-    ctx = _Ctx(st, int(height), int(width), float(t), float(speed))
-    overcast = st.overcast or hazard == 'white_trailer'
-    sky, hor = _sky(seed, ctx.H, ctx.W, round(st.horizon * ctx.H * 2) / 2, round(sky_brightness, 3), overcast)
+    ctx = _Ctx(st, int(height), int(width), float(t), float(speed), float(pitch_deg))
+    if overcast is None:
+        overcast = st.overcast or hazard is not None
+    sky_row = st.horizon * ctx.H - ctx.f * math.tan(math.radians(pitch_deg))
+    sky, hor = _sky(seed, ctx.H, ctx.W, round(sky_row * 2) / 2, round(sky_brightness, 3), bool(overcast))
     ctx.rgb[:] = sky
     _draw_ground(ctx)
     btex, balpha, blab, bppm = _backdrop_tex(seed, hazard is not None)
     s = 1.0 / bppm
     _quad(ctx, btex, (ctx.pos[0] - 300 + s / 2, 40 - s / 2, ctx.pos[2] + _BACKDROP), (s, 0, 0), (0, -s, 0),
           blab, balpha, shade=0.9)
-    back, bl, ob = _items(ctx, seed, hazard)
+    back, bl, ob = _items(ctx, seed, layout)
     for _, it in sorted(back, key=lambda kv: -kv[0]):
         _draw_item(ctx, it)
     for _, it in sorted(bl, key=lambda kv: -kv[0]):
         _draw_item(ctx, it)
-    if hazard == 'white_trailer' and -20.0 < hazard_distance - ctx.pos[2] < _BACKDROP:
+    exit_z = ctx.pos[2] + structure_distance
+    if structure == 'tunnel_exit':
+        _draw_tunnel(ctx, exit_z)
+        # nothing stands on the pavement inside a tunnel: keep only what is on the road there
+        ob = [(z, it) for z, it in ob if z >= exit_z or isinstance(it, _Car) or
+              (isinstance(it, _Cyclist) and not it.crossing)]
+    elif structure == 'overpass':
+        rng = np.random.default_rng([seed, 321])
+        z = ctx.pos[2] + structure_distance
+        ob.append((z, ('overpass', z, float(rng.uniform(9, 15)), float(rng.uniform(4.6, 6.0)),
+                       float(rng.uniform(1.0, 1.6)))))
+    hazard_at = None
+    if hazard is not None and -20.0 < hazard_distance - ctx.pos[2] < _BACKDROP:
         rng = np.random.default_rng([seed, 123])
         d = 1 if rng.random() < 0.5 else -1
-        # the box (13.6 m) starts centred on the road and creeps across at 0.5 m/s, cab leading
-        x_rear = (st.road_left + st.road_right) / 2 - d * (6.8 + rng.uniform(0.5, 1.0)) + d * 0.5 * ctx.t
-        ob.append((hazard_distance, ('trailer', seed, x_rear, hazard_distance, d)))
+        centre = (st.road_left + st.road_right) / 2
+        if hazard == 'white_trailer':
+            # the box (13.6 m) starts centred on the road and creeps across at 0.5 m/s, cab leading
+            x_rear = centre - d * (6.8 + rng.uniform(0.5, 1.0)) + d * 0.5 * ctx.t
+            item, length = ('trailer', seed, x_rear, hazard_distance, d), 16.6
+        else:
+            length = _truck_tex(seed, hazard, (0, 0, 0))[3]
+            box = 13.6 if hazard == 'sky_trailer' else length - 2.4
+            colour = _hazard_colour(seed, hazard, hor)
+            x_rear = centre - d * (box / 2 + rng.uniform(-0.5, 0.5)) + d * 0.5 * ctx.t
+            item = ('truck', seed, hazard, colour, x_rear, hazard_distance, d)
+        ob.append((hazard_distance, item))
+        hazard_at = (hazard_distance, min(x_rear, x_rear + d * length), max(x_rear, x_rear + d * length))
     for _, it in sorted(ob, key=lambda kv: -kv[0]):
         _draw_item(ctx, it)
-    return _finish(ctx, seed, hor)
+    if hazard_at is not None:
+        ctx.hazard_mask |= _road_beneath(ctx, *hazard_at)
+    if structure == 'tunnel_exit':
+        _tunnel_exposure(ctx, exit_z)
+    rgb, labels = _finish(ctx, seed, hor)
+    if low_sun:
+        rgb = _sun_glare(rgb, seed, ctx.v0, ctx.f)
+    camera = CameraModel(ctx.f, ctx.f, ctx.cx, st.horizon * ctx.H, ctx.W, ctx.H, math.radians(pitch_deg),
+                         CAM_HEIGHT)
+    return RenderedFrame(rgb, labels, ctx.hazard_mask.copy(), camera)
+
+
+def _hazard_colour(seed, hazard, hor):
+    """The hazard's body colour: the sky's own colour at the horizon, or a white or silver truck."""
+    rng = np.random.default_rng([seed, 97])
+    sky = tuple(float(v) for v in np.clip(np.asarray(hor, np.float64) * rng.uniform(0.96, 1.03), 0, 255))
+    if hazard == 'sky_trailer':
+        return sky
+    return _pick(rng, ((226.0, 228.0, 230.0), (200.0, 204.0, 208.0), sky))
+
+
+def _road_beneath(ctx, z, x0, x1):
+    """H x W bool: the road seen at or beyond depth ``z`` between ``x0`` and ``x1``, i.e. under the hazard."""
+    rows = np.arange(ctx.H, dtype=np.float64) - ctx.v0
+    with np.errstate(divide='ignore'):
+        depth = np.where(rows > 0, ctx.f * CAM_HEIGHT / np.maximum(rows, 1e-9), np.inf)
+    x = (np.arange(ctx.W) - ctx.cx)[None, :] * depth[:, None] / ctx.f + ctx.pos[0]
+    beyond = (depth[:, None] >= z - ctx.pos[2]) & np.isfinite(depth)[:, None]
+    return beyond & (x >= x0) & (x <= x1) & (ctx.lab == ROAD)
 
 
 def _finish(ctx, seed, hor):

@@ -5,7 +5,10 @@
 >>> out.labels.shape == rgb.shape[:2]
 True
 
-The node, the command line, the benchmarks and the evaluation all call :meth:`Segmenter.segment`.
+The node, the command line, the benchmarks and the evaluation all call :meth:`Segmenter.segment`, so they all
+get the same safe drivable area, free space and ambiguity checks (seg_perception.ambiguity):
+
+>>> out.drivable, out.freespace, out.ambiguous, out.alarm, out.reasons   # doctest: +SKIP
 """
 
 import time
@@ -16,9 +19,10 @@ import cv2
 import numpy as np
 
 from . import backends
-from .drivable import connected_drivable
+from .ambiguity import Reason, SafetyConfig, TemporalFlipCheck, assess, connected_road, for_horizon
+from .camera import CameraModel, resolve_horizon
 from .model_files import ModelFiles, default_model
-from .taxonomy import drivable_ids, palette_array
+from .taxonomy import drivable_ids, obstacle_ids, palette_array, sky_ids
 
 
 class InputError(ValueError):
@@ -33,7 +37,13 @@ class Segmentation:
     classes: Tuple[str, ...]
     palette: Tuple[Tuple[int, int, int], ...]
     margin_net: np.ndarray                  # top-1 minus top-2 probability at the network's resolution
-    drivable: np.ndarray                    # H x W uint8, 255 where the vehicle may drive
+    drivable: np.ndarray                    # H x W uint8, 255 where the vehicle may drive (see ambiguity.assess)
+    freespace: np.ndarray                   # W int32: per column, row of the nearest non-drivable pixel; -1: none
+    ambiguous: np.ndarray                   # H x W uint8, 255 where the checks distrust the segmentation
+    alarm: bool = False                     # an ambiguity touches the path ahead
+    reasons: Tuple[Reason, ...] = ()        # which checks raised the alarm, where, how strongly
+    horizon_row: float = float('nan')       # the horizon the checks used, and where it came from
+    horizon_source: str = ''
     timings_ms: Dict[str, float] = field(default_factory=dict)
 
     @property
@@ -75,13 +85,16 @@ def check_rgb(rgb) -> np.ndarray:
 class Segmenter:
     """A model on a backend, with the pre- and post-processing that every caller shares."""
 
-    def __init__(self, model: ModelFiles, backend: backends.Backend):
+    def __init__(self, model: ModelFiles, backend: backends.Backend, safety: Optional[SafetyConfig] = None):
         self.model = model
         self.backend = backend
         self.classes = model.classes
         self.palette = model.palette
         self.input_hw = model.input_hw
         self.drivable_ids = drivable_ids(self.classes)
+        self.sky_ids, self.obstacle_ids = sky_ids(self.classes), obstacle_ids(self.classes)
+        # replaced whole (never mutated) when settings change, so that a frame sees one consistent config
+        self.safety = safety or SafetyConfig()
 
     @classmethod
     def default(cls, backend: str = 'onnxruntime', **options) -> 'Segmenter':
@@ -89,10 +102,11 @@ class Segmenter:
         return cls.from_model(None, backend=backend, **options)
 
     @classmethod
-    def from_model(cls, path: Optional[str], backend: str = 'onnxruntime', **options) -> 'Segmenter':
+    def from_model(cls, path: Optional[str], backend: str = 'onnxruntime', safety: Optional[SafetyConfig] = None,
+                   **options) -> 'Segmenter':
         """A model given by manifest or model-file path, or by name (None: the default model)."""
         model = default_model() if path is None else ModelFiles.load(path)
-        return cls(model, backends.create(backend, model, **options))
+        return cls(model, backends.create(backend, model, **options), safety)
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
         """H x W x 3 uint8 -> network-sized uint8 RGB (normalisation happens inside the graph)."""
@@ -103,23 +117,46 @@ class Segmenter:
         return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
     def postprocess(self, labels_net: np.ndarray, margin_net: np.ndarray, shape: Tuple[int, int],
-                    timings: Dict[str, float]) -> Segmentation:
-        """Network-sized outputs -> a Segmentation at the image's resolution."""
+                    timings: Dict[str, float], camera: Optional[CameraModel] = None,
+                    temporal: Optional[TemporalFlipCheck] = None) -> Segmentation:
+        """Network-sized outputs -> a Segmentation at the image's resolution, checked (timings['checks'])."""
         t = time.perf_counter()
         h, w = shape
         labels = labels_net
         if labels.shape != (h, w):
             labels = cv2.resize(labels_net, (w, h), interpolation=cv2.INTER_NEAREST)
-        drivable = connected_drivable(labels, self.drivable_ids)
-        timings['postprocess'] = (time.perf_counter() - t) * 1e3
-        return Segmentation(labels, self.classes, self.palette, margin_net, drivable, timings)
+        margin = margin_net
+        if margin.shape != (h, w):
+            margin = cv2.resize(margin_net, (w, h), interpolation=cv2.INTER_LINEAR)
+        t_checks = time.perf_counter()
+        config = self.safety
+        candidate = connected_road(labels, self.classes, config)
+        horizon, source = resolve_horizon(shape, config.camera, camera, candidate)
+        config = for_horizon(config, source, h)
+        flips = None
+        if temporal is not None:
+            flips = temporal.update(labels, self.sky_ids, self.obstacle_ids, horizon, config.temporal)
+        verdict = assess(labels, margin, self.classes, config, horizon, source, candidate, flips,
+                         camera_height_m=camera.height_m if camera is not None else None)
+        now = time.perf_counter()
+        timings['checks'] = (now - t_checks) * 1e3
+        timings['postprocess'] = (now - t) * 1e3
+        return Segmentation(labels, self.classes, self.palette, margin_net, verdict.drivable, verdict.freespace,
+                            verdict.ambiguous, verdict.alarm, verdict.reasons, verdict.horizon_row,
+                            verdict.horizon_source, timings)
 
-    def segment(self, rgb: np.ndarray) -> Segmentation:
-        """Segment one H x W x 3 uint8 RGB image; InputError if it is not one."""
-        return self.segment_batch([rgb])[0]
+    def segment(self, rgb: np.ndarray, camera: Optional[CameraModel] = None,
+                temporal: Optional[TemporalFlipCheck] = None) -> Segmentation:
+        """Segment one H x W x 3 uint8 RGB image; InputError if it is not one.
 
-    def segment_batch(self, images: Sequence[np.ndarray]) -> List[Segmentation]:
-        """Segment several images (any sizes) in one backend call."""
+        ``camera``: the calibrated camera, for the horizon (else estimated or the default, see camera.py);
+        ``temporal``: the stream's temporal check, when frames come in order (the node keeps one).
+        """
+        return self.segment_batch([rgb], camera, temporal)[0]
+
+    def segment_batch(self, images: Sequence[np.ndarray], camera: Optional[CameraModel] = None,
+                      temporal: Optional[TemporalFlipCheck] = None) -> List[Segmentation]:
+        """Segment several images (any sizes) in one backend call; ``temporal`` sees them in order."""
         t0 = time.perf_counter()
         images = [check_rgb(im) for im in images]
         batch = np.stack([self.preprocess(im) for im in images])
@@ -129,6 +166,6 @@ class Segmenter:
         results = []
         for i, im in enumerate(images):
             timings = {'preprocess': (t1 - t0) * 1e3 / len(images), 'inference': (t2 - t1) * 1e3 / len(images)}
-            results.append(self.postprocess(labels[i], margin[i], im.shape[:2], timings))
+            results.append(self.postprocess(labels[i], margin[i], im.shape[:2], timings, camera, temporal))
             timings['total'] = timings['preprocess'] + timings['inference'] + timings['postprocess']
         return results

@@ -22,10 +22,44 @@ CAMVID_PALETTE: Tuple[Tuple[int, int, int], ...] = (
 # Classes a vehicle may drive on (lane markings are part of "road" in CamVid's 11-class split).
 DRIVABLE_CLASSES: Tuple[str, ...] = ('road', 'lane_marking', 'road_marking')
 
+# The ambiguity checks (seg_perception.ambiguity) look for obstacles mislabelled as sky: these are the sky
+# classes, and the classes of things a vehicle must not drive into that a network may confuse with sky.
+SKY_CLASSES: Tuple[str, ...] = ('sky',)
+OBSTACLE_CLASSES: Tuple[str, ...] = (
+    'building', 'pole', 'tree', 'sign', 'fence', 'car', 'pedestrian', 'bicyclist',
+    'truck', 'bus', 'train', 'trailer', 'wall', 'vegetation', 'person', 'rider', 'motorcycle', 'bicycle',
+    'traffic_sign', 'traffic_light',
+)
+# Things that stand still beside or across a road; a vehicle seen as one of them hides the road under it as well.
+STATIC_CLASSES: Tuple[str, ...] = ('building', 'wall', 'fence', 'tree', 'vegetation', 'pole', 'sign',
+                                   'traffic_sign', 'traffic_light')
+# Road vehicles: none is taller than a double-decker bus (4.4 m), which the floating-vehicle check relies on.
+VEHICLE_CLASSES: Tuple[str, ...] = ('car', 'truck', 'bus', 'trailer', 'caravan', 'motorcycle')
+
 
 def drivable_ids(classes: Sequence[str]) -> List[int]:
     """Ids of the drivable classes within a model's class list."""
     return [i for i, name in enumerate(classes) if name in DRIVABLE_CLASSES]
+
+
+def vehicle_ids(classes: Sequence[str]) -> List[int]:
+    """Ids of the vehicle classes (at most a few metres tall) within a model's class list."""
+    return [i for i, name in enumerate(classes) if name in VEHICLE_CLASSES]
+
+
+def static_ids(classes: Sequence[str]) -> List[int]:
+    """Ids of the static obstacle classes within a model's class list."""
+    return [i for i, name in enumerate(classes) if name in STATIC_CLASSES]
+
+
+def sky_ids(classes: Sequence[str]) -> List[int]:
+    """Ids of the sky classes within a model's class list."""
+    return [i for i, name in enumerate(classes) if name in SKY_CLASSES]
+
+
+def obstacle_ids(classes: Sequence[str]) -> List[int]:
+    """Ids of the obstacle classes (things not to drive into) within a model's class list."""
+    return [i for i, name in enumerate(classes) if name in OBSTACLE_CLASSES]
 
 
 def palette_array(palette: Sequence[Sequence[int]]) -> np.ndarray:

@@ -3,7 +3,8 @@
 The recipe follows the papers where they matter:
 
 - poly learning-rate decay, power 0.9 (DeepLab, PSPNet);
-- PSPNet's auxiliary loss, weight 0.4 (Zhao et al. 2017, Section 4.1);
+- PSPNet's auxiliary loss, weight 0.4 (Zhao et al. 2017, Section 4.1), applied to every auxiliary output a
+  model returns in training mode (Deep Contextual Networks has three; its paper discounts them over time);
 - FRRN's bootstrapped cross-entropy, the mean loss over the K hardest pixels (Pohlen et al. 2017, Section 4;
   K = 512 x 64 at full Cityscapes resolution, i.e. 1/64 of the pixels, scaled with the pixel count);
 - augmentation by random scale, crop, flip and colour jitter;
@@ -199,14 +200,14 @@ def train(args) -> Dict:
             group['lr'] = lr
         with torch.autocast('cuda', dtype=torch.float16, enabled=use_amp):
             out = net(x)
-        main, aux = (out[0], out[1]) if isinstance(out, (tuple, list)) else (out, None)
+        main, auxiliaries = (out[0], out[1:]) if isinstance(out, (tuple, list)) else (out, ())
         main = main.float()
         if args.loss == 'bootstrap':
             k = int(k_fraction * y[0].numel())
             loss = bootstrapped_cross_entropy(main, y, k, weights, train_set.ignore_index)
         else:
             loss = F.cross_entropy(main, y, weight=weights, ignore_index=train_set.ignore_index)
-        if aux is not None:
+        for aux in auxiliaries:
             loss = loss + 0.4 * F.cross_entropy(aux.float(), y, weight=weights, ignore_index=train_set.ignore_index)
         optimiser.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()

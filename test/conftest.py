@@ -55,3 +55,65 @@ def rgb_frame():
     img[:50] = (140, 170, 220)
     img[50:] = (90, 90, 95)
     return np.clip(img + rng.integers(-10, 10, img.shape), 0, 255).astype(np.uint8)
+
+
+def _palette_net():
+    import torch
+    import torch.nn as nn
+
+    class NearestPaletteColour(nn.Module):
+        """Labels each pixel with the CamVid class whose palette colour is nearest.
+
+        Painted frames then mean what their colours say: a test can paint a hazard (a trailer in the sky's
+        colour) and know the labels the node works with.
+        """
+
+        def __init__(self):
+            super().__init__()
+            palette = torch.tensor(CAMVID_PALETTE, dtype=torch.float32)
+            self.score = nn.Conv2d(3, len(CAMVID_PALETTE), 1)
+            with torch.no_grad():       # -|x - p|^2 = 2 x.p - |p|^2 - |x|^2, and |x|^2 is the same for all p
+                self.score.weight.copy_(2 * palette[:, :, None, None] / 1000.0)
+                self.score.bias.copy_(-(palette ** 2).sum(1) / 1000.0)
+
+        def forward(self, x):
+            return self.score(x)
+
+    return NearestPaletteColour().eval()
+
+
+@pytest.fixture(scope='session')
+def palette_model(tmp_path_factory):
+    """Path of the manifest of a model that labels each pixel by its nearest CamVid palette colour, at 120 x 160."""
+    from seg_perception.export import export_onnx, write_manifest
+
+    folder = tmp_path_factory.mktemp('palette_model')
+    hw = (120, 160)
+    mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)     # the net takes raw 0..255 colours
+    export_onnx(_palette_net(), str(folder / 'palette.onnx'), hw, mean, std)
+    write_manifest(str(folder / 'palette.json'), name='palette', architecture='palette', arch_kwargs={},
+                   classes=CAMVID_CLASSES, palette=CAMVID_PALETTE, input_hw=hw, mean=mean, std=std,
+                   files={'onnx': 'palette.onnx'})
+    return str(folder / 'palette.json')
+
+
+def painted_street(hazard=False):
+    """A 120 x 160 street painted in CamVid palette colours: sky above row 54, road between pavements below.
+
+    With ``hazard``, a trailer painted in the sky's colour crosses the road, rows 58..87, from kerb to kerb.
+    """
+    sky, road, sidewalk, building = (CAMVID_PALETTE[i] for i in (0, 3, 4, 1))
+    img = np.zeros((120, 160, 3), np.uint8)
+    img[:54] = sky
+    img[:54, :20] = img[:54, 140:] = building
+    img[54:] = sidewalk
+    img[54:, 20:140] = road
+    if hazard:
+        img[58:88, 10:150] = sky
+    return img
+
+
+@pytest.fixture(scope='session')
+def painted_frames():
+    """{'clear': painted_street(), 'hazard': painted_street(hazard=True)} (see painted_street)."""
+    return {'clear': painted_street(), 'hazard': painted_street(hazard=True)}

@@ -8,7 +8,8 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from seg_perception.ros.conversions import array_to_image, compressed_to_rgb, image_to_rgb
+from seg_perception.ros.conversions import (array_to_image, cloud_to_freespace, compressed_to_rgb, freespace_to_cloud,
+                                            image_to_rgb)
 from seg_perception.segmenter import InputError
 
 # encoding -> RGB -> the bytes of one pixel row in that encoding
@@ -211,3 +212,15 @@ def test_unsupported_compressed_format_is_named(photo, image_format):
 def test_compressed_depth_images_are_refused(photo):
     with pytest.raises(InputError, match=r'compressedDepth image; only colour or mono jpeg/png'):
         compressed_to_rgb(compressed_msg(encode(photo, '.png'), '16UC1; compressedDepth png'))
+
+
+def test_freespace_cloud_carries_one_point_per_column_and_reads_back():
+    header = Header(frame_id='camera_optical')
+    rows = np.array([5, -1, 9], np.int32)
+    points = np.array([[0.5, 1.5, 10.0], [np.nan] * 3, [-0.2, 1.5, 4.0]], np.float32)
+    msg = freespace_to_cloud(rows, points, header)
+    assert (msg.height, msg.width, msg.point_step, msg.is_dense) == (1, 3, 20, False)
+    assert [f.name for f in msg.fields] == ['u', 'v', 'x', 'y', 'z'] and msg.header == header
+    cloud = cloud_to_freespace(msg)
+    np.testing.assert_array_equal(cloud[:, :2], [[0, 5], [1, -1], [2, 9]])
+    np.testing.assert_array_equal(cloud[:, 2:], points)

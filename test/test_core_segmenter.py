@@ -26,7 +26,7 @@ def test_labels_come_back_at_the_input_resolution(segmenter, shape):
     assert out.drivable.shape == shape and set(np.unique(out.drivable)) <= {0, 255}
     assert out.margin.shape == shape and out.margin.dtype == np.float32
     assert out.labels.max() < len(out.classes)
-    assert set(out.timings_ms) == {'preprocess', 'inference', 'postprocess', 'total'}
+    assert set(out.timings_ms) == {'preprocess', 'inference', 'postprocess', 'checks', 'total'}
 
 
 def test_classes_and_palette_come_from_the_manifest(segmenter, tiny_model):

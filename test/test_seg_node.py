@@ -23,17 +23,20 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
-from seg_perception.ros.seg_node import (COLOR_TOPIC, COMPRESSED_TOPIC, DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC,
-                                         IMAGE_TOPIC, LABELS_TOPIC, SegNode)
+from seg_perception.ros.conversions import cloud_to_freespace
+from seg_perception.ros.seg_node import (AMBIGUOUS_TOPIC, CAMERA_INFO_TOPIC, COLOR_TOPIC, COMPRESSED_TOPIC,
+                                         DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC, FREESPACE_TOPIC, IMAGE_TOPIC,
+                                         LABELS_TOPIC, SegNode)
 from seg_perception.segmenter import Segmenter
 
 pytestmark = pytest.mark.ros
 
 DOMAIN_ID = random.randint(50, 200)
-OUTPUTS = {'labels': LABELS_TOPIC, 'color': COLOR_TOPIC, 'drivable': DRIVABLE_TOPIC}
+OUTPUTS = {'labels': LABELS_TOPIC, 'color': COLOR_TOPIC, 'drivable': DRIVABLE_TOPIC, 'ambiguous': AMBIGUOUS_TOPIC,
+           'freespace': FREESPACE_TOPIC}
 
 
 class Probe:
@@ -46,8 +49,10 @@ class Probe:
         self.compressed_pub = self.node.create_publisher(CompressedImage, COMPRESSED_TOPIC, camera_qos)
         self.answers = {kind: [] for kind in OUTPUTS}
         self.statuses = []
+        self.camera_info_pub = self.node.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, 10)
         for kind, topic in OUTPUTS.items():
-            self.node.create_subscription(Image, topic, self.answers[kind].append, 100)
+            msg_type = PointCloud2 if topic == FREESPACE_TOPIC else Image
+            self.node.create_subscription(msg_type, topic, self.answers[kind].append, 100)
         self.node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._keep_status, 100)
         self.status_name = f'{namespace.strip("/")}/seg_node: segmentation'.lstrip('/')
         self._last_ns = 0
@@ -420,3 +425,150 @@ def test_signal_ends_the_node_cleanly_within_two_seconds(tiny_model, signum):
     assert returncode == 0, ''.join(lines)
     assert elapsed_s < 2.0
     assert 'Traceback' not in ''.join(lines)
+
+
+# --- the safe drivable area, free space and the ambiguity alarm ------------------------------------------------
+# A model that labels each pixel by its nearest palette colour (conftest.palette_model) segments painted frames
+# exactly as painted: the checks then run on real labels, through the node's real path.
+
+def mono(msg):
+    """H x W uint8 array of a mono8 Image."""
+    return np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width)
+
+
+@pytest.fixture(scope='module')
+def palette_node(ros, palette_model):
+    """A node with the palette model on its own namespace."""
+    node = start_node(ros, palette_model, namespace='/palette', reliability='reliable')
+    yield node
+    ros[1].remove_node(node)
+    node.destroy_node()
+
+
+@pytest.fixture(scope='module')
+def palette_probe(ros, palette_node, painted_frames):
+    """A probe for the palette node, answered once on every output."""
+    probe = Probe(*ros, namespace='/palette')
+    assert wait_until(lambda: probe.image_pub.get_subscription_count(), 15.0), 'seg_node never subscribed'
+
+    def answered_all():
+        header = probe.send(rgb_image(painted_frames['clear'], probe.header()))
+        return wait_until(lambda: all(probe.answer(header, k) for k in OUTPUTS), 0.5)
+    assert wait_until(answered_all, 15.0), 'seg_node never answered on all of its outputs'
+    yield probe
+    ros[1].remove_node(probe.node)
+    probe.node.destroy_node()
+
+
+def test_ambiguous_and_freespace_are_published_with_the_input_header(probe, rgb_frame, reference):
+    header = probe.send(rgb_image(rgb_frame, probe.header('camera_front_left')))
+    ambiguous, freespace, drivable = probe.wait_for_answer(header, ('ambiguous', 'freespace', 'drivable'))
+    assert ambiguous.header == header and freespace.header == header
+    assert (ambiguous.encoding, ambiguous.width, ambiguous.height) == ('mono8', 160, 120)
+    expected = reference.segment(rgb_frame)
+    np.testing.assert_array_equal(mono(ambiguous), expected.ambiguous)
+    cloud = cloud_to_freespace(freespace)
+    assert (freespace.height, freespace.width) == (1, 160) and not freespace.is_dense
+    np.testing.assert_array_equal(cloud[:, 0], np.arange(160))
+    np.testing.assert_array_equal(cloud[:, 1], expected.freespace)
+    assert np.isnan(cloud[:, 2:]).all()                  # no camera_info: no metric points
+    rows = np.arange(120)[:, None]
+    assert not (mono(drivable).astype(bool) & (rows <= cloud[None, :, 1])).any()
+
+
+def test_hazard_frame_raises_the_alarm_as_an_error_with_reasons_and_region(palette_probe, painted_frames):
+    probe = palette_probe
+    header = probe.send(rgb_image(painted_frames['clear'], probe.header()))
+    probe.wait_for_answer(header)
+    level, _, values = probe.wait_for_status(lambda level, values: values['alarm'] == 'false')
+    assert level != DiagnosticStatus.ERROR
+
+    header = probe.send(rgb_image(painted_frames['hazard'], probe.header()))
+    drivable, ambiguous = probe.wait_for_answer(header, ('drivable', 'ambiguous'))
+    level, message, values = probe.wait_for_status(lambda level, values: values['alarm'] == 'true')
+    assert level == DiagnosticStatus.ERROR and message.startswith('ALARM')
+    assert 'sky_below_horizon' in values['alarm reasons'] and 'sky_below_horizon' in message
+    x0, y0, x1, y1 = (int(v) for v in values['alarm region'].split(','))
+    assert x0 < 80 < x1 and y0 <= 62 and 85 < y1         # the trailer's band below the horizon, on the path
+    assert int(values['alarm frames']) >= 1 and values['horizon'] == '60.0 (default)'
+    assert mono(ambiguous)[60:88, 20:140].all()          # the trailer's side, called sky, is distrusted
+    assert not mono(drivable).any()                      # and everything beneath it, to the bumper
+
+    header = probe.send(rgb_image(painted_frames['clear'], probe.header()))
+    drivable, = probe.wait_for_answer(header, ('drivable',))
+    level, _, values = probe.wait_for_status(lambda level, values: values['alarm'] == 'false')
+    assert level != DiagnosticStatus.ERROR
+    assert mono(drivable)[60:, 20:140].all()
+
+
+def test_camera_info_sets_the_horizon_and_gives_freespace_points_in_metres(palette_probe, palette_node,
+                                                                           painted_frames):
+    probe = palette_probe
+    info = CameraInfo(width=320, height=240)             # calibrated at twice the frames' resolution
+    info.k = [200.0, 0.0, 160.0, 0.0, 200.0, 108.0, 0.0, 0.0, 1.0]
+    try:
+        def horizon_from_camera():
+            probe.camera_info_pub.publish(info)
+            header = probe.send(rgb_image(painted_frames['clear'], probe.header()))
+            probe.wait_for_answer(header, ('freespace',))
+            values = probe.wait_for_status(lambda level, values: True)[2]
+            return values['horizon'] == '54.0 (camera)'
+        assert wait_until(horizon_from_camera, 10.0)
+        header = probe.send(rgb_image(painted_frames['clear'], probe.header()))
+        cloud = cloud_to_freespace(probe.wait_for_answer(header, ('freespace',))[0])
+        road = cloud[30:130]                              # columns of road: free up to the horizon, row 53
+        assert (road[:, 1] == 53).all() and np.isnan(road[:, 2:]).all()   # at the horizon: infinitely far
+        kerb = cloud[:5]                                  # pavement from the bottom row: 1.5 m down, 6 m ahead
+        np.testing.assert_allclose(kerb[:, 3], 1.5, rtol=1e-4)
+        np.testing.assert_allclose(kerb[:, 4], 100 * 1.5 / (119 - 54), rtol=1e-4)
+    finally:
+        palette_node.set_parameters([Parameter('use_camera_info', value=False)])
+
+
+@pytest.mark.parametrize('name, value, reason', [
+    ('sky_below_horizon_margin_px', 500.0, 'out of range'),
+    ('drivable_safety_margin_px', -1, 'out of range'),
+    ('camera_height_m', 1, 'Wrong parameter type'),
+    ('temporal_min_flips', 6, 'temporal_min_flips (6) must be less than temporal_window (6)'),
+])
+def test_invalid_check_settings_are_refused_with_a_reason(palette_node, name, value, reason):
+    before = palette_node.get_parameter(name).value
+    result, = palette_node.set_parameters([Parameter(name, value=value)])
+    assert not result.successful and reason in result.reason
+    assert palette_node.get_parameter(name).value == before
+
+
+def test_check_settings_change_at_run_time(palette_probe, palette_node, painted_frames):
+    probe = palette_probe
+    checks = ('sky_below_horizon_enabled', 'sky_on_road_enabled', 'low_confidence_enabled', 'temporal_enabled')
+    try:
+        assert all(r.successful for r in palette_node.set_parameters([Parameter(n, value=False) for n in checks]))
+        header = probe.send(rgb_image(painted_frames['hazard'], probe.header()))
+        ambiguous, = probe.wait_for_answer(header, ('ambiguous',))
+        assert not mono(ambiguous).any()                  # every check off: the trailer passes as sky
+        _, _, values = probe.wait_for_status(lambda level, values: True)
+        assert values['alarm'] == 'false'
+    finally:
+        palette_node.set_parameters([Parameter(n, value=True) for n in checks])
+
+
+def test_a_region_flickering_between_sky_and_vehicle_raises_the_temporal_alarm(palette_probe, palette_node,
+                                                                               painted_frames):
+    probe = palette_probe
+    others = ('sky_below_horizon_enabled', 'sky_on_road_enabled', 'low_confidence_enabled')
+    car = np.array([64, 0, 128], np.uint8)                  # CamVid's car colour
+    flicker = []
+    for i in range(4):
+        frame = painted_frames['clear'].copy()
+        frame[68:80, 30:130] = car if i % 2 else painted_frames['hazard'][60, 80]
+        flicker.append(frame)
+    try:
+        assert all(r.successful for r in palette_node.set_parameters([Parameter(n, value=False) for n in others]))
+        for frame in flicker:                               # in order, each answered before the next
+            probe.wait_for_answer(probe.send(rgb_image(frame, probe.header())))
+        level, message, values = probe.wait_for_status(lambda level, values: values['alarm'] == 'true')
+        assert 'temporal' in values['alarm reasons'] and level == DiagnosticStatus.ERROR
+    finally:
+        palette_node.set_parameters([Parameter(n, value=True) for n in others])
+        for _ in range(2):                                  # leave the history stable for other tests
+            probe.wait_for_answer(probe.send(rgb_image(painted_frames['clear'], probe.header())))

@@ -17,11 +17,20 @@ import torch.nn as nn
 
 # name -> (module in this package, constructor)
 _CONSTRUCTORS: Dict[str, Tuple[str, str]] = {
+    'deconvnet': ('deconvnet', 'deconvnet'),
+    'deep_contextual': ('deep_contextual', 'deep_contextual'),
+    'deeplab_largefov': ('deeplab', 'deeplab_largefov'),
+    'deeplab_v2_aspp': ('deeplab', 'deeplab_v2_aspp'),
+    'fcn16s': ('fcn', 'fcn16s'),
+    'fcn32s': ('fcn', 'fcn32s'),
+    'fcn8s': ('fcn', 'fcn8s'),
     'frrn_a': ('frrn', 'frrn_a'),
     'frrn_b': ('frrn', 'frrn_b'),
     'frrn_cpu': ('frrn', 'frrn_cpu'),
+    'fusionnet': ('fusionnet', 'fusionnet'),
     'pspnet': ('pspnet', 'pspnet'),
     'pspnet_lite0': ('pspnet', 'pspnet_lite0'),
+    'unet': ('unet', 'unet'),
 }
 
 

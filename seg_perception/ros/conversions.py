@@ -9,7 +9,7 @@ import array
 
 import cv2
 import numpy as np
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from ..segmenter import InputError
@@ -105,6 +105,40 @@ def array_to_image(pixels: np.ndarray, header: Header) -> Image:
     data.frombytes(np.ascontiguousarray(pixels).reshape(-1).data)
     msg.data = data
     return msg
+
+
+FREESPACE_FIELDS = ('u', 'v', 'x', 'y', 'z')     # float32 each, in this order
+
+
+def freespace_to_cloud(freespace: np.ndarray, points: np.ndarray, header: Header) -> PointCloud2:
+    """An organised 1 x W ``sensor_msgs/PointCloud2`` of the free-space boundary, one point per image column.
+
+    Fields u, v: the boundary pixel (column, row of the nearest non-drivable pixel; -1: the whole column is
+    free); x, y, z: where that pixel meets a level road in the header's (optical) frame, metres, or NaN
+    (no camera model, or the boundary at or above the horizon). ``points`` is W x 3 (NaN rows allowed).
+    """
+    freespace = np.asarray(freespace)
+    width = freespace.shape[0]
+    cloud = np.empty((width, len(FREESPACE_FIELDS)), np.float32)
+    cloud[:, 0] = np.arange(width)
+    cloud[:, 1] = freespace
+    cloud[:, 2:] = points
+    msg = PointCloud2(header=header, height=1, width=width, is_bigendian=False, point_step=4 * cloud.shape[1],
+                      row_step=4 * cloud.size, is_dense=False,
+                      fields=[PointField(name=name, offset=4 * i, datatype=PointField.FLOAT32, count=1)
+                              for i, name in enumerate(FREESPACE_FIELDS)])
+    data = array.array('B')
+    data.frombytes(cloud.astype('<f4').reshape(-1).view(np.uint8).data)
+    msg.data = data
+    return msg
+
+
+def cloud_to_freespace(msg: PointCloud2) -> np.ndarray:
+    """W x 5 float32 (u, v, x, y, z) of a cloud made by :func:`freespace_to_cloud`."""
+    names = [f.name for f in msg.fields]
+    if names != list(FREESPACE_FIELDS) or msg.point_step != 4 * len(FREESPACE_FIELDS):
+        raise InputError(f'expected a free-space cloud with float32 fields {FREESPACE_FIELDS}, got {names}')
+    return _as_uint8(msg.data).view('<f4').reshape(msg.height * msg.width, len(FREESPACE_FIELDS))
 
 
 def _as_uint8(data) -> np.ndarray:

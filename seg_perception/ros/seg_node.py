@@ -1,15 +1,37 @@
-"""The segmentation node: camera images in; class labels, a colour overlay and a drivable mask out.
+"""The segmentation node: camera images in; class labels, a colour overlay, a safe drivable area and alarms out.
 
 Topics (relative names, so that namespaces and remapping apply):
 
 ====  ========================  =====================================================================
 in    image                     sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8 or mono8
 in    image/compressed          sensor_msgs/CompressedImage: jpeg or png
+in    camera_info               sensor_msgs/CameraInfo: intrinsics for the horizon (remap it to the camera's)
 out   segmentation/labels       sensor_msgs/Image mono8: class ids (names and colours: the model manifest)
 out   segmentation/color        sensor_msgs/Image rgb8: labels blended over the image, while subscribed
-out   segmentation/drivable     sensor_msgs/Image mono8: 255 where the vehicle may drive
-out   /diagnostics              diagnostic_msgs/DiagnosticArray every ``diagnostics_period_s``
+out   segmentation/drivable     sensor_msgs/Image mono8: 255 where the vehicle may drive (see below)
+out   segmentation/ambiguous    sensor_msgs/Image mono8: 255 where the ambiguity checks distrust the labels
+out   segmentation/freespace    sensor_msgs/PointCloud2: the free-space boundary, one point per image column
+out   /diagnostics              diagnostic_msgs/DiagnosticArray every ``diagnostics_period_s``, and at once when
+                                the alarm rises
 ====  ========================  =====================================================================
+
+The drivable area, free space and alarm come from seg_perception.ambiguity through Segmenter.segment: road
+connected to the vehicle, minus everything the checks distrust (sky below the horizon, sky resting on the road,
+sky/obstacle hesitation, sky/obstacle flicker over frames, a vehicle floating above the road) and the road seen
+beneath it, with a safety margin, cut above the first non-drivable pixel of each column. The horizon comes from
+``camera_info`` with the ``camera_pitch_deg`` and ``camera_height_m`` parameters when it has arrived (and
+``use_camera_info``), else from the road's vanishing point, else ``camera_horizon_default_frac``; without
+camera_info the checks' margins grow by ``camera_horizon_uncertainty_px``. Every check has its thresholds as
+parameters (``sky_below_horizon_*``, ``sky_on_road_*``, ``low_confidence_*``, ``temporal_*``,
+``floating_vehicle_*``, ``drivable_*``), changeable at run time.
+
+Free space as sensor_msgs/PointCloud2: an organised 1 x W cloud with float32 fields u, v (the boundary pixel:
+column, and row of the nearest non-drivable pixel, -1 when the whole column is free) and x, y, z (where that
+pixel meets a level road, in the image's optical frame, metres; NaN without camera_info or at/above the
+horizon). A planner reads it without knowing the camera: Nav2's costmap obstacle layer and every PCL tool take
+PointCloud2 and transform it through TF by the header's frame_id, clearing along each ray and marking its end
+(NaN points, as in depth cameras' organised clouds, are skipped); image-space consumers keep u and v. An Image
+or an array message would need the camera model on the planner's side, and std_msgs arrays carry no header.
 
 Every output has the input's resolution and carries the input's header (stamp and frame_id) unchanged. When a
 camera publishes both transports, a frame that already came through the other one (same stamp and frame_id)
@@ -24,9 +46,12 @@ alike, and a stale segmentation is worth nothing, so nothing queues behind a slo
 
 Diagnostics: one status, '<node>: segmentation', with the backend as hardware_id; values for the model and
 its sha256, input and output rates, frame counts (received, processed, dropped, rejected, failed, duplicate),
-p50/p99 latency per stage (convert, preprocess, inference, postprocess, total, and end_to_end from the input
-stamp to publishing) and the last error. Level WARN while inputs are rejected or frames dropped, ERROR when
-frames arrive but none could be segmented since the last status.
+p50/p99 latency per stage (convert, preprocess, inference, postprocess with checks inside it, checks, total,
+and end_to_end from the input stamp to publishing), the last error, and the alarm: on the newest frame or not,
+alarm frames, its reasons (check, pixels on the path, image region, strength) and image region (x0,y0,x1,y1),
+and the horizon used. Level ERROR while the newest frame's alarm is raised, WARN when an alarm was raised
+since the last status; otherwise WARN while inputs are rejected or frames dropped, ERROR when frames arrive
+but none could be segmented since the last status.
 
 Never a backlog: the subscription callbacks only put the newest message into a one-slot holder
 (image_pipeline's BufferQueue pattern) and a single worker thread segments whatever is newest. A message
@@ -49,7 +74,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 try:
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -57,9 +82,11 @@ except ImportError:     # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
 from .. import backends
+from ..ambiguity import SafetyConfig, TemporalFlipCheck
+from ..camera import CameraModel
 from ..model_files import ModelFileError
 from ..segmenter import InputError, Segmenter
-from .conversions import array_to_image, compressed_to_rgb, image_to_rgb
+from .conversions import array_to_image, compressed_to_rgb, freespace_to_cloud, image_to_rgb
 
 NODE_NAME = 'seg_node'
 IMAGE_TOPIC = 'image'
@@ -67,11 +94,15 @@ COMPRESSED_TOPIC = 'image/compressed'
 LABELS_TOPIC = 'segmentation/labels'
 COLOR_TOPIC = 'segmentation/color'
 DRIVABLE_TOPIC = 'segmentation/drivable'
+AMBIGUOUS_TOPIC = 'segmentation/ambiguous'
+FREESPACE_TOPIC = 'segmentation/freespace'
+CAMERA_INFO_TOPIC = 'camera_info'
 DIAGNOSTICS_TOPIC = '/diagnostics'
 
 RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': ReliabilityPolicy.BEST_EFFORT}
 CHOICES = {'backend': tuple(backends.names()), 'reliability': ('auto',) + tuple(RELIABILITY)}
-LATENCY_STAGES = ('convert', 'preprocess', 'inference', 'postprocess', 'total', 'end_to_end')
+LATENCY_STAGES = ('convert', 'preprocess', 'inference', 'postprocess', 'checks', 'total', 'end_to_end')
+SAFETY_PARAMETERS = {name for name, _, _, _ in SafetyConfig.declarations()}
 LATENCY_SAMPLES = 300           # per stage: percentiles over about the last 10-30 s at camera rates
 QOS_CHECK_PERIOD_S = 1.0
 RECENT_FRAMES = 8               # frames remembered to skip the same frame arriving on the other transport
@@ -105,7 +136,21 @@ def parameter_declarations():
         ('error_throttle_s', 5.0, ParameterDescriptor(
             description='at most one error log per this many seconds about rejected frames; 0: log each',
             floating_point_range=[FloatingPointRange(from_value=0.0, to_value=60.0, step=0.0)])),
-    )
+        ('use_camera_info', True, ParameterDescriptor(
+            description='take the horizon from camera_info (with camera_pitch_deg) once it has arrived')),
+    ) + tuple(_safety_declaration(*d) for d in SafetyConfig.declarations())
+
+
+def _safety_declaration(name, default, description, bounds):
+    """(name, default, descriptor) of one setting of the ambiguity checks (seg_perception.ambiguity)."""
+    if bounds is None or isinstance(default, bool):
+        return name, default, ParameterDescriptor(description=description)
+    low, high = bounds
+    if isinstance(default, float):
+        return name, default, ParameterDescriptor(description=description, floating_point_range=[
+            FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)])
+    return name, default, ParameterDescriptor(description=description, integer_range=[
+        IntegerRange(from_value=int(low), to_value=int(high), step=1)])
 
 
 def matching_reliability(publishers: Iterable) -> Optional[ReliabilityPolicy]:
@@ -159,7 +204,9 @@ class SegNode(Node):
         for name, default, descriptor in parameter_declarations():
             self.declare_parameter(name, default, descriptor)
         self.segmenter = Segmenter.from_model(self._param('model') or None, backend=self._param('backend'),
-                                              threads=self._param('threads'))
+                                              threads=self._param('threads'), safety=self._safety_config())
+        self._temporal = TemporalFlipCheck(self.segmenter.safety.temporal)  # the worker's alone
+        self._camera_info = None              # (K, width, height) of the newest CameraInfo
 
         self._lock = threading.Lock()         # counts, latencies, recent frames, error log state
         self._counts = Counter()              # received, processed, dropped, rejected, failed, duplicate
@@ -169,12 +216,16 @@ class SegNode(Node):
         self._last_error = ''
         self._error_logged_at = -float('inf')
         self._errors_not_logged = 0
+        self._alarm = {'latest': False, 'frames': 0, 'since_status': 0, 'reasons': 'none', 'region': 'none'}
+        self._horizon = '-'
 
         output_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                                 reliability=ReliabilityPolicy.RELIABLE)
         self._labels_pub = self.create_publisher(Image, LABELS_TOPIC, output_qos)
         self._color_pub = self.create_publisher(Image, COLOR_TOPIC, output_qos)
         self._drivable_pub = self.create_publisher(Image, DRIVABLE_TOPIC, output_qos)
+        self._ambiguous_pub = self.create_publisher(Image, AMBIGUOUS_TOPIC, output_qos)
+        self._freespace_pub = self.create_publisher(PointCloud2, FREESPACE_TOPIC, output_qos)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
 
         self._inputs = {}
@@ -183,6 +234,10 @@ class SegNode(Node):
             self._subscribe(topic, msg_type, RELIABILITY.get(reliability, ReliabilityPolicy.RELIABLE))
         if reliability == 'auto':
             self.create_timer(QOS_CHECK_PERIOD_S, self._match_publishers)
+        # best effort receives from reliable and best-effort camera drivers alike; CameraInfo is small
+        self._camera_info_sub = self.create_subscription(
+            CameraInfo, CAMERA_INFO_TOPIC, self._on_camera_info,
+            QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
         self._diagnostics_timer = self.create_timer(self._param('diagnostics_period_s'),
                                                     self._publish_diagnostics)
 
@@ -207,13 +262,49 @@ class SegNode(Node):
         return self.get_parameter(name).value
 
     def _check_parameters(self, parameters) -> SetParametersResult:
-        """Refuse values outside a parameter's choices (ranges and read-only are the descriptors' job)."""
+        """Refuse values outside a parameter's choices (ranges and read-only are the descriptors' job).
+
+        New settings of the checks take effect from the next frame: rclpy has checked the descriptors' ranges
+        before calling this, and this is the last check, so the values are as good as set.
+        """
         for parameter in parameters:
             choices = CHOICES.get(parameter.name)
             if choices and parameter.value not in choices:
                 return SetParametersResult(successful=False, reason=f'{parameter.name} must be one of '
                                            f'{", ".join(choices)}; got {parameter.value!r}')
+        changed = {p.name: p.value for p in parameters if p.name in SAFETY_PARAMETERS}
+        if changed and hasattr(self, 'segmenter'):      # not while __init__ declares them
+            config = self._safety_config(changed)
+            window, flips = config.temporal.window, config.temporal.min_flips
+            if flips >= window:
+                return SetParametersResult(successful=False, reason=f'temporal_min_flips ({flips}) must be less '
+                                           f'than temporal_window ({window}): {window} frames have '
+                                           f'{window - 1} changes')
+            self.segmenter.safety = config
         return SetParametersResult(successful=True)
+
+    def _safety_config(self, changed=None) -> SafetyConfig:
+        """The checks' settings from the parameters, with ``changed`` (name -> value) instead where given."""
+        values = {name: self._param(name) for name in SAFETY_PARAMETERS}
+        values.update(changed or {})
+        return SafetyConfig.from_flat(values)
+
+    def _on_camera_info(self, msg: CameraInfo):
+        self._camera_info = (tuple(msg.k), msg.width, msg.height)
+
+    def _camera_model(self) -> Optional[CameraModel]:
+        """The calibrated camera with the configured mounting, or None (no camera_info, or not to be used)."""
+        info = self._camera_info
+        if info is None or not self._param('use_camera_info'):
+            return None
+        camera = self.segmenter.safety.camera
+        try:
+            return CameraModel.from_camera_info(*info, pitch_rad=np.radians(camera.pitch_deg),
+                                                height_m=camera.height_m)
+        except ValueError as e:
+            self._record_error('rejected', f'{self._camera_info_sub.topic_name}: {e}')
+            self._camera_info = None
+            return None
 
     # --- input ------------------------------------------------------------------------------------------
 
@@ -275,11 +366,12 @@ class SegNode(Node):
         try:
             rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
             convert_ms = (time.perf_counter() - t0) * 1e3
-            result = self.segmenter.segment(rgb)
+            camera = self._camera_model()
+            result = self.segmenter.segment(rgb, camera=camera, temporal=self._temporal)
         except InputError as e:
             self._record_error('rejected', f'{topic_name}: {e}')
             return
-        self._publish(msg.header, rgb, result)
+        self._publish(msg.header, rgb, result, camera)
         latencies = dict(result.timings_ms, convert=convert_ms)
         if msg.header.stamp.sec or msg.header.stamp.nanosec:
             age = self.get_clock().now() - Time.from_msg(msg.header.stamp)
@@ -289,10 +381,28 @@ class SegNode(Node):
             for stage, samples in self._latency_ms.items():
                 if stage in latencies:
                     samples.append(latencies[stage])
+            rising = result.alarm and not self._alarm['latest']
+            self._alarm['latest'] = result.alarm
+            self._horizon = f'{result.horizon_row:.1f} ({result.horizon_source})'
+            if result.alarm:
+                self._alarm['frames'] += 1
+                self._alarm['since_status'] += 1
+                self._alarm['reasons'] = '; '.join(str(r) for r in result.reasons)
+                boxes = np.array([r.region for r in result.reasons])
+                self._alarm['region'] = ','.join(str(v) for v in (*boxes[:, :2].min(0), *boxes[:, 2:].max(0)))
+        if rising:
+            self.get_logger().warning(f'alarm: {self._alarm["reasons"]}')
+            self._publish_diagnostics()     # a planner should not wait for the next period to hear of it
 
-    def _publish(self, header, rgb: np.ndarray, result):
+    def _publish(self, header, rgb: np.ndarray, result, camera: Optional[CameraModel]):
         self._labels_pub.publish(array_to_image(result.labels, header))
         self._drivable_pub.publish(array_to_image(result.drivable, header))
+        self._ambiguous_pub.publish(array_to_image(result.ambiguous, header))
+        if camera is not None:
+            points = camera.ground_points(result.freespace, result.labels.shape)
+        else:
+            points = np.full((result.freespace.shape[0], 3), np.nan, np.float32)
+        self._freespace_pub.publish(freespace_to_cloud(result.freespace, points, header))
         if self._param('publish_color') and self._color_pub.get_subscription_count() > 0:
             self._color_pub.publish(array_to_image(result.overlay(rgb, self._param('color_alpha')), header))
 
@@ -330,9 +440,18 @@ class SegNode(Node):
             percentiles = {stage: np.percentile(list(samples), (50, 99)) if samples else None
                            for stage, samples in self._latency_ms.items()}
             last_error = self._last_error
+            alarm = dict(self._alarm)
+            self._alarm['since_status'] = 0
+            horizon = self._horizon
         recent = counts - previous
         elapsed_s = max(now - since, 1e-6)
         level, message = self._health(counts, recent, last_error)
+        if alarm['latest']:
+            level, message = DiagnosticStatus.ERROR, f'ALARM, ambiguity on the path ahead: {alarm["reasons"]}'
+        elif alarm['since_status']:
+            level = max(level, DiagnosticStatus.WARN)
+            message = (f'alarm on {alarm["since_status"]} frame(s) since the last status, clear now '
+                       f'(last: {alarm["reasons"]}); {message}')
         model = self.segmenter.model
         values = [
             ('backend', self.segmenter.backend.describe()),
@@ -348,6 +467,8 @@ class SegNode(Node):
             values += [(f'latency {stage} p50 (ms)', '-' if p is None else f'{p[0]:.1f}'),
                        (f'latency {stage} p99 (ms)', '-' if p is None else f'{p[1]:.1f}')]
         values.append(('last error', last_error or 'none'))
+        values += [('alarm', 'true' if alarm['latest'] else 'false'), ('alarm frames', str(alarm['frames'])),
+                   ('alarm reasons', alarm['reasons']), ('alarm region', alarm['region']), ('horizon', horizon)]
         name = f'{self.get_fully_qualified_name().lstrip("/")}: segmentation'
         return DiagnosticStatus(level=level, name=name, message=message,
                                 hardware_id=self.segmenter.backend.describe(),

@@ -1,0 +1,583 @@
+"""Checks that notice when the segmentation is implausible, and the safe drivable area they leave.
+
+A white trailer across the road under a bright sky looks like sky to a network, and a flat-world free space
+then runs under it. Each check below looks for one physical impossibility or one sign of doubt, as a pure
+function of the label map (and the margin, top-1 minus top-2 probability) with its own parameters:
+
+1. :func:`sky_below_horizon` -- a road vehicle's camera cannot see sky below the horizon of a level road;
+2. :func:`sky_on_road` -- sky cannot rest on the road ahead: its lower edge bordering the drivable region
+   below the horizon is an obstacle seen as sky;
+3. :func:`low_confidence` -- below the horizon, pixels where the network hesitates between sky and an obstacle;
+4. :class:`TemporalFlipCheck` -- a region of the path ahead that flips between sky and obstacle over
+   consecutive frames (stateful: the node keeps one per camera);
+5. :func:`floating_vehicle` -- a vehicle resting on the road that would be taller than any vehicle if it stood
+   there: its lower edge floats above the road (a trailer's side seen correctly as a vehicle, with the road
+   visible under it), so the flat-world free space under it is false.
+
+:func:`assess` runs them, marks what they flagged as ambiguous together with the road seen beneath it (the
+under-ride region: an obstacle whose lower edge floats above the road hides the road under it), and computes the
+drivable area and free-space boundary without it. It raises the alarm when an ambiguity touches the path ahead.
+
+Pure numpy and OpenCV; no ROS imports.
+"""
+
+import math
+from collections import deque
+from dataclasses import dataclass, field, fields, replace
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .camera import CameraParams
+from .drivable import beneath_far_obstacles, connected_drivable, fill_holes, freespace_boundary, path_corridor, \
+    safe_drivable
+
+
+def _param(default, description, low, high):
+    """A parameter field; the node declares it with this description and range."""
+    return field(default=default, metadata={'description': description, 'range': (low, high)})
+
+
+def _switch(description):
+    return field(default=True, metadata={'description': description})
+
+
+# --- parameters --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SkyBelowHorizonParams:
+    """Check 1: sky this far below the horizon is an obstacle mislabelled as sky."""
+
+    enabled: bool = _switch('run the sky-below-horizon check')
+    margin_px: float = _param(6.0, 'sky at least this many rows below the horizon is suspect', 0.0, 200.0)
+    min_blob_px: int = _param(8, 'suspect sky blobs smaller than this are noise and ignored', 1, 100000)
+    min_area_px: int = _param(40, 'the check fires when suspect sky covers at least this many pixels',
+                              1, 1000000)
+
+
+@dataclass(frozen=True)
+class SkyOnRoadParams:
+    """Check 2: sky whose lower edge rests on the drivable region below the horizon."""
+
+    enabled: bool = _switch('run the sky-on-road check')
+    margin_px: float = _param(2.0, 'contacts at least this many rows below the horizon count', 0.0, 200.0)
+    max_gap_px: int = _param(3, 'sky counts as resting on the road with at most this many rows between them',
+                             1, 50)
+    min_contact_px: int = _param(6, 'the check fires when sky rests on the road over this many columns',
+                                 1, 10000)
+
+
+@dataclass(frozen=True)
+class LowConfidenceParams:
+    """Check 3: the network hesitates between sky and an obstacle below the horizon."""
+
+    enabled: bool = _switch('run the low-confidence check')
+    max_margin: float = _param(0.25, 'pixels whose top-1 minus top-2 probability is below this are unsure',
+                               0.0, 1.0)
+    margin_px: float = _param(3.0, 'only pixels at least this many rows below the horizon count', 0.0, 200.0)
+    near_px: int = _param(3, 'without the runner-up class, an obstacle pixel this near sky counts as sky-or-'
+                             'obstacle', 0, 50)
+    min_area_px: int = _param(60, 'the check fires when unsure pixels cover at least this many pixels',
+                              1, 1000000)
+
+
+@dataclass(frozen=True)
+class TemporalParams:
+    """Check 4: pixels of the path ahead that flip between sky and obstacle classes from frame to frame."""
+
+    enabled: bool = _switch('run the temporal flip check (in the node)')
+    window: int = _param(6, 'frames remembered', 2, 30)
+    min_flips: int = _param(2, 'a cell is unstable after this many sky/obstacle flips within the window',
+                            1, 29)
+    cell_px: int = _param(4, 'the check works on cells of this many pixels square', 1, 32)
+    margin_px: float = _param(2.0, 'only cells at least this many rows below the horizon count', 0.0, 200.0)
+    min_area_px: int = _param(64, 'the check fires when unstable cells cover at least this many pixels',
+                              1, 1000000)
+
+
+@dataclass(frozen=True)
+class FloatingVehicleParams:
+    """Check 5: a vehicle on the road whose lower edge floats above it (seen from the heights it implies)."""
+
+    enabled: bool = _switch('run the floating-vehicle check')
+    max_height_m: float = _param(5.0, 'a vehicle resting on the road that would be taller than this if it stood '
+                                      'there is floating above it', 1.0, 50.0)
+    margin_px: float = _param(2.0, 'only vehicle edges at least this many rows below the horizon count', 0.0,
+                              200.0)
+    max_gap_px: int = _param(3, 'a vehicle rests on the road with at most this many rows between them', 1, 50)
+    min_height_px: int = _param(12, 'vehicles shorter than this in the image are too far away to judge', 1, 10000)
+    min_columns_px: int = _param(6, 'the check fires when this many columns of vehicle float', 1, 10000)
+    require_camera: bool = field(default=True, metadata={
+        'description': 'run only with the horizon from camera_info: an estimated horizon a few rows off makes '
+                       'far vehicles look tall'})
+
+
+@dataclass(frozen=True)
+class DrivableParams:
+    """How the drivable area is kept clear of what the checks flagged, and when that raises the alarm."""
+
+    safety_margin_px: int = _param(4, 'the drivable area keeps this many pixels away from ambiguous pixels',
+                                   0, 100)
+    underride_clearance_m: float = _param(
+        1.3, 'an ambiguous region may hide an obstacle floating this high above the road (a trailer\'s '
+             'underside): the road seen beneath it is ambiguous too', 0.0, 10.0)
+    far_static_underride: bool = field(default=True, metadata={
+        'description': 'with camera_info: distrust the road beneath far static obstacles and sky ending the free '
+                       'space (a trailer seen as a building) as if they floated underride_clearance_m above it'})
+    far_static_min_px: float = _param(2.0, 'far static obstacles: lower edge at least this many rows below the '
+                                           'horizon', 0.0, 200.0)
+    far_static_max_px: float = _param(24.0, 'far static obstacles: lower edge at most this many rows below the '
+                                            'horizon', 0.0, 1000.0)
+    far_static_band_px: int = _param(8, 'far static obstacles: at most this many rows of pavement between the '
+                                        'road and the obstacle', 0, 100)
+    max_hole_px: int = _param(400, 'holes in the road up to this many pixels with no obstacle in them are filled',
+                              0, 1000000)
+    path_half_width_m: float = _param(1.5, 'half width of the path ahead that an ambiguity alarms in, metres',
+                                      0.1, 20.0)
+    path_min_half_width_px: int = _param(
+        8, 'the path ahead is at least this many pixels either side of the centre (near the horizon, where a '
+           'floating obstacle\'s lower edge lies, the flat-world path is only a few pixels wide)', 0, 10000)
+    min_alarm_px: int = _param(200, 'the alarm needs at least this many pixels of one check on the path ahead '
+                                    '(smaller findings still leave the drivable area, silently)', 1, 1000000)
+
+
+SECTIONS = (('camera', CameraParams), ('sky_below_horizon', SkyBelowHorizonParams),
+            ('sky_on_road', SkyOnRoadParams), ('low_confidence', LowConfidenceParams),
+            ('temporal', TemporalParams), ('floating_vehicle', FloatingVehicleParams), ('drivable', DrivableParams))
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Every setting of the checks and of the safe drivable area; flat names are ``<section>_<field>``."""
+
+    camera: CameraParams = field(default_factory=CameraParams)
+    sky_below_horizon: SkyBelowHorizonParams = field(default_factory=SkyBelowHorizonParams)
+    sky_on_road: SkyOnRoadParams = field(default_factory=SkyOnRoadParams)
+    low_confidence: LowConfidenceParams = field(default_factory=LowConfidenceParams)
+    temporal: TemporalParams = field(default_factory=TemporalParams)
+    floating_vehicle: FloatingVehicleParams = field(default_factory=FloatingVehicleParams)
+    drivable: DrivableParams = field(default_factory=DrivableParams)
+
+    @staticmethod
+    def declarations() -> List[Tuple[str, object, str, Optional[Tuple[float, float]]]]:
+        """(flat name, default, description, (low, high) or None) of every setting, for the node."""
+        out = []
+        for section, cls in SECTIONS:
+            for f in fields(cls):
+                out.append((f'{section}_{f.name}', f.default, f.metadata['description'], f.metadata.get('range')))
+        return out
+
+    def flat(self) -> Dict[str, object]:
+        """Flat name -> value."""
+        return {f'{section}_{f.name}': getattr(getattr(self, section), f.name)
+                for section, cls in SECTIONS for f in fields(cls)}
+
+    @classmethod
+    def from_flat(cls, values: Dict[str, object]) -> 'SafetyConfig':
+        """A config from flat names (missing ones keep their defaults); KeyError names an unknown one."""
+        known = {f'{section}_{f.name}': (section, f.name) for section, c in SECTIONS for f in fields(c)}
+        unknown = set(values) - set(known)
+        if unknown:
+            raise KeyError(f'unknown safety settings {sorted(unknown)}; known: {sorted(known)}')
+        sections = {section: {} for section, _ in SECTIONS}
+        for name, value in values.items():
+            section, attr = known[name]
+            sections[section][attr] = value
+        return cls(**{section: c(**sections[section]) for section, c in SECTIONS})
+
+
+def for_horizon(config: SafetyConfig, horizon_source: str, image_height: int) -> SafetyConfig:
+    """The settings to use with a horizon from ``horizon_source`` ('camera', 'estimate' or 'default').
+
+    Without a calibrated camera the horizon is uncertain: the checks' margins below it grow by
+    ``camera.horizon_uncertainty_frac`` of the image height, and the floating-vehicle check (whose implied
+    heights divide by the distance to the horizon) stands down unless told otherwise, as does the far-static
+    under-ride rule.
+    """
+    if horizon_source == 'camera':
+        return config
+    extra = config.camera.horizon_uncertainty_frac * image_height
+    floating = config.floating_vehicle
+    if floating.require_camera:
+        floating = replace(floating, enabled=False)
+    drivable = replace(config.drivable, far_static_underride=False)    # rows below the horizon are all it has
+    return replace(config, floating_vehicle=floating, drivable=drivable, **{
+        section: replace(getattr(config, section), margin_px=getattr(config, section).margin_px + extra)
+        for section in ('sky_below_horizon', 'sky_on_road', 'low_confidence', 'temporal')})
+
+
+# --- findings ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Finding:
+    """What one check flagged: ``mask`` (H x W bool), whether it ``fired``, and its ``strength``.
+
+    ``strength`` is the evidence over the check's threshold: 1.0 just fires, 3.0 is three times the threshold.
+    """
+
+    check: str
+    mask: np.ndarray
+    fired: bool
+    strength: float
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why the alarm is raised: which check, where on the path ahead (x0, y0, x1, y1; end exclusive), how strongly."""
+
+    check: str
+    region: Tuple[int, int, int, int]
+    pixels: int
+    strength: float
+
+    def __str__(self) -> str:
+        x0, y0, x1, y1 = self.region
+        return (f'{self.check}: {self.pixels} px on the path at x {x0}..{x1 - 1}, y {y0}..{y1 - 1}, '
+                f'{self.strength:.1f}x threshold')
+
+
+def _lut(ids: Sequence[int], value=1) -> np.ndarray:
+    lut = np.zeros(256, np.uint8)
+    lut[np.asarray(list(ids), np.int64)] = value
+    return lut
+
+
+def _first_row(horizon_row: float, margin_px: float, height: int) -> int:
+    return int(min(max(math.ceil(horizon_row + margin_px), 0), height))
+
+
+def _drop_small(mask: np.ndarray, min_blob_px: int) -> np.ndarray:
+    """``mask`` without its 8-connected blobs smaller than ``min_blob_px``."""
+    if min_blob_px <= 1 or not mask.any():
+        return mask
+    count, components, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_blob_px
+    keep[0] = False
+    return keep[components]
+
+
+def _grow(seeds: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The 8-connected components of ``region`` that hold a ``seeds`` pixel (both bool, the same shape)."""
+    if not seeds.any():
+        return seeds
+    count, components = cv2.connectedComponents(region.view(np.uint8), connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[components[seeds & region]] = True
+    keep[0] = False
+    return keep[components]
+
+
+def _silent(shape, check) -> Finding:
+    return Finding(check, np.zeros(shape, bool), False, 0.0)
+
+
+# --- the checks --------------------------------------------------------------------------------------------
+
+def sky_below_horizon(labels: np.ndarray, sky_ids: Sequence[int], horizon_row: float,
+                      params: SkyBelowHorizonParams = SkyBelowHorizonParams()) -> Finding:
+    """Check 1: sky labelled at least ``margin_px`` rows below the horizon (blobs of ``min_blob_px`` or more).
+
+    A camera on a road vehicle looks at the road or at things standing on it below the horizon, never at the sky
+    (on a level road; the margin absorbs pitching and gentle grades). The area beyond the margin decides; the
+    flagged pixels are the whole sky regions below the horizon that reach beyond it (a trailer's whole width).
+    """
+    if not params.enabled or not sky_ids:
+        return _silent(labels.shape, 'sky_below_horizon')
+    h = labels.shape[0]
+    top, r0 = _first_row(horizon_row, 0.0, h), _first_row(horizon_row, params.margin_px, h)
+    if r0 >= h:
+        return _silent(labels.shape, 'sky_below_horizon')
+    sky = _lut(sky_ids)[labels[top:]].view(bool)
+    seeds = np.zeros(sky.shape, bool)
+    seeds[r0 - top:] = _drop_small(np.ascontiguousarray(sky[r0 - top:]), params.min_blob_px)
+    area = int(np.count_nonzero(seeds))
+    mask = np.zeros(labels.shape, bool)
+    if area >= params.min_area_px:
+        mask[top:] = _grow(seeds, sky)
+    else:
+        mask[top:] = seeds
+    return Finding('sky_below_horizon', mask, area >= params.min_area_px, area / params.min_area_px)
+
+
+def sky_on_road(labels: np.ndarray, drivable: np.ndarray, sky_ids: Sequence[int], horizon_row: float,
+                params: SkyOnRoadParams = SkyOnRoadParams()) -> Finding:
+    """Check 2: sky resting on the drivable region, at least ``margin_px`` rows below the horizon.
+
+    A contact is a sky pixel with a drivable pixel at most ``max_gap_px`` rows below it (a trailer's bumper bar
+    may sit between its sky-coloured side and the road). The check fires on ``min_contact_px`` columns of
+    contact and flags the whole sky regions below the horizon that rest on the road: where the road beneath
+    the rest of a trailer is seen behind other obstacles, its side touches them, not the road.
+    """
+    if not params.enabled or not sky_ids:
+        return _silent(labels.shape, 'sky_on_road')
+    h = labels.shape[0]
+    top, r0 = _first_row(horizon_row, 0.0, h), _first_row(horizon_row, params.margin_px, h)
+    if r0 >= h:
+        return _silent(labels.shape, 'sky_on_road')
+    sky = _lut(sky_ids)[labels[top:]].view(bool)
+    # road within max_gap_px rows below each pixel: a dilation with a column kernel anchored at its top
+    kernel = np.ones((int(params.max_gap_px) + 1, 1), np.uint8)
+    road = np.ascontiguousarray(np.asarray(drivable, bool)[top:]).view(np.uint8)
+    contact = sky & cv2.dilate(road, kernel, anchor=(0, 0)).view(bool)
+    contact[:r0 - top] = False
+    n = int(np.count_nonzero(contact.any(axis=0)))
+    mask = np.zeros(labels.shape, bool)
+    if n >= params.min_contact_px:
+        mask[top:] = _grow(contact, sky)
+    else:
+        mask[top:] = contact
+    return Finding('sky_on_road', mask, n >= params.min_contact_px, n / params.min_contact_px)
+
+
+def low_confidence(labels: np.ndarray, margin: np.ndarray, sky_ids: Sequence[int], obstacle_ids: Sequence[int],
+                   horizon_row: float, params: LowConfidenceParams = LowConfidenceParams(),
+                   runner_up: Optional[np.ndarray] = None) -> Finding:
+    """Check 3: below the horizon, pixels whose margin is under ``max_margin`` between sky and an obstacle.
+
+    With the runner-up class map the pair is known exactly. The exported models give only the top-1 class and
+    the margin, so without it a pixel counts when it is labelled sky, or labelled an obstacle within
+    ``near_px`` of sky (sky is then the likely runner-up). Thin bands (the unsure edge along any boundary) are
+    removed by a 3 x 3 opening; the rest must cover ``min_area_px``.
+    """
+    if not params.enabled or not sky_ids:
+        return _silent(labels.shape, 'low_confidence')
+    h = labels.shape[0]
+    r0 = _first_row(horizon_row, params.margin_px, h)
+    if r0 >= h:
+        return _silent(labels.shape, 'low_confidence')
+    mask = np.zeros(labels.shape, bool)
+    lab = labels[r0:]
+    unsure = np.asarray(margin)[r0:] < params.max_margin
+    if not unsure.any():
+        return Finding('low_confidence', mask, False, 0.0)
+    sky, obstacle = _lut(sky_ids).view(bool), _lut(obstacle_ids).view(bool)
+    if runner_up is not None:
+        second = runner_up[r0:]
+        pair = (sky[lab] & obstacle[second]) | (obstacle[lab] & sky[second])
+    else:
+        is_sky = sky[lab]
+        near = is_sky
+        if params.near_px > 0 and is_sky.any():
+            size = 2 * int(params.near_px) + 1
+            near = cv2.dilate(is_sky.view(np.uint8), np.ones((size, size), np.uint8)).view(bool)
+        pair = is_sky | (obstacle[lab] & near)
+    sub = (unsure & pair).view(np.uint8)
+    sub = cv2.morphologyEx(sub, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    mask[r0:] = sub.view(bool)
+    area = int(np.count_nonzero(mask))
+    return Finding('low_confidence', mask, area >= params.min_area_px, area / params.min_area_px)
+
+
+def floating_vehicle(labels: np.ndarray, drivable: np.ndarray, vehicle_ids: Sequence[int], horizon_row: float,
+                     camera_height_m: float, params: FloatingVehicleParams = FloatingVehicleParams()) -> Finding:
+    """Check 5: columns where a vehicle resting on the road would be implausibly tall if it stood there.
+
+    On a level road, something standing at the row ``v`` below the horizon ``v_0`` and ``n`` pixels tall is
+    ``n * h / (v - v_0)`` metres tall (camera height ``h``), whatever the focal length. Vehicles resting on the
+    drivable region (within ``max_gap_px`` rows) that come out taller than ``max_height_m`` float above it:
+    a trailer's side 1.2 m up looks 14 m tall. Per column, so that a trailer's wheels, which do stand on the
+    road, do not hide its floating middle; the vehicle pixels of those columns are flagged. Vehicles stacked
+    behind one another never add up to more than the tallest of them, as the farther ones look smaller.
+    """
+    if not params.enabled or not vehicle_ids:
+        return _silent(labels.shape, 'floating_vehicle')
+    h = labels.shape[0]
+    r0 = _first_row(horizon_row, params.margin_px, h)
+    if r0 >= h:
+        return _silent(labels.shape, 'floating_vehicle')
+    vehicle = _lut(vehicle_ids)[labels].view(bool)
+    kernel = np.ones((int(params.max_gap_px) + 1, 1), np.uint8)
+    road_below = cv2.dilate(np.ascontiguousarray(drivable).view(np.uint8), kernel, anchor=(0, 0)).view(bool)
+    contact = vehicle[r0:] & road_below[r0:]
+    columns = contact.any(axis=0)
+    mask = np.zeros(labels.shape, bool)
+    if not columns.any():
+        return Finding('floating_vehicle', mask, False, 0.0)
+    # per column: the lowest vehicle pixel resting on the road, and the top of the vehicle run above it
+    bottom = (h - 1 - np.argmax(contact[::-1], axis=0)).astype(np.int64)
+    rows = np.arange(h)[:, None]
+    gaps = np.where(~vehicle & (rows < bottom[None, :]), rows, -1)
+    top = gaps.max(axis=0) + 1
+    height_px = bottom - top + 1
+    implied_m = height_px * camera_height_m / np.maximum(bottom - horizon_row, 1e-6)
+    floating = columns & (height_px >= params.min_height_px) & (implied_m > params.max_height_m)
+    if floating.any():
+        mask = (rows >= top[None, :]) & (rows <= bottom[None, :]) & floating[None, :]
+    n = int(np.count_nonzero(floating))
+    strength = float(implied_m[floating].max() / params.max_height_m) if n else 0.0
+    if n >= params.min_columns_px:
+        # the whole vehicle: where trees or a pavement far behind show under it, it does not touch the road
+        mask = _grow(mask, vehicle)
+    return Finding('floating_vehicle', mask, n >= params.min_columns_px, strength)
+
+
+class TemporalFlipCheck:
+    """Check 4: cells below the horizon that flip between sky and an obstacle class over consecutive frames.
+
+    One instance per image stream; :meth:`update` takes each new frame's labels in order. A boundary that moves
+    with the camera flips a cell once; flipping back and forth ``min_flips`` times within ``window`` frames is a
+    network that cannot decide. Works on a grid of ``cell_px`` square cells (every ``cell_px``-th pixel) to stay
+    within the time budget. The history restarts when the image size changes.
+    """
+
+    def __init__(self, params: TemporalParams = TemporalParams()):
+        """Start with no history."""
+        self.params = params
+        self._history = deque(maxlen=params.window)
+        self._shape = None
+
+    def reset(self):
+        """Forget the history (a new stream, a jump in time)."""
+        self._history.clear()
+        self._shape = None
+
+    def update(self, labels: np.ndarray, sky_ids: Sequence[int], obstacle_ids: Sequence[int],
+               horizon_row: float, params: Optional[TemporalParams] = None) -> Finding:
+        """Add one frame's labels; the cells flagged over the frames remembered, at the labels' resolution."""
+        if params is not None and params != self.params:
+            if (params.window, params.cell_px) != (self.params.window, self.params.cell_px):
+                self._history = deque(maxlen=params.window)
+                self._shape = None
+            self.params = params
+        p = self.params
+        shape = labels.shape
+        if not p.enabled or not sky_ids:
+            self.reset()
+            return _silent(shape, 'temporal')
+        if shape != self._shape:
+            self.reset()
+            self._shape = shape
+        cell = int(p.cell_px)
+        lut = _lut(sky_ids, 1) | _lut(obstacle_ids, 2)
+        self._history.append(lut[labels[::cell, ::cell]])
+        mask = np.zeros(shape, bool)
+        if len(self._history) < 2:
+            return Finding('temporal', mask, False, 0.0)
+        frames = np.stack(self._history)
+        # 1 (sky) times 2 (obstacle) is the only product of two classes that equals 2
+        flips = np.count_nonzero(frames[1:] * frames[:-1] == 2, axis=0)
+        unstable = flips >= p.min_flips
+        r0 = _first_row(horizon_row, p.margin_px, shape[0])
+        unstable[:-(-r0 // cell)] = False      # cells whose first row lies above r0
+        if unstable.any():
+            big = np.repeat(np.repeat(unstable, cell, axis=0), cell, axis=1)
+            mask = np.ascontiguousarray(big[:shape[0], :shape[1]])
+        area = int(np.count_nonzero(mask))
+        return Finding('temporal', mask, area >= p.min_area_px, area / p.min_area_px)
+
+
+# --- the assessment ----------------------------------------------------------------------------------------
+
+def underride_shadow(flagged: np.ndarray, horizon_row: float, camera_height_m: float, clearance_m: float,
+                     drivable: Optional[np.ndarray] = None) -> np.ndarray:
+    """The road a flagged region below the horizon may hide: down to where it would stand on the road.
+
+    A surface whose lower edge is at row ``v_b`` below the horizon ``v_0`` and that floats ``c`` metres above a
+    level road (a trailer's side) stands on the road at row ``v_0 + (v_b - v_0) * h / (h - c)`` for a camera at
+    height ``h``; every row between them in that column is road seen under the obstacle. The lower edge is that
+    of the flagged region, or, given the ``drivable`` candidate, of the obstacle pixels below it in the same
+    column (the network may call the trailer's upper part sky and its lower part building). Returns the H x W
+    bool mask from each column's highest flagged row below the horizon to that row (to the bottom when
+    ``c >= h``).
+    """
+    h_img = flagged.shape[0]
+    r0 = _first_row(horizon_row, 0.0, h_img)
+    sub = flagged[r0:]
+    columns = sub.any(axis=0)
+    out = np.zeros(flagged.shape, bool)
+    if not columns.any():
+        return out
+    top = np.argmax(sub, axis=0) + r0
+    bottom = h_img - 1 - np.argmax(sub[::-1], axis=0)
+    rows = np.arange(r0, h_img)[:, None]
+    if drivable is not None:
+        # the first drivable row below the flagged pixels; the obstacle's lower edge is just above it
+        below = np.asarray(drivable, bool)[r0:] & (rows > bottom[None, :])
+        first = np.argmax(below, axis=0) + r0
+        bottom = np.where(below.any(axis=0), first - 1, bottom)
+    if clearance_m >= camera_height_m:
+        end = np.full(bottom.shape, h_img - 1, np.float64)
+    else:
+        end = horizon_row + (bottom - horizon_row) * (camera_height_m / (camera_height_m - clearance_m))
+    out[r0:] = (rows >= top[None, :]) & (rows <= np.ceil(end)[None, :]) & columns[None, :]
+    return out
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The checks' verdict on one frame, with the drivable area and free space that respect it."""
+
+    drivable: np.ndarray                  # H x W uint8, 255 where the vehicle may drive
+    freespace: np.ndarray                 # W int32: row of the nearest non-drivable pixel per column; -1: none
+    ambiguous: np.ndarray                 # H x W uint8, 255 where the checks distrust the segmentation
+    alarm: bool
+    reasons: Tuple[Reason, ...]
+    findings: Tuple[Finding, ...]
+    horizon_row: float
+    horizon_source: str
+
+
+def assess(labels: np.ndarray, margin: np.ndarray, classes: Sequence[str], config: SafetyConfig, horizon_row: float,
+           horizon_source: str, candidate: np.ndarray, temporal: Optional[Finding] = None,
+           runner_up: Optional[np.ndarray] = None, camera_height_m: Optional[float] = None) -> Assessment:
+    """Run checks 1-3 and 5 (and take check 4's finding), then make the safe drivable area and the alarm.
+
+    ``candidate`` is the road connected to the ego region (see :func:`connected_road`); ``camera_height_m``
+    overrides the configured mounting height (a calibrated camera model's).
+    """
+    from .taxonomy import obstacle_ids, sky_ids, vehicle_ids
+
+    sky, obstacles = sky_ids(classes), obstacle_ids(classes)
+    d = config.drivable
+    height_m = camera_height_m or config.camera.height_m
+    findings = [
+        sky_below_horizon(labels, sky, horizon_row, config.sky_below_horizon),
+        sky_on_road(labels, candidate, sky, horizon_row, config.sky_on_road),
+        low_confidence(labels, margin, sky, obstacles, horizon_row, config.low_confidence, runner_up),
+        floating_vehicle(labels, candidate, vehicle_ids(classes), horizon_row, height_m, config.floating_vehicle),
+    ]
+    if temporal is not None:
+        findings.append(temporal)
+    fired = [f for f in findings if f.fired]
+    flagged = np.zeros(labels.shape, bool)
+    for f in fired:
+        flagged |= f.mask
+    ambiguous = flagged
+    if fired:
+        ambiguous = flagged | underride_shadow(flagged, horizon_row, height_m, d.underride_clearance_m, candidate)
+    drivable, freespace = safe_drivable(candidate, ambiguous, d.safety_margin_px)
+    if d.far_static_underride:
+        from .taxonomy import static_ids
+
+        ground = [i for i, name in enumerate(classes) if name in ('sidewalk', 'terrain')]
+        hidden = beneath_far_obstacles(freespace, labels, static_ids(classes) + sky, ground, horizon_row, height_m,
+                                       d.underride_clearance_m, d.far_static_min_px, d.far_static_max_px,
+                                       d.far_static_band_px)
+        if hidden.any():
+            drivable[hidden] = 0
+            freespace = freespace_boundary(drivable > 0)
+    reasons = []
+    if fired:
+        corridor = path_corridor(labels.shape, horizon_row, d.path_half_width_m, height_m,
+                                 min_half_width_px=d.path_min_half_width_px)
+        for f in fired:
+            # the check's own pixels, not the road beneath them: that an ambiguity at the kerb might hide a
+            # floating obstacle keeps the road beneath it undrivable, but is no reason for an alarm
+            on_path = f.mask & corridor
+            pixels = int(np.count_nonzero(on_path))
+            if pixels >= d.min_alarm_px:
+                ys, xs = np.flatnonzero(on_path.any(axis=1)), np.flatnonzero(on_path.any(axis=0))
+                region = (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1)
+                reasons.append(Reason(f.check, region, pixels, round(float(f.strength), 2)))
+    return Assessment(drivable, freespace, ambiguous.view(np.uint8) * np.uint8(255), bool(reasons), tuple(reasons),
+                      tuple(findings), float(horizon_row), horizon_source)
+
+
+def connected_road(labels: np.ndarray, classes: Sequence[str], config: SafetyConfig) -> np.ndarray:
+    """H x W bool: the drivable classes connected to the ego region, holes without obstacles filled."""
+    from .taxonomy import drivable_ids, obstacle_ids
+
+    road = connected_drivable(labels, drivable_ids(classes)) > 0
+    obstacles = _lut(obstacle_ids(classes)).view(bool)[labels]
+    return fill_holes(road, obstacles, config.drivable.max_hole_px)
