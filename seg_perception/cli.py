@@ -199,7 +199,11 @@ def cmd_eval(args) -> int:
         raise SystemExit('error: eval --crf needs the class probabilities, which the deployed ONNX graph does not '
                          'output (only labels and margin); add --backend torch (the model needs its .pt weights)')
     seg = _segmenter(args)
-    data = datasets.load_camvid(args.root, args.split, limit=args.limit)
+    data = datasets.load(args.dataset, args.root, args.split, limit=args.limit)
+    if tuple(data.classes) != tuple(seg.classes):
+        raise SystemExit(f'error: the model predicts {len(seg.classes)} classes ({", ".join(seg.classes[:4])}, ...) '
+                         f'but {args.dataset} is labelled with {len(data.classes)} ({", ".join(data.classes[:4])}, '
+                         f'...); evaluate a model trained on {args.dataset}')
     n = len(seg.classes)
     confusion = np.zeros((n, n), np.int64)
     crf_confusion = np.zeros((n, n), np.int64)
@@ -214,7 +218,7 @@ def cmd_eval(args) -> int:
             crf_confusion += metrics.confusion_matrix(lab, labels, n, data.ignore_index)
     report = metrics.summary(confusion, seg.classes)
     report.update({'model': seg.model.name, 'backend': seg.backend.describe(), 'frames': len(times),
-                   'ms_per_frame_median': float(np.median(times)), 'dataset': f'camvid {args.split}'})
+                   'ms_per_frame_median': float(np.median(times)), 'dataset': f'{args.dataset} {args.split}'})
     if args.crf:
         from dataclasses import asdict
 
@@ -228,6 +232,10 @@ def cmd_eval(args) -> int:
                              ms_per_frame_median=float(np.median(crf_times)), implementation=implementation,
                              params=dict(asdict(_crf_params(args.crf_params)), name=args.crf_params))
     print(json.dumps(report, indent=2))
+    if args.plot:
+        plot_confusion(confusion, seg.classes, args.plot, f'{seg.model.name} on {args.dataset} {args.split}: '
+                                                          f'mIoU {report["miou"]:.1f}%')
+        print(f'confusion matrix written to {args.plot}')
     if args.json:
         extra = {'confusion': confusion.tolist()}
         if args.crf:
@@ -235,6 +243,30 @@ def cmd_eval(args) -> int:
         with open(args.json, 'w') as f:
             json.dump(dict(report, **extra), f, indent=2)
     return 0
+
+
+def plot_confusion(confusion: np.ndarray, classes, path: str, title: str) -> None:
+    """Row-normalised confusion matrix (rows: ground truth) as a PNG."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    rows = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * len(classes), 0.8 + 0.55 * len(classes)))
+    ax.imshow(rows, cmap='Blues', vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha='right')
+    ax.set_yticks(range(len(classes)), classes)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            if rows[i, j] >= 0.01:
+                ax.text(j, i, f'{100 * rows[i, j]:.0f}', ha='center', va='center', fontsize=7,
+                        color='white' if rows[i, j] > 0.5 else 'black')
+    ax.set_xlabel('prediction')
+    ax.set_ylabel('ground truth')
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _crf_params(name: str):
@@ -331,12 +363,13 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description='Evaluate through Segmenter (the node\'s path) at full label resolution.\n\n'
                                    'example:\n  seg-perception eval --dataset camvid --root ../shared/datasets/camvid '
-                                   '--split val --json out/eval.json')
-    p.add_argument('--dataset', choices=('camvid',), default='camvid')
-    p.add_argument('--root', default='../shared/datasets/camvid')
+                                   '--split val --json out/eval.json --plot out/confusion.png')
+    p.add_argument('--dataset', choices=('camvid', 'cityscapes', 'rendered'), default='camvid')
+    p.add_argument('--root', default='../shared/datasets/camvid', help='dataset root (unused for rendered)')
     p.add_argument('--split', default='val')
-    p.add_argument('--limit', type=int, default=0)
-    p.add_argument('--json', default='')
+    p.add_argument('--limit', type=int, default=0, help='first N frames only (rendered: number of frames)')
+    p.add_argument('--json', default='', help='write the figures and the confusion matrix as JSON')
+    p.add_argument('--plot', default='', help='write the row-normalised confusion matrix as a PNG')
     p.add_argument('--crf', action='store_true',
                    help='also score the labels refined by the dense CRF (offline; needs --backend torch) and '
                         'report its mIoU gain and cost per frame')

@@ -14,8 +14,8 @@ import numpy as np
 from .taxonomy import (CAMVID_CLASSES, CAMVID_VOID, CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAIN_ID, CITYSCAPES_VOID,
                        palette_for)
 
-__all__ = ['LabelledImages', 'load_camvid', 'load_cityscapes', 'rendered_scenes', 'augment', 'class_frequencies',
-           'median_frequency_weights', 'palette_for']
+__all__ = ['LabelledImages', 'load', 'load_camvid', 'load_cityscapes', 'rendered_scenes', 'augment',
+           'class_frequencies', 'median_frequency_weights', 'palette_for']
 
 
 @dataclass
@@ -91,16 +91,40 @@ def _resolve(root: str, path: str) -> str:
     return os.path.join(root, *parts[-2:])
 
 
-def rendered_scenes(n: int, seed: int = 0, height: int = 360, width: int = 480) -> LabelledImages:
-    """``n`` frames of the project's procedural road scenes (CamVid ids) with exact labels."""
+def rendered_scenes(n: int, seed: int = 0, height: int = 360, width: int = 480,
+                    hazards: bool = False) -> LabelledImages:
+    """``n`` frames of the project's procedural road scenes (CamVid ids) with exact labels.
+
+    ``hazards``: alternate the hazard suite's cases (trailers and truck sides across the road, overpasses,
+    tunnel exits, low sun) with plain streets; frame i uses scenario seed ``50000 + seed * 100003 + i``, far from
+    the seeds the scenario figures are measured on (0..199 for tuning, 1000..1299 held out).
+    """
     from .scenes import render_scene
 
     images, labels = [], []
     for i in range(n):
-        rgb, lab = render_scene(seed * 100003 + i, height=height, width=width, t=float(i % 7) * 0.3)
+        if hazards:
+            from .scenarios import scenario
+
+            frame = scenario(50000 + seed * 100003 + i, hazardous=i % 2 == 0).render(height, width)
+            rgb, lab = frame.rgb, frame.labels
+        else:
+            rgb, lab = render_scene(seed * 100003 + i, height=height, width=width, t=float(i % 7) * 0.3)
         images.append(rgb)
         labels.append(lab)
     return LabelledImages(images, labels, CAMVID_CLASSES, CAMVID_VOID, [f'scene_{seed}_{i}' for i in range(n)])
+
+
+def load(name: str, root: str, split: str, limit: int = 0, seed: int = 0) -> LabelledImages:
+    """A labelled split by dataset name: camvid, cityscapes or rendered (``limit`` frames for rendered)."""
+    if name == 'camvid':
+        return load_camvid(root, split, limit=limit)
+    if name == 'cityscapes':
+        return load_cityscapes(root, split, limit=limit)
+    if name == 'rendered':
+        # val frames come from other seeds than train frames
+        return rendered_scenes(limit or 64, seed=seed + (0 if split == 'train' else 10_000))
+    raise ValueError(f'unknown dataset {name!r}; use camvid, cityscapes or rendered')
 
 
 def augment(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, crop_hw: Tuple[int, int],

@@ -59,17 +59,6 @@ def bootstrapped_cross_entropy(logits: torch.Tensor, target: torch.Tensor, k: in
     return (top * keep).sum() / keep.sum().clamp(min=1)
 
 
-def load_dataset(name: str, root: str, split: str, limit: int = 0, seed: int = 0) -> datasets.LabelledImages:
-    """A labelled split by dataset name: camvid, cityscapes or rendered (``limit`` frames for rendered)."""
-    if name == 'camvid':
-        return datasets.load_camvid(root, split, limit=limit)
-    if name == 'cityscapes':
-        return datasets.load_cityscapes(root, split, limit=limit)
-    if name == 'rendered':
-        return datasets.rendered_scenes(limit or 64, seed=seed + (0 if split == 'train' else 10_000))
-    raise ValueError(f'unknown dataset {name!r}; use camvid, cityscapes or rendered')
-
-
 def _batch_indices(n: int, batch_size: int, seed: int, iteration: int) -> np.ndarray:
     per_epoch = max(n // batch_size, 1)
     epoch, step = divmod(iteration, per_epoch)
@@ -139,16 +128,21 @@ def train(args) -> Dict:
     os.makedirs(args.out, exist_ok=True)
     mean, std = normalisation(args.model)
 
-    train_set = load_dataset(args.dataset, args.root, 'train', args.limit, args.seed)
+    train_set = datasets.load(args.dataset, args.root, 'train', args.limit, args.seed)
     if args.rendered:
-        scenes = datasets.rendered_scenes(args.rendered, seed=args.seed)
+        scenes = datasets.rendered_scenes(args.rendered, seed=args.seed, hazards=args.rendered_hazards)
         train_set.images += scenes.images
         train_set.labels += scenes.labels
-    val_set = load_dataset(args.dataset, args.root, 'val', args.limit, args.seed) if args.val else None
+    val_set = datasets.load(args.dataset, args.root, 'val', args.limit, args.seed) if args.val else None
     num_classes = len(train_set.classes)
     model = build_model(args, num_classes).to(device)
     if device.startswith('cuda'):
         model = model.to(memory_format=torch.channels_last)
+    if args.init_from:
+        init = torch.load(args.init_from, map_location='cpu', weights_only=False)
+        state = init.get('state_dict', init.get('model', init))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        model.to(device)
     net = model
     if dist.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dist.local_rank] if 'cuda' in device
@@ -288,7 +282,9 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
                os.path.join(folder, name + '.pt'))
     val = {k: v for k, v in result.get('val', {}).items() if k != 'confusion'}
     training = {
-        'data': f'{args.dataset} train split' + (f' + {args.rendered} rendered scenes' if args.rendered else ''),
+        'data': f'{args.dataset} train split' + (f' + {args.rendered} rendered scenes' if args.rendered else '')
+        + (' (hazard suite cases, scenario seeds from 50000)' if args.rendered and args.rendered_hazards else '')
+        + (f'; initialised from {os.path.basename(args.init_from)}' if args.init_from else ''),
         'encoder_weights': args.encoder_weights,
         'encoder_origin': _ENCODER_ORIGIN.get(args.model, 'none') if args.encoder_weights == 'imagenet' else 'none',
         'recipe': {k: getattr(args, k) for k in ('iters', 'batch_size', 'crop_height', 'crop_width', 'lr',
@@ -315,6 +311,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='dataset root (CamVid SegNet layout, or Cityscapes leftImg8bit/ + gtFine/)')
     parser.add_argument('--encoder-weights', choices=('imagenet', 'none'), default='imagenet')
     parser.add_argument('--rendered', type=int, default=0, help='add this many rendered scenes to the train set')
+    parser.add_argument('--rendered-hazards', action='store_true',
+                        help='render the hazard suite\'s cases (trailers across the road, tunnels, ...) for --rendered')
+    parser.add_argument('--init-from', default='', help='start from these weights (a shipped .pt or a checkpoint)')
     parser.add_argument('--iters', type=int, default=2000)
     parser.add_argument('--batch-size', type=int, default=8, help='per process (per GPU with torchrun)')
     parser.add_argument('--crop-height', type=int, default=288)

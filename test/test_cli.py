@@ -57,3 +57,14 @@ def test_every_subcommand_has_help_with_an_example(command, capsys):
         build_parser().parse_args([command, '--help'])
     assert exit_info.value.code == 0
     assert 'example' in capsys.readouterr().out
+
+
+def test_eval_on_rendered_frames_writes_json_and_confusion_plot(tiny_model, tmp_path, capsys):
+    out_json, out_png = tmp_path / 'eval.json', tmp_path / 'confusion.png'
+    assert main(['eval', '--dataset', 'rendered', '--limit', '2', '--model', tiny_model, '--json', str(out_json),
+                 '--plot', str(out_png)]) == 0
+    import json
+    report = json.loads(out_json.read_text())
+    assert report['frames'] == 2 and 0 <= report['miou'] <= 100
+    assert len(report['confusion']) == 11 and sum(map(sum, report['confusion'])) > 0
+    assert out_png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
