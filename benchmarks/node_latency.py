@@ -51,7 +51,8 @@ def measure(size, frames, rate_hz, model, backend, threads):
     node.create_subscription(Image, 'segmentation/labels', on_labels, qos)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
     images = [render_scene(i, height=h, width=w, t=0.1 * i)[0] for i in range(8)]
     sent = []
     try:
@@ -75,6 +76,7 @@ def measure(size, frames, rate_hz, model, backend, threads):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
         executor.shutdown()
+        spin.join(timeout=5)   # a spinning thread left at interpreter exit aborts in rclpy's C++ code
         node.destroy_node()
         rclpy.try_shutdown()
     latency = np.array([(arrivals[s] - s) / 1e6 for s in sent if s in arrivals])

@@ -116,6 +116,7 @@ def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnx
         except subprocess.TimeoutExpired:
             node_proc.kill()
         executor.shutdown()
+        spin.join(timeout=5)   # a spinning thread left at interpreter exit aborts in rclpy's C++ code
         node.destroy_node()
         rclpy.try_shutdown()
 
