@@ -33,6 +33,17 @@ def _tiny_net(num_classes):
     return Tiny().eval()
 
 
+@pytest.fixture(scope='module')
+def single_thread_torch():
+    """Tiny inputs gain nothing from intra-op threads, and on a busy 2-core machine they lose 10-100x."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope='session')
 def tiny_model(tmp_path_factory):
     """Path of the manifest of a tiny exported model (classes = CamVid's 11) at 48 x 64."""

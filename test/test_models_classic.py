@@ -37,13 +37,7 @@ TENSORRT_OPS = {'Add', 'BatchNormalization', 'Cast', 'Concat', 'Constant', 'Cons
                 'Where'}
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    """Tiny inputs gain nothing from intra-op threads, and on a busy 2-core machine they lose 10-100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_thread_torch')
 
 
 def _parameters(net: torch.nn.Module) -> int:

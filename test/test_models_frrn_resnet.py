@@ -16,13 +16,7 @@ RESNET50_TRUNK = 25_557_032 - 2_049_000
 RESNET101_TRUNK = 44_549_160 - 2_049_000
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    """Tiny inputs gain nothing from intra-op threads, and on a busy 2-core machine they lose 10-100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_thread_torch')
 
 
 def _parameters(module: torch.nn.Module) -> int:
