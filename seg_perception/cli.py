@@ -293,6 +293,51 @@ def cmd_demo(args) -> int:
     return run_demo(out=args.out, model=args.model, backend=args.backend, rate_hz=args.rate, loops=args.loops)
 
 
+def cmd_record(args) -> int:
+    """Record topics into a rosbag2 (MCAP) bag until Ctrl-C or SIGTERM."""
+    from .ros.bag import record
+
+    try:
+        return record(args.out, args.topics, max_bag_size_mb=args.max_bag_size,
+                      max_bag_duration_s=args.max_bag_duration, quiet=args.quiet)
+    except FileExistsError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+
+
+def cmd_play(args) -> int:
+    """Publish a bag's image topics, or a video / folder of images as a camera."""
+    from .ros.bag import play
+
+    try:
+        return play(args.source, remaps=args.remap, rate=args.rate, loop=args.loop, delay_s=args.delay,
+                    camera_topic=args.topic, fps=args.fps)
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+
+
+def cmd_eval_bag(args) -> int:
+    """Score a recorded drive's predictions (or the model's, with --run) against its ground-truth topic."""
+    from .ros.eval_bag import evaluate_bag, write_html
+    from .taxonomy import SOURCE_CLASSES
+
+    try:
+        evaluation = evaluate_bag(args.bag, args.gt_topic, args.gt_format, pred_topic=args.pred_topic,
+                                  image_topic=args.image_topic, pred_classes=SOURCE_CLASSES[args.pred_classes],
+                                  segmenter=_segmenter(args) if args.run else None, keep_images=bool(args.html))
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    print(json.dumps(evaluation.report, indent=2))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(evaluation.report, confusion=evaluation.confusion.tolist()), f, indent=2)
+    if args.html:
+        print(f'report written to {write_html(evaluation, args.html)[0]}', file=sys.stderr)
+    return 0
+
+
 def cmd_train(args) -> int:
     """Train a model (see seg_perception.train)."""
     from . import train
@@ -408,6 +453,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('-q', '--quiet', action='store_true')
     _add_model_args(p)
     p.set_defaults(func=cmd_scenarios)
+
+    p = sub.add_parser('record', help='record topics into a rosbag2 bag (MCAP)',
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description='Record topics into a rosbag2 bag with MCAP storage (opens in ros2 bag and '
+                                   'Foxglove), each with QoS matched to its publishers, until Ctrl-C or SIGTERM. '
+                                   'With a split limit, DIR holds complete bags part_000, part_001, ...\n\n'
+                                   'example:\n  seg-perception record -o out/drive1 /image /segmentation/labels '
+                                   '--max-bag-duration 60')
+    p.add_argument('topics', nargs='+', metavar='TOPIC')
+    p.add_argument('-o', '--out', required=True, help='bag folder to create (must not exist)')
+    p.add_argument('--max-bag-size', type=float, default=0.0, metavar='MB', help='split after this many MB')
+    p.add_argument('--max-bag-duration', type=float, default=0.0, metavar='S', help='split after this many seconds')
+    p.add_argument('-q', '--quiet', action='store_true', help='no progress line')
+    p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser('play', help='play a bag\'s image topics, a video or a folder of images',
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description='Publish the Image, CompressedImage and CameraInfo topics of a bag with their '
+                                   'recorded timing divided by --rate; or a video file or a folder of images as '
+                                   'rgb8 Images on --topic at --fps.\n\nexamples:\n'
+                                   '  seg-perception play out/drive1 --remap /camera/image_raw:=/image --rate 0.5\n'
+                                   '  seg-perception play drive.mp4 --topic /image --fps 15 --loop')
+    p.add_argument('source', help='bag folder (or folder of split bags), video file, or folder of images')
+    p.add_argument('--remap', action='append', default=[], metavar='FROM:=TO', help='publish topic FROM as TO')
+    p.add_argument('--rate', type=float, default=1.0, help='playback speed factor')
+    p.add_argument('--loop', action='store_true', help='play again from the start until Ctrl-C')
+    p.add_argument('--delay', type=float, default=3.0, metavar='S',
+                   help='wait up to S seconds for every topic to have a subscriber before playing')
+    p.add_argument('--topic', default='/image', help='topic for a video or folder of images')
+    p.add_argument('--fps', type=float, default=10.0, help='frame rate for a video or folder of images')
+    p.set_defaults(func=cmd_play)
+
+    p = sub.add_parser('eval-bag', help='per-class IoU, latency and dropped frames from a recorded drive',
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description='Score the node\'s recorded labels (matched to ground truth by header stamp), or '
+                                   'the model run offline over the bag\'s camera frames (--run), against a '
+                                   'ground-truth topic, on the shared taxonomy: per-class IoU, mIoU, drivable (road) '
+                                   'IoU, latency (labels receive time - input stamp) and the share of input frames '
+                                   'without labels.\n\nexample:\n  seg-perception eval-bag out/carla_drive '
+                                   '--gt-topic /carla/ego_vehicle/semantic_segmentation_front/image --gt-format carla '
+                                   '--json out/drive.json --html out/drive.html')
+    p.add_argument('bag', help='bag folder (or folder of split bags)')
+    p.add_argument('--gt-topic', required=True, help='ground-truth label image topic')
+    p.add_argument('--gt-format', required=True, choices=('carla', 'carla_legacy', 'cityscapes', 'camvid'),
+                   help='carla: raw tags (0.9.14+) in the red channel; carla_legacy: tags before 0.9.14; '
+                        'cityscapes: label ids; camvid: CamVid 11-class ids')
+    p.add_argument('--pred-topic', default='/segmentation/labels', help="the node's recorded labels")
+    p.add_argument('--pred-classes', default='camvid', choices=('camvid', 'cityscapes_train_id'),
+                   help='the classes of the recorded labels (the model the node ran)')
+    p.add_argument('--image-topic', default='/image', help='camera topic (input frames; needed by --run)')
+    p.add_argument('--run', action='store_true', help='run Segmenter over the camera frames instead')
+    p.add_argument('--json', default='', help='write the figures and the confusion matrix as JSON')
+    p.add_argument('--html', default='', help='write an HTML report, with its PNG plots beside it')
+    _add_model_args(p)
+    p.set_defaults(func=cmd_eval_bag)
 
     from .train import add_arguments
     p = sub.add_parser('train', help='train a model on CamVid',

@@ -1,10 +1,15 @@
-"""The classes the node publishes, their colours, and which of them a vehicle may drive on.
+"""The classes the node publishes, their colours, which of them a vehicle may drive on, and the shared taxonomy.
 
 One source of truth for class names and palettes. The shipped models are trained on CamVid's 11 classes
 (the SegNet split); a model's manifest lists its classes, and these tables are the defaults.
+
+The shared taxonomy (``TAXONOMY_CLASSES``) is what predictions and ground truth from different sources are
+compared on: CamVid ids, Cityscapes ids and trainIds, CARLA's semantic tags (the 0.9.14+ layout aligned with
+Cityscapes, and the older 0.9.x layout) and a model's own class names all map onto it through one table,
+``TO_TAXONOMY``, by class name. It is as coarse as CamVid's 11-class split, which every other source refines.
 """
 
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -92,3 +97,88 @@ def palette_for(classes: Sequence[str]) -> Tuple[Tuple[int, int, int], ...]:
         return CITYSCAPES_PALETTE
     rng = np.random.default_rng(len(classes))
     return tuple(tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in classes)
+
+
+# --- the shared taxonomy ---------------------------------------------------------------------------------------
+
+TAXONOMY_CLASSES: Tuple[str, ...] = (
+    'road', 'sidewalk', 'building', 'fence', 'pole', 'sign', 'vegetation', 'sky', 'person', 'cyclist', 'vehicle',
+)
+TAXONOMY_IGNORE = 255   # pixels of a class outside the taxonomy (ego vehicle, water, rails, ...): not scored
+TAXONOMY_PALETTE: Tuple[Tuple[int, int, int], ...] = (
+    (128, 64, 128), (244, 35, 232), (70, 70, 70), (190, 153, 153), (153, 153, 153), (220, 220, 0),
+    (107, 142, 35), (70, 130, 180), (220, 20, 60), (119, 11, 32), (0, 0, 142),
+)
+
+# Every source class name -> its taxonomy class, or None for "not scored". CamVid's SegNet split already merges
+# wall, bridge and tunnel into building, traffic lights into sign, trucks, buses and trains into car, and
+# motorcycles into bicyclist; the finer sources are merged the same way. Grass and soil (terrain) are vegetation.
+TO_TAXONOMY: Dict[str, Optional[str]] = {
+    # the taxonomy itself, and CamVid (SegNet's 11 classes)
+    **{name: name for name in TAXONOMY_CLASSES},
+    'tree': 'vegetation', 'car': 'vehicle', 'pedestrian': 'person', 'bicyclist': 'cyclist',
+    # Cityscapes (labels.py names, spaces as underscores)
+    'wall': 'building', 'bridge': 'building', 'tunnel': 'building', 'guard_rail': 'fence', 'polegroup': 'pole',
+    'traffic_light': 'sign', 'traffic_sign': 'sign', 'terrain': 'vegetation', 'rider': 'cyclist',
+    'truck': 'vehicle', 'bus': 'vehicle', 'caravan': 'vehicle', 'trailer': 'vehicle', 'train': 'vehicle',
+    'motorcycle': 'cyclist', 'bicycle': 'cyclist',
+    'unlabeled': None, 'ego_vehicle': None, 'rectification_border': None, 'out_of_roi': None, 'static': None,
+    'dynamic': None, 'ground': None, 'parking': None, 'rail_track': None, 'license_plate': None, 'void': None,
+    # CARLA tags not named as above
+    'road_line': 'road', 'vehicles': 'vehicle', 'other': None, 'water': None,
+}
+
+# Cityscapes label ids (gtFine_labelIds), 0..33, by their names in cityscapesScripts' labels.py
+CITYSCAPES_ID_NAMES: Tuple[str, ...] = (
+    'unlabeled', 'ego_vehicle', 'rectification_border', 'out_of_roi', 'static', 'dynamic', 'ground', 'road',
+    'sidewalk', 'parking', 'rail_track', 'building', 'wall', 'fence', 'guard_rail', 'bridge', 'tunnel', 'pole',
+    'polegroup', 'traffic_light', 'traffic_sign', 'vegetation', 'terrain', 'sky', 'person', 'rider', 'car', 'truck',
+    'bus', 'caravan', 'trailer', 'train', 'motorcycle', 'bicycle',
+)
+# CARLA semantic tags, 0.9.14 and later (aligned with Cityscapes' trainId order for 1..19)
+CARLA_TAGS: Tuple[str, ...] = (
+    'unlabeled', 'road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic_light', 'traffic_sign',
+    'vegetation', 'terrain', 'sky', 'pedestrian', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle',
+    'static', 'dynamic', 'other', 'water', 'road_line', 'ground', 'bridge', 'rail_track', 'guard_rail',
+)
+# CARLA semantic tags before 0.9.14 (0.9.10 .. 0.9.13; releases before 0.9.10 use the first 13)
+CARLA_LEGACY_TAGS: Tuple[str, ...] = (
+    'unlabeled', 'building', 'fence', 'other', 'pedestrian', 'pole', 'road_line', 'road', 'sidewalk', 'vegetation',
+    'vehicles', 'wall', 'traffic_sign', 'sky', 'ground', 'bridge', 'rail_track', 'guard_rail', 'traffic_light',
+    'static', 'dynamic', 'water', 'terrain',
+)
+# Each label source's class names by id
+SOURCE_CLASSES: Dict[str, Tuple[str, ...]] = {
+    'camvid': CAMVID_CLASSES,
+    'cityscapes': CITYSCAPES_ID_NAMES,
+    'cityscapes_train_id': CITYSCAPES_CLASSES,
+    'carla': CARLA_TAGS,
+    'carla_legacy': CARLA_LEGACY_TAGS,
+}
+
+
+def taxonomy_lut(classes: Sequence[str]) -> np.ndarray:
+    """A 256-entry uint8 lookup table: id in ``classes`` -> taxonomy id; TAXONOMY_IGNORE for the rest.
+
+    ``classes`` is a source's class list (``SOURCE_CLASSES[...]``) or a model's own; a name missing from
+    ``TO_TAXONOMY`` is an error rather than a silently unscored class.
+    """
+    unknown = [name for name in classes if name not in TO_TAXONOMY]
+    if unknown:
+        raise KeyError(f'classes {", ".join(unknown)} have no entry in taxonomy.TO_TAXONOMY; add each there, '
+                       f'mapped to one of {", ".join(TAXONOMY_CLASSES)} or to None (not scored)')
+    lut = np.full(256, TAXONOMY_IGNORE, np.uint8)
+    for index, name in enumerate(classes):
+        target = TO_TAXONOMY[name]
+        if target is not None:
+            lut[index] = TAXONOMY_CLASSES.index(target)
+    return lut
+
+
+def to_taxonomy(labels: np.ndarray, source) -> np.ndarray:
+    """Labels (uint8 ids) of ``source`` as taxonomy ids; ``source`` is a ``SOURCE_CLASSES`` key or a class list."""
+    if isinstance(source, str):
+        if source not in SOURCE_CLASSES:
+            raise KeyError(f'unknown label source {source!r}; known: {", ".join(SOURCE_CLASSES)}')
+        source = SOURCE_CLASSES[source]
+    return taxonomy_lut(source)[np.asarray(labels, np.uint8)]

@@ -51,7 +51,8 @@ def test_missing_source_is_a_clear_error(tiny_model, tmp_path):
         main(['segment', str(tmp_path / 'nothing'), '--model', tiny_model])
 
 
-@pytest.mark.parametrize('command', ['segment', 'demo', 'eval', 'train', 'bench', 'scenarios'])
+@pytest.mark.parametrize('command', ['segment', 'demo', 'eval', 'train', 'bench', 'scenarios', 'record', 'play',
+                                     'eval-bag'])
 def test_every_subcommand_has_help_with_an_example(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args([command, '--help'])

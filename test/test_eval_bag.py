@@ -1,0 +1,119 @@
+"""eval-bag on constructed bags: known predictions give known IoUs, latency and drops; --run equals eval.
+
+Bags are written with the ``rosbags`` library and its standard message types: no ROS graph is involved.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from rosbags.rosbag2 import StoragePlugin, Writer
+
+from seg_perception import datasets
+from seg_perception.cli import main
+from seg_perception.ros.bag import TYPESTORE
+from seg_perception.taxonomy import CAMVID_CLASSES, CARLA_TAGS, TAXONOMY_CLASSES, TO_TAXONOMY
+
+Image = TYPESTORE.types['sensor_msgs/msg/Image']
+Header = TYPESTORE.types['std_msgs/msg/Header']
+Time = TYPESTORE.types['builtin_interfaces/msg/Time']
+SECOND = 1_000_000_000
+
+
+def image_msg(pixels, stamp_ns, encoding):
+    pixels = np.ascontiguousarray(pixels, np.uint8)
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    return Image(header=Header(stamp=Time(sec=stamp_ns // SECOND, nanosec=stamp_ns % SECOND), frame_id='camera'),
+                 height=pixels.shape[0], width=pixels.shape[1], encoding=encoding, is_bigendian=0,
+                 step=pixels.shape[1] * channels, data=pixels.reshape(-1))
+
+
+def write_bag(path, messages):
+    """messages: (topic, receive time ns, Image), in any order."""
+    writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+    writer.open()
+    connections = {}
+    for topic, receive_ns, msg in sorted(messages, key=lambda m: m[1]):
+        if topic not in connections:
+            connections[topic] = writer.add_connection(topic, 'sensor_msgs/msg/Image', typestore=TYPESTORE)
+        writer.write(connections[topic], receive_ns, TYPESTORE.serialize_cdr(msg, 'sensor_msgs/msg/Image'))
+    writer.close()
+
+
+def carla_tags(rows):
+    """An rgb8 CARLA semantic image: the tag of each row in the red channel (green, blue: noise)."""
+    tags = np.repeat(np.array([CARLA_TAGS.index(r) for r in rows], np.uint8)[:, None], 4, axis=1)
+    return np.stack([tags, np.full_like(tags, 7), np.full_like(tags, 200)], axis=2)
+
+
+def camvid_ids(rows):
+    return np.repeat(np.array([CAMVID_CLASSES.index(r) for r in rows], np.uint8)[:, None], 4, axis=1)
+
+
+@pytest.fixture
+def drive(tmp_path):
+    """Three camera frames; ground truth for the first two; the node answered those two, 30 and 50 ms late."""
+    messages = []
+    for i in range(3):
+        stamp = (i + 1) * SECOND
+        messages.append(('/image', stamp + 5_000_000, image_msg(np.zeros((4, 4, 3)), stamp, 'rgb8')))
+    truth = carla_tags(['sky', 'sky', 'road', 'road'])
+    messages.append(('/carla/semantic', SECOND + 6_000_000, image_msg(truth, SECOND, 'rgb8')))
+    messages.append(('/carla/semantic', 2 * SECOND + 6_000_000, image_msg(truth, 2 * SECOND, 'rgb8')))
+    perfect = camvid_ids(['sky', 'sky', 'road', 'road'])
+    half_road = camvid_ids(['sky', 'sky', 'road', 'sidewalk'])
+    messages.append(('/segmentation/labels', SECOND + 30_000_000, image_msg(perfect, SECOND, 'mono8')))
+    messages.append(('/segmentation/labels', 2 * SECOND + 50_000_000, image_msg(half_road, 2 * SECOND, 'mono8')))
+    write_bag(tmp_path / 'drive', messages)
+    return tmp_path / 'drive'
+
+
+def test_known_predictions_give_known_iou_latency_and_drops(drive, tmp_path, capsys):
+    out_json, out_html = tmp_path / 'eval.json', tmp_path / 'report' / 'eval.html'
+    assert main(['eval-bag', str(drive), '--gt-topic', '/carla/semantic', '--gt-format', 'carla',
+                 '--json', str(out_json), '--html', str(out_html)]) == 0
+    report = json.loads(out_json.read_text())
+    # sky: 16 of 16; road: 12 right of 16 (4 called sidewalk); sidewalk: 4 false positives
+    assert report['iou']['sky'] == 100.0 and report['iou']['road'] == 75.0 and report['iou']['sidewalk'] == 0.0
+    assert report['miou'] == pytest.approx((100 + 75 + 0) / 3)
+    assert report['drivable_iou'] == 75.0
+    assert report['frames_scored'] == 2 and report['input_frames'] == 3
+    assert report['dropped_share'] == pytest.approx(1 / 3, abs=1e-4)
+    assert report['latency_ms']['p50'] == pytest.approx(40.0) and report['latency_ms']['max'] == pytest.approx(50.0)
+    assert len(report['confusion']) == len(TAXONOMY_CLASSES)
+    page = out_html.read_text()
+    for plot in ('confusion', 'latency', 'timeline', 'worst'):
+        png = tmp_path / 'report' / f'eval_{plot}.png'
+        assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+        assert png.name in page
+
+
+def test_missing_topic_is_named_with_what_the_bag_holds(drive, capsys):
+    assert main(['eval-bag', str(drive), '--gt-topic', '/nope', '--gt-format', 'carla']) == 2
+    err = capsys.readouterr().err
+    assert '/nope' in err and '/carla/semantic (sensor_msgs/msg/Image)' in err
+
+
+def test_colour_ground_truth_is_refused_for_id_formats(drive, capsys):
+    assert main(['eval-bag', str(drive), '--gt-topic', '/carla/semantic', '--gt-format', 'cityscapes']) == 2
+    assert 'one-channel label-id image' in capsys.readouterr().err
+
+
+def test_run_over_a_bag_equals_eval_over_the_same_frames(tiny_model, tmp_path, capsys):
+    data = datasets.load('rendered', '', 'val', limit=2)
+    messages = []
+    for i, (rgb, labels) in enumerate(zip(data.images, data.labels)):
+        stamp = (i + 1) * SECOND
+        messages.append(('/image', stamp, image_msg(rgb, stamp, 'rgb8')))
+        messages.append(('/gt', stamp + 1, image_msg(labels, stamp, 'mono8')))
+    write_bag(tmp_path / 'rendered', messages)
+    assert main(['eval', '--dataset', 'rendered', '--limit', '2', '--model', tiny_model,
+                 '--json', str(tmp_path / 'eval.json')]) == 0
+    assert main(['eval-bag', str(tmp_path / 'rendered'), '--gt-topic', '/gt', '--gt-format', 'camvid', '--run',
+                 '--model', tiny_model, '--json', str(tmp_path / 'bag.json')]) == 0
+    offline = json.loads((tmp_path / 'eval.json').read_text())
+    from_bag = json.loads((tmp_path / 'bag.json').read_text())
+    assert from_bag['frames_scored'] == 2 and from_bag['dropped_share'] == 0
+    assert from_bag['miou'] == pytest.approx(offline['miou'])
+    # CamVid's 11 classes map one to one onto the taxonomy: the same IoUs under the taxonomy's names
+    assert {TO_TAXONOMY[name]: v for name, v in offline['iou'].items()} == from_bag['iou']
