@@ -8,8 +8,9 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from seg_perception.ros.conversions import (array_to_image, cloud_to_freespace, compressed_to_rgb, freespace_to_cloud,
-                                            image_to_rgb)
+from seg_perception.ros.conversions import (array_to_image, cloud_to_freespace, compressed_size, compressed_to_rgb,
+                                            freespace_to_cloud, image_to_rgb)
+from seg_perception.ros.fuzz import jpeg_claiming, png_claiming
 from seg_perception.segmenter import InputError
 
 # encoding -> RGB -> the bytes of one pixel row in that encoding
@@ -224,3 +225,63 @@ def test_freespace_cloud_carries_one_point_per_column_and_reads_back():
     cloud = cloud_to_freespace(msg)
     np.testing.assert_array_equal(cloud[:, :2], [[0, 5], [1, -1], [2, 9]])
     np.testing.assert_array_equal(cloud[:, 2:], points)
+
+
+# --- limits: nothing allocated for a claimed size before it is checked ----------------------------------
+
+def test_image_over_the_pixel_limit_is_refused_naming_the_parameter():
+    msg = image_msg(np.zeros((1, 1, 3), np.uint8), 'rgb8', width=60000, height=60000, step=180000)
+    with pytest.raises(InputError, match=r'60000x60000 = 3600000000 pixels is more than the limit of 8847360; '
+                                         r'raise the parameter max_input_pixels'):
+        image_to_rgb(msg, max_pixels=4096 * 2160)
+
+
+def test_image_at_the_pixel_limit_is_accepted(rgb):
+    assert image_to_rgb(image_msg(rgb, 'rgb8'), max_pixels=5 * 7).shape == (5, 7, 3)
+    with pytest.raises(InputError, match='max_input_pixels'):
+        image_to_rgb(image_msg(rgb, 'rgb8'), max_pixels=5 * 7 - 1)
+
+
+@pytest.mark.parametrize('width, height, step', [(2 ** 32 - 1, 1, 2 ** 32 - 1), (1, 2 ** 32 - 1, 3),
+                                                 (2 ** 31, 2, 0)])
+def test_lying_dimensions_through_uint32_overflow_are_refused_without_allocating(width, height, step):
+    msg = image_msg(np.zeros((1, 1, 3), np.uint8), 'rgb8', width=width, height=height, step=step)
+    with pytest.raises(InputError):
+        image_to_rgb(msg)       # no limit: the step and data length checks alone refuse it
+    with pytest.raises(InputError, match='max_input_pixels'):
+        image_to_rgb(msg, max_pixels=4096 * 2160)
+
+
+@pytest.mark.parametrize('kind, options', [('.png', ()), ('.jpg', ()), ('.jpg', (cv2.IMWRITE_JPEG_PROGRESSIVE, 1))])
+def test_compressed_size_is_read_from_the_file_header(photo, kind, options):
+    payload = encode(photo, kind, *options)
+    assert compressed_size(payload) == ('png' if kind == '.png' else 'jpeg', photo.shape[1], photo.shape[0])
+
+
+@pytest.mark.parametrize('claiming', [jpeg_claiming, png_claiming], ids=['jpeg', 'png'])
+def test_decompression_bomb_is_refused_from_its_header(claiming):
+    payload = claiming(60000, 60000)
+    assert len(payload) < 1000 and compressed_size(payload)[1:] == (60000, 60000)
+    with pytest.raises(InputError, match=r'header: 60000x60000 = 3600000000 pixels is more than the limit of '
+                                         r'8847360; raise the parameter max_input_pixels'):
+        compressed_to_rgb(compressed_msg(payload, 'jpeg'), max_pixels=4096 * 2160)
+
+
+@pytest.mark.parametrize('payload, words', [
+    (b'\xff\xd8\xff\xda\x00\x08' + bytes(100), 'no jpeg frame header'),
+    (b'\xff\xd8\xff\xe0\x00\x01', 'invalid length 1'),
+    (b'\xff\xd8\xff\xe0\x00\x10' + bytes(18), 'no jpeg marker at byte 20'),
+    (b'\x89PNG\r\n\x1a\n' + bytes(8), 'not followed by an IHDR chunk'),
+    (b'GIF89a' + bytes(20), r'neither the jpeg \(ff d8 ff\) nor the png signature'),
+])
+def test_header_without_a_size_is_refused(payload, words):
+    with pytest.raises(ValueError, match=words):
+        compressed_size(payload)
+    with pytest.raises(InputError, match=words):
+        compressed_to_rgb(compressed_msg(payload, 'jpeg'))
+
+
+@pytest.mark.parametrize('claiming', [jpeg_claiming, png_claiming], ids=['jpeg', 'png'])
+def test_zero_size_in_the_header_is_refused(claiming):
+    with pytest.raises(InputError, match='header gives a size of 0x10'):
+        compressed_to_rgb(compressed_msg(claiming(0, 10), 'png'))

@@ -18,18 +18,21 @@ import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import Log
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter_client import AsyncParameterClient
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
 from seg_perception.ros.conversions import cloud_to_freespace
+from seg_perception.ros.fuzz import compressed, image, jpeg_claiming, png_claiming
 from seg_perception.ros.seg_node import (AMBIGUOUS_TOPIC, CAMERA_INFO_TOPIC, COLOR_TOPIC, COMPRESSED_TOPIC,
                                          DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC, FREESPACE_TOPIC, IMAGE_TOPIC,
-                                         LABELS_TOPIC, SegNode)
+                                         LABELS_TOPIC, MAX_INPUT_PIXELS, SegNode)
 from seg_perception.segmenter import Segmenter
 
 pytestmark = pytest.mark.ros
@@ -298,6 +301,94 @@ def test_bad_input_is_rejected_and_the_next_good_frame_answered(probe, rgb_frame
     assert probe.answer(bad) is None
 
 
+# --- limits and header checks -------------------------------------------------------------------------
+
+def claiming_60000_squared(kind, header):
+    """A small file of ``kind`` ('raw', 'jpeg', 'png') that claims 60000 x 60000 pixels."""
+    if kind == 'raw':
+        return image(header, 60000, 60000, 'rgb8', 180000, bytes(1000))
+    payload = jpeg_claiming(60000, 60000) if kind == 'jpeg' else png_claiming(60000, 60000)
+    return compressed(header, payload, kind)
+
+
+@pytest.mark.parametrize('kind', ['raw', 'jpeg', 'png'])
+def test_input_over_max_input_pixels_is_refused_naming_the_limit_and_the_parameter(probe, rgb_frame, kind):
+    before = probe.counts()
+    probe.send(claiming_60000_squared(kind, probe.header()))
+    _, _, values = probe.wait_for_status(lambda level, values: int(values['frames rejected']) >
+                                         before['rejected'])
+    assert ('60000x60000 = 3600000000 pixels is more than the limit of 8847360; raise the parameter '
+            'max_input_pixels') in values['last error']
+    probe.wait_for_answer(probe.send(rgb_image(rgb_frame, probe.header())))
+
+
+def test_max_input_pixels_changes_at_run_time_and_refuses_zero(probe, seg_node, rgb_frame):
+    try:
+        assert seg_node.set_parameters([Parameter('max_input_pixels', value=160 * 120 - 1)])[0].successful
+        before = probe.counts()
+        probe.send(rgb_image(rgb_frame, probe.header()))
+        _, _, values = probe.wait_for_status(lambda level, values: int(values['frames rejected']) >
+                                             before['rejected'])
+        assert '160x120 = 19200 pixels is more than the limit of 19199' in values['last error']
+        result, = seg_node.set_parameters([Parameter('max_input_pixels', value=0)])
+        assert not result.successful and 'out of range' in result.reason
+    finally:
+        seg_node.set_parameters([Parameter('max_input_pixels', value=MAX_INPUT_PIXELS)])
+    probe.wait_for_answer(probe.send(rgb_image(rgb_frame, probe.header())))
+
+
+def shifted(header, offset_s):
+    """``header`` with its stamp moved by ``offset_s``."""
+    stamp_ns = header.stamp.sec * 10 ** 9 + header.stamp.nanosec + int(offset_s * 1e9)
+    header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 10 ** 9)
+    return header
+
+
+def test_frames_arriving_out_of_order_are_segmented_and_counted(probe, rgb_frame):
+    older, newer = probe.header(), probe.header()
+    before = probe.counts()
+    for header in (newer, older):
+        probe.wait_for_answer(probe.send(rgb_image(rgb_frame, header)))
+    _, _, values = probe.wait_for_status(lambda level, values: int(values['frames processed']) >=
+                                         before['processed'] + 2)
+    assert values['frames out of order'] == str(before['out of order'] + 1)
+
+
+@pytest.mark.parametrize('offset_s, count', [(-3600.0, 'past stamp'), (-0.5, None), (3600.0, 'future stamp')])
+def test_stamps_far_from_the_clock_are_segmented_and_counted(probe, rgb_frame, offset_s, count):
+    before = probe.counts()
+    probe.wait_for_answer(probe.send(rgb_image(rgb_frame, shifted(probe.header(), offset_s))))
+    _, _, values = probe.wait_for_status(lambda level, values: int(values['frames processed']) >
+                                         before['processed'])
+    for kind in ('past stamp', 'future stamp'):
+        assert values[f'frames {kind}'] == str(before[kind] + (kind == count))
+
+
+def test_a_frame_id_change_is_counted_and_logged_once(ros, tiny_model, rgb_frame):
+    node = start_node(ros, tiny_model, namespace='/frame_id', reliability='reliable')
+    probe = Probe(*ros, namespace='/frame_id')
+    logs = []
+    probe.node.create_subscription(Log, '/rosout', logs.append, 100)
+    try:
+        assert wait_until(lambda: probe.image_pub.get_subscription_count(), 15.0)
+        time.sleep(0.5)     # /rosout discovery
+        for frame_id in ('camera_front', 'camera_rear', 'camera_rear', 'camera_side', 'camera_front'):
+            header = probe.header(frame_id)
+            assert wait_until(lambda: probe.send(rgb_image(rgb_frame, header)) and
+                              wait_until(lambda: probe.answer(header) is not None, 0.5), 10.0)
+        _, _, values = probe.wait_for_status(lambda level, values: int(values['frames processed']) >= 5)
+        assert values['frames frame_id change'] == '3'
+        assert values['last frame_id change'] == "'camera_side' -> 'camera_front'"
+        time.sleep(0.3)
+        changes = [m.msg for m in logs if m.name == 'frame_id.seg_node' and 'frame_id changed' in m.msg]
+        assert changes == ["/frame_id/image: frame_id changed 'camera_front' -> 'camera_rear'; further changes "
+                           "are counted in diagnostics only"], [m.msg for m in logs]
+    finally:
+        for n in (node, probe.node):
+            ros[1].remove_node(n)
+            n.destroy_node()
+
+
 # --- load and QoS --------------------------------------------------------------------------------------
 
 def test_fast_publisher_gets_the_latest_frame_answered_without_a_backlog(probe):
@@ -422,6 +513,109 @@ def test_signal_ends_the_node_cleanly_within_two_seconds(tiny_model, signum):
         process.kill()
     reader.join(timeout=2)
     print(f'\n{signal.Signals(signum).name}: exit code {returncode} after {elapsed_s:.2f} s')
+    assert returncode == 0, ''.join(lines)
+    assert elapsed_s < 2.0
+    assert 'Traceback' not in ''.join(lines)
+
+
+# --- faults -------------------------------------------------------------------------------------------
+
+def test_parameters_set_through_the_parameter_services_take_effect_or_are_refused(probe, rgb_frame):
+    client = AsyncParameterClient(probe.node, '/seg_node')
+    assert client.wait_for_services(timeout_sec=10.0)
+
+    def set_remotely(*parameters):
+        future = client.set_parameters(list(parameters))
+        assert wait_until(future.done, 10.0)
+        return future.result().results
+    try:
+        valid, invalid, read_only = set_remotely(Parameter('max_input_pixels', value=160 * 120 - 1),
+                                                 Parameter('color_alpha', value=2.0),
+                                                 Parameter('model', value='other.json'))
+        assert valid.successful
+        assert not invalid.successful and 'out of range' in invalid.reason
+        assert not read_only.successful and 'read-only' in read_only.reason
+        before = probe.counts()
+        probe.send(rgb_image(rgb_frame, probe.header()))       # the next frame already meets the new limit
+        _, _, values = probe.wait_for_status(lambda level, values: int(values['frames rejected']) >
+                                             before['rejected'])
+        assert 'more than the limit of 19199' in values['last error']
+    finally:
+        assert set_remotely(Parameter('max_input_pixels', value=MAX_INPUT_PIXELS))[0].successful
+    probe.wait_for_answer(probe.send(rgb_image(rgb_frame, probe.header())))
+
+
+def test_camera_changing_resolution_mid_stream_is_answered_at_each_size(probe):
+    rng = np.random.default_rng(3)
+    for height, width in ((120, 160), (240, 320), (48, 64), (121, 161), (120, 160)):
+        rgb = rng.integers(0, 255, (height, width, 3), np.uint8)
+        labels, drivable = probe.wait_for_answer(probe.send(rgb_image(rgb, probe.header())), ('labels', 'drivable'))
+        assert (labels.width, labels.height) == (drivable.width, drivable.height) == (width, height)
+
+
+def test_a_publisher_that_disappears_and_comes_back_is_answered(ros, seg_node, probe, rgb_frame):
+    for _ in range(2):
+        camera = Node('camera_driver', context=ros[0])
+        publisher = camera.create_publisher(Image, IMAGE_TOPIC, QoSProfile(depth=1))
+        ros[1].add_node(camera)
+        try:
+            assert wait_until(lambda: publisher.get_subscription_count() > 0, 10.0)
+            header = probe.header()
+            assert wait_until(lambda: publisher.publish(rgb_image(rgb_frame, header)) or
+                              wait_until(lambda: probe.answer(header) is not None, 0.5), 10.0)
+        finally:
+            ros[1].remove_node(camera)
+            camera.destroy_node()
+        assert wait_until(lambda: seg_node.count_publishers(seg_node._inputs[IMAGE_TOPIC].topic_name) == 1, 10.0)
+
+
+def test_a_second_publisher_with_other_qos_is_heard_with_the_first(ros, tiny_model, rgb_frame):
+    node = start_node(ros, tiny_model, namespace='/two_cameras')    # reliability: auto
+    reliable = Probe(*ros, namespace='/two_cameras')
+    best_effort = Probe(*ros, namespace='/two_cameras', reliability=ReliabilityPolicy.BEST_EFFORT)
+    try:
+        for sender in (reliable, best_effort, reliable):
+            def answered():
+                header = sender.send(rgb_image(rgb_frame, sender.header()))
+                return wait_until(lambda: sender.answer(header) is not None, 0.3)
+            assert wait_until(answered, 10.0), f'no answer to the {sender.image_pub.qos_profile.reliability.name} ' \
+                                               f'publisher'
+    finally:
+        for n in (node, reliable.node, best_effort.node):
+            ros[1].remove_node(n)
+            n.destroy_node()
+
+
+def test_sigterm_under_full_load_ends_the_node_within_two_seconds(ros, tiny_model):
+    process = node_process('-p', f'model:={tiny_model}', '-p', 'reliability:=reliable', '-r', '__ns:=/loaded')
+    probe = Probe(*ros, namespace='/loaded')
+    frames = [np.random.default_rng(i).integers(0, 255, (480, 640, 3), np.uint8) for i in range(4)]
+    stop = threading.Event()
+
+    def camera():       # 100 Hz of VGA: more than the node segments
+        i = 0
+        while not stop.is_set():
+            probe.send(rgb_image(frames[i % 4], probe.header()))
+            i += 1
+            time.sleep(0.01)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    publisher = threading.Thread(target=camera, daemon=True)
+    publisher.start()
+    try:
+        assert wait_until(lambda: len(probe.answers['labels']) >= 5, 30.0), ''.join(lines)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        returncode = process.wait(timeout=10)
+        elapsed_s = time.monotonic() - sent
+    finally:
+        stop.set()
+        process.kill()
+        publisher.join(timeout=2)
+        ros[1].remove_node(probe.node)
+        probe.node.destroy_node()
+    reader.join(timeout=2)
     assert returncode == 0, ''.join(lines)
     assert elapsed_s < 2.0
     assert 'Traceback' not in ''.join(lines)

@@ -3,6 +3,11 @@
 Pure functions: they import message types only, never rclpy, so they are tested with hand-made messages.
 Every input that cannot become an RGB image raises :class:`~seg_perception.segmenter.InputError`, whose
 message names the field, what was expected and what arrived.
+
+Nothing is allocated for an image before its claimed size has been checked: a raw image's width x height
+against ``max_pixels`` and its data length, a compressed image's width x height read from its file header
+(JPEG SOF, PNG IHDR) before decoding, so that a small file claiming 60000 x 60000 pixels (a decompression
+bomb) is refused without decoding it.
 """
 
 import array
@@ -23,13 +28,19 @@ IMAGE_ENCODINGS = {
     'mono8': (1, cv2.COLOR_GRAY2RGB),
 }
 _JPEG_END = b'\xff\xd9'  # the EOI marker; entropy-coded data never contains it (0xff is stuffed as ff 00)
+_JPEG_START = b'\xff\xd8\xff'
+_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+# JPEG start-of-frame markers (ITU T.81 table B.1): SOF0..SOF15 except DHT (c4), JPG (c8) and DAC (cc)
+_JPEG_SOF = frozenset(range(0xc0, 0xd0)) - {0xc4, 0xc8, 0xcc}
+_JPEG_STANDALONE = frozenset(range(0xd0, 0xd8)) | {0x01}   # RSTn and TEM carry no length
+MAX_PIXELS_PARAMETER = 'max_input_pixels'   # the node parameter that sets ``max_pixels``
 
 
-def image_to_rgb(msg: Image) -> np.ndarray:
+def image_to_rgb(msg: Image, max_pixels: int = 0) -> np.ndarray:
     """H x W x 3 uint8 RGB copy of a ``sensor_msgs/Image`` (rgb8, bgr8, rgba8, bgra8 or mono8).
 
     Row padding (``step`` larger than ``width * channels``) is dropped; ``is_bigendian`` does not matter for
-    8-bit encodings.
+    8-bit encodings. Images of more than ``max_pixels`` pixels are refused (0: no limit).
     """
     width, height, step, encoding = msg.width, msg.height, msg.step, msg.encoding
     where = f'image {width}x{height} {encoding}'
@@ -38,6 +49,7 @@ def image_to_rgb(msg: Image) -> np.ndarray:
                          f'{", ".join(IMAGE_ENCODINGS)}')
     if width == 0 or height == 0:
         raise InputError(f'{where}: width and height must be positive, got {width}x{height}')
+    check_pixels(where, width, height, max_pixels)
     channels, to_rgb = IMAGE_ENCODINGS[encoding]
     row_bytes = width * channels
     if step < row_bytes:
@@ -52,17 +64,24 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     return cv2.cvtColor(pixels, to_rgb)
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
+def compressed_to_rgb(msg: CompressedImage, max_pixels: int = 0) -> np.ndarray:
     """H x W x 3 uint8 RGB decoding of a JPEG or PNG ``sensor_msgs/CompressedImage``.
 
     ``format`` is image_transport's string ('jpeg', 'png', 'bgr8; jpeg compressed bgr8', ...): it must name
-    jpeg/jpg or png. The payload itself is a standard file whatever encoding the publisher started from.
+    jpeg/jpg or png. The payload itself is a standard file whatever encoding the publisher started from; its
+    header must give the size, and files of more than ``max_pixels`` pixels are refused before decoding
+    (0: no limit).
     """
     kind = compressed_kind(msg.format)
     data = _as_uint8(msg.data)
     where = f'compressed image (format {msg.format!r})'
     if data.size == 0:
         raise InputError(f'{where}: data is empty, expected a {kind} payload')
+    try:
+        kind, width, height = compressed_size(data.tobytes())
+    except ValueError as e:
+        raise InputError(f'{where}: cannot decode {kind} payload of {data.size} bytes: {e}') from None
+    check_pixels(f'{where}: {kind} header', width, height, max_pixels)
     if kind == 'jpeg' and _JPEG_END not in data[-64:].tobytes():
         # libjpeg "decodes" a truncated file into a grey-filled image with only a warning: refuse it here
         raise InputError(f'{where}: cannot decode jpeg payload of {data.size} bytes: it is truncated (no '
@@ -71,6 +90,62 @@ def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
     if bgr is None:
         raise InputError(f'{where}: cannot decode {kind} payload of {data.size} bytes')
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def check_pixels(where: str, width: int, height: int, max_pixels: int):
+    """InputError naming the limit and its parameter when ``width`` x ``height`` exceeds ``max_pixels`` (> 0)."""
+    if max_pixels > 0 and width * height > max_pixels:
+        raise InputError(f'{where}: {width}x{height} = {width * height} pixels is more than the limit of '
+                         f'{max_pixels}; raise the parameter {MAX_PIXELS_PARAMETER} to accept it')
+
+
+def compressed_size(head: bytes):
+    """('jpeg' or 'png', width, height) from the first bytes of a JPEG or PNG file, read without decoding.
+
+    Raises ValueError saying what is missing. JPEG: the first start-of-frame segment (SOF0..SOF15, ITU T.81
+    B.2.2) found by walking the marker segments from SOI; PNG: the IHDR chunk, which must come first (PNG
+    spec 5.2, 11.2.2). Zero sizes are refused (a JPEG height of 0 defers it to a DNL marker, which OpenCV
+    does not read).
+    """
+    if head.startswith(_PNG_SIGNATURE):
+        if len(head) < 24 or head[12:16] != b'IHDR':
+            raise ValueError('the png signature is not followed by an IHDR chunk')
+        width, height = int.from_bytes(head[16:20], 'big'), int.from_bytes(head[20:24], 'big')
+        kind = 'png'
+    elif head.startswith(_JPEG_START):
+        width, height = _jpeg_frame_size(head)
+        kind = 'jpeg'
+    else:
+        raise ValueError('it starts with neither the jpeg (ff d8 ff) nor the png signature')
+    if width == 0 or height == 0:
+        raise ValueError(f'its {kind} header gives a size of {width}x{height}')
+    return kind, width, height
+
+
+def _jpeg_frame_size(head: bytes):
+    """(width, height) of the first SOF segment of a JPEG file beginning with ``head``."""
+    at = 2
+    while at + 4 <= len(head):
+        if head[at] != 0xff:
+            raise ValueError(f'no jpeg marker at byte {at} before the frame header')
+        marker = head[at + 1]
+        if marker == 0xff:          # fill byte before a marker
+            at += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            at += 2
+            continue
+        if marker in (0xd9, 0xda):  # end of image or start of scan: no frame header came first
+            break
+        length = int.from_bytes(head[at + 2:at + 4], 'big')
+        if marker in _JPEG_SOF:
+            if length < 8 or at + 9 > len(head):
+                break
+            return int.from_bytes(head[at + 7:at + 9], 'big'), int.from_bytes(head[at + 5:at + 7], 'big')
+        if length < 2:
+            raise ValueError(f'jpeg segment at byte {at} has an invalid length {length}')
+        at += 2 + length
+    raise ValueError('no jpeg frame header (SOF) before the image data')
 
 
 def compressed_kind(image_format: str) -> str:

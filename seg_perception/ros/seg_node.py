@@ -45,13 +45,19 @@ effort.) Publishers are reliable, keep-last 1: reliable publishers reach reliabl
 alike, and a stale segmentation is worth nothing, so nothing queues behind a slow subscriber.
 
 Diagnostics: one status, '<node>: segmentation', with the backend as hardware_id; values for the model and
-its sha256, input and output rates, frame counts (received, processed, dropped, rejected, failed, duplicate),
+its sha256, input and output rates, frame counts (received, processed, dropped, rejected, failed, duplicate;
+and, still segmented, future stamp, past stamp: more than ``stamp_tolerance_s`` off the node clock; out of
+order: older than the input received before it; frame_id change, the first of which is also logged),
 p50/p99 latency per stage (convert, preprocess, inference, postprocess with checks inside it, checks, total,
 and end_to_end from the input stamp to publishing), the last error, and the alarm: on the newest frame or not,
 alarm frames, its reasons (check, pixels on the path, image region, strength) and image region (x0,y0,x1,y1),
 and the horizon used. Level ERROR while the newest frame's alarm is raised, WARN when an alarm was raised
 since the last status; otherwise WARN while inputs are rejected or frames dropped, ERROR when frames arrive
 but none could be segmented since the last status.
+
+Limits: an image of more than ``max_input_pixels`` pixels is refused before anything is allocated for it,
+from the width and height an Image claims (checked against its data length too) or that a jpeg/png header
+gives (a small file claiming 60000 x 60000 pixels is never decoded); the error names the parameter.
 
 Never a backlog: the subscription callbacks only put the newest message into a one-slot holder
 (image_pipeline's BufferQueue pattern) and a single worker thread segments whatever is newest. A message
@@ -73,7 +79,6 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 try:
@@ -105,6 +110,7 @@ LATENCY_STAGES = ('convert', 'preprocess', 'inference', 'postprocess', 'checks',
 SAFETY_PARAMETERS = {name for name, _, _, _ in SafetyConfig.declarations()}
 LATENCY_SAMPLES = 300           # per stage: percentiles over about the last 10-30 s at camera rates
 QOS_CHECK_PERIOD_S = 1.0
+MAX_INPUT_PIXELS = 4096 * 2160  # DCI 4K; a 4K rgb8 frame is 26.5 MB, its float32 copies 4x that
 RECENT_FRAMES = 8               # frames remembered to skip the same frame arriving on the other transport
 _STARTUP_ERRORS = (ModelFileError, backends.BackendUnavailable, ParameterException)
 
@@ -138,6 +144,14 @@ def parameter_declarations():
             floating_point_range=[FloatingPointRange(from_value=0.0, to_value=60.0, step=0.0)])),
         ('use_camera_info', True, ParameterDescriptor(
             description='take the horizon from camera_info (with camera_pitch_deg) once it has arrived')),
+        ('max_input_pixels', MAX_INPUT_PIXELS, ParameterDescriptor(
+            description='refuse input images of more pixels (width x height, claimed by an Image or read from '
+                        'a jpeg/png header) before allocating them; default: 4096 x 2160 (DCI 4K)',
+            integer_range=[IntegerRange(from_value=1, to_value=2 ** 30, step=1)])),
+        ('stamp_tolerance_s', 1.0, ParameterDescriptor(
+            description='inputs stamped more than this ahead of or behind the node clock are counted in '
+                        'diagnostics (frames future stamp / past stamp), and still segmented',
+            floating_point_range=[FloatingPointRange(from_value=0.001, to_value=3600.0, step=0.0)])),
     ) + tuple(_safety_declaration(*d) for d in SafetyConfig.declarations())
 
 
@@ -213,6 +227,9 @@ class SegNode(Node):
         self._reported = (Counter(), time.monotonic())  # counts at the last diagnostics, for rates
         self._latency_ms = {stage: deque(maxlen=LATENCY_SAMPLES) for stage in LATENCY_STAGES}
         self._recent_frames = deque(maxlen=RECENT_FRAMES)
+        self._previous_stamp_ns = 0           # of the last input received, to count those out of order
+        self._frame_id = None                 # of the first input; a change is logged once
+        self._frame_id_change = 'none'
         self._last_error = ''
         self._error_logged_at = -float('inf')
         self._errors_not_logged = 0
@@ -331,8 +348,42 @@ class SegNode(Node):
                 return
             self._recent_frames.append((frame, topic))
             self._counts['received'] += 1
+            first_frame_id_change = self._check_header(msg.header)
             if self._latest.put((msg, self._inputs[topic].topic_name)):
                 self._counts['dropped'] += 1
+        if first_frame_id_change:
+            self.get_logger().warning(f'{self._inputs[topic].topic_name}: frame_id changed '
+                                      f'{first_frame_id_change}; further changes are counted in diagnostics '
+                                      f'only')
+
+    def _check_header(self, header) -> Optional[str]:
+        """Count stamps far from the clock or out of order and frame_id changes; with self._lock held.
+
+        Such frames are still segmented (a replayed bag or a camera with a drifting clock is not wrong input),
+        but a planner fusing the outputs by stamp or frame should know. Returns the first frame_id change as
+        text, which the caller logs once outside the lock.
+        """
+        first_change = None
+        if self._frame_id is not None and header.frame_id != self._frame_id:
+            self._counts['frame_id change'] += 1
+            self._frame_id_change = f'{self._frame_id!r} -> {header.frame_id!r}'
+            if self._counts['frame_id change'] == 1:
+                first_change = self._frame_id_change
+        self._frame_id = header.frame_id
+        stamp_ns = header.stamp.sec * 10 ** 9 + header.stamp.nanosec
+        if stamp_ns == 0:               # unstamped: nothing to compare
+            return first_change
+        age_s = (self.get_clock().now().nanoseconds - stamp_ns) / 1e9
+        tolerance_s = self._param('stamp_tolerance_s')
+        if age_s < -tolerance_s:
+            self._counts['future stamp'] += 1
+        elif age_s > tolerance_s:
+            self._counts['past stamp'] += 1
+        # against the previous input, not the newest ever: one stamp from the far future is one count
+        if stamp_ns < self._previous_stamp_ns:
+            self._counts['out of order'] += 1
+        self._previous_stamp_ns = stamp_ns
+        return first_change
 
     def _match_publishers(self):
         """reliability=auto: re-subscribe when the publishers' reliability differs from the subscription's."""
@@ -364,7 +415,8 @@ class SegNode(Node):
     def _process(self, msg, topic_name: str):
         t0 = time.perf_counter()
         try:
-            rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
+            convert = compressed_to_rgb if isinstance(msg, CompressedImage) else image_to_rgb
+            rgb = convert(msg, max_pixels=self._param('max_input_pixels'))
             convert_ms = (time.perf_counter() - t0) * 1e3
             camera = self._camera_model()
             result = self.segmenter.segment(rgb, camera=camera, temporal=self._temporal)
@@ -373,9 +425,9 @@ class SegNode(Node):
             return
         self._publish(msg.header, rgb, result, camera)
         latencies = dict(result.timings_ms, convert=convert_ms)
-        if msg.header.stamp.sec or msg.header.stamp.nanosec:
-            age = self.get_clock().now() - Time.from_msg(msg.header.stamp)
-            latencies['end_to_end'] = age.nanoseconds / 1e6
+        stamp_ns = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
+        if stamp_ns > 0:    # rclpy's Time refuses (ValueError) the negative seconds a broken driver may send
+            latencies['end_to_end'] = (self.get_clock().now().nanoseconds - stamp_ns) / 1e6
         with self._lock:
             self._counts['processed'] += 1
             for stage, samples in self._latency_ms.items():
@@ -443,6 +495,7 @@ class SegNode(Node):
             alarm = dict(self._alarm)
             self._alarm['since_status'] = 0
             horizon = self._horizon
+            frame_id_change = self._frame_id_change
         recent = counts - previous
         elapsed_s = max(now - since, 1e-6)
         level, message = self._health(counts, recent, last_error)
@@ -462,7 +515,9 @@ class SegNode(Node):
             ('output rate (Hz)', f'{recent["processed"] / elapsed_s:.1f}'),
         ]
         values += [(f'frames {kind}', str(counts[kind]))
-                   for kind in ('received', 'processed', 'dropped', 'rejected', 'failed', 'duplicate')]
+                   for kind in ('received', 'processed', 'dropped', 'rejected', 'failed', 'duplicate',
+                                'future stamp', 'past stamp', 'out of order', 'frame_id change')]
+        values.append(('last frame_id change', frame_id_change))
         for stage, p in percentiles.items():
             values += [(f'latency {stage} p50 (ms)', '-' if p is None else f'{p[0]:.1f}'),
                        (f'latency {stage} p99 (ms)', '-' if p is None else f'{p[1]:.1f}')]

@@ -1,0 +1,290 @@
+"""Fuzz the real seg_node over DDS: seeded malformed messages, interleaved with good frames that must be answered.
+
+Starts ``seg_node`` in its own process (on a ROS domain of its own), and publishes ``--messages`` messages to
+its ``image`` and ``image/compressed`` inputs: malformed ones from ``seg_perception.ros.fuzz.malformed(seed)``
+(message i has seed ``--seed + i``), and every ``--good-every``-th a good frame of a random size and encoding,
+which must be answered with ``segmentation/labels`` of its size before the next message is sent. A good frame
+not answered is a failure: a crash if the node process is gone (it is then restarted), else 'no answer'.
+Prints messages sent, good frames answered, node crashes, the node's largest resident memory (VmHWM) and the
+seeds of the malformed messages sent before any failure (replay one with ``malformed(seed)``). Exit status 0
+when there was no failure.
+
+    python benchmarks/fuzz_node.py --messages 10000 --seed 0
+"""
+
+import argparse
+import collections
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_MODEL = os.path.join(ROOT, 'engines', 'pspnet_lite0_camvid.json')
+
+
+def peak_rss_mb(pid: int, field='VmHWM'):
+    """The largest resident memory (VmHWM; VmRSS: the current) of process ``pid`` so far, MiB; None when gone."""
+    try:
+        with open(f'/proc/{pid}/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+class NodeUnderFire:
+    """seg_node as its own process, and a probe node that publishes to it and keeps its labels and status."""
+
+    def __init__(self, model: str, domain_id: int, log):
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import CompressedImage, Image
+
+        self.model, self.domain_id, self.log = model, domain_id, log
+        self.namespace = f'/fuzz_{os.getpid()}'
+        self.process = None
+        self.peak_rss_mb = 0.0
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node('fuzzer', namespace=self.namespace, context=self.context)
+        qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+        self.image_pub = self.node.create_publisher(Image, 'image', qos)
+        self.compressed_pub = self.node.create_publisher(CompressedImage, 'image/compressed', qos)
+        self.labels = {}            # stamp (ns) -> (width, height)
+        self.status = {}            # the node's newest diagnostics values
+        self.node.create_subscription(Image, 'segmentation/labels', self._keep_labels, 10)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._keep_status, 10)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._spin = threading.Thread(target=self._spin_until_shutdown, daemon=True)
+        self._spin.start()
+
+    def _spin_until_shutdown(self):
+        from rclpy.executors import ExternalShutdownException
+        try:
+            self.executor.spin()
+        except ExternalShutdownException:
+            pass
+
+    def _keep_labels(self, msg):
+        self.labels[msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec] = (msg.width, msg.height)
+
+    def _keep_status(self, msg):
+        for status in msg.status:
+            if status.name == f'{self.namespace.lstrip("/")}/seg_node: segmentation':
+                self.status = {kv.key: kv.value for kv in status.values}
+
+    def start(self, timeout_s=180.0) -> bool:
+        """Start the node process and wait until it answers a good frame."""
+        from seg_perception.ros.fuzz import good_frame
+
+        cmd = [sys.executable, '-m', 'seg_perception.ros.seg_node', '--ros-args', '-r', f'__ns:={self.namespace}',
+               '-p', f'model:={self.model}', '-p', 'reliability:=reliable', '-p', 'publish_color:=false',
+               '-p', 'error_throttle_s:=60.0']
+        env = dict(os.environ, ROS_DOMAIN_ID=str(self.domain_id), PYTHONUNBUFFERED='1')
+        self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if self.image_pub.get_subscription_count() and self.compressed_pub.get_subscription_count():
+                msg = good_frame(0, self.header())
+                if self.send_and_wait(msg, 1.0) is not None:
+                    return True
+            else:
+                time.sleep(0.1)
+        return False
+
+    def header(self):
+        """A header stamped now (never twice the same), so that its answer is found by the stamp."""
+        from std_msgs.msg import Header
+
+        header = Header(frame_id='camera')
+        header.stamp.sec, header.stamp.nanosec = divmod(time.time_ns(), 10 ** 9)
+        return header
+
+    def send(self, msg):
+        from sensor_msgs.msg import CompressedImage
+
+        (self.compressed_pub if isinstance(msg, CompressedImage) else self.image_pub).publish(msg)
+
+    def wait_for_delivery(self, timeout_s=10.0):
+        """Wait until the node has acknowledged everything sent, and a moment for its executor to take it."""
+        from rclpy.duration import Duration
+
+        for publisher in (self.image_pub, self.compressed_pub):
+            publisher.wait_for_all_acked(Duration(seconds=timeout_s))
+        time.sleep(0.02)
+
+    def send_and_wait(self, msg, timeout_s: float):
+        """Publish a good frame; (width, height) of its labels, or None if none came within ``timeout_s``."""
+        stamp = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
+        self.send(msg)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if stamp in self.labels:
+                return self.labels.pop(stamp)
+            if self.process.poll() is not None:
+                return None
+            time.sleep(0.002)
+        return self.labels.pop(stamp, None)
+
+    def rss(self):
+        """Update and return the node's largest resident memory, MiB."""
+        rss = peak_rss_mb(self.process.pid)
+        self.peak_rss_mb = max(self.peak_rss_mb, rss or 0.0)
+        return self.peak_rss_mb
+
+    def stop(self, timeout_s=10.0):
+        """SIGINT the node; its exit status (None if it had to be killed)."""
+        if self.process.poll() is None:
+            self.process.send_signal(2)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                return None
+        return self.process.returncode
+
+    def close(self):
+        import rclpy
+
+        self.executor.shutdown(timeout_sec=1.0)
+        rclpy.try_shutdown(context=self.context)
+        self._spin.join(timeout=2.0)
+
+
+def good_size(msg):
+    """(width, height) that the labels of a good frame must have."""
+    from sensor_msgs.msg import CompressedImage
+
+    from seg_perception.ros.conversions import compressed_size
+
+    if isinstance(msg, CompressedImage):
+        return compressed_size(bytes(msg.data))[1:]
+    return msg.width, msg.height
+
+
+def fuzz(messages: int, seed: int, model: str, good_every: int, pace_s: float, answer_timeout_s: float,
+         domain_id: int, log_path: str) -> dict:
+    """Run the fuzzer; the figures as a dict."""
+    from seg_perception.ros.fuzz import good_frame, malformed
+
+    progress_every = 1000 if messages >= 5000 else 100
+    figures = dict(messages=messages, seed=seed, model=model, sent=0, malformed=0, good=0, answered=0,
+                   crashes=0, failures=[], cases=collections.Counter())
+    with open(log_path, 'w') as log:
+        target = NodeUnderFire(model, domain_id, log)
+        try:
+            if not target.start():
+                raise RuntimeError(f'seg_node did not start or never answered; its log: {log_path}')
+            start = time.monotonic()
+            recent = []             # seeds of the malformed messages since the last good frame
+            for i in range(messages):
+                message_seed = seed + i
+                if i and i % progress_every == 0:
+                    print(f'  {i} sent, {figures["answered"]} of {figures["good"]} good frames answered, '
+                          f'{figures["crashes"]} crashes, node RSS {peak_rss_mb(target.process.pid, "VmRSS") or 0:.0f} '
+                          f'MiB (peak {target.rss():.0f}), {time.monotonic() - start:.0f} s', file=sys.stderr)
+                if i % good_every == good_every - 1:
+                    # the malformed messages first reach the node: a large one still in transit on the other
+                    # topic would otherwise arrive after the good frame and replace it (the node keeps the
+                    # newest arrival), which says nothing about robustness
+                    target.wait_for_delivery()
+                    msg = good_frame(message_seed, target.header())
+                    figures['good'] += 1
+                    figures['sent'] += 1
+                    answer = target.send_and_wait(msg, answer_timeout_s)
+                    expected = good_size(msg)
+                    if answer == expected:
+                        figures['answered'] += 1
+                    else:
+                        crashed = target.process.poll() is not None
+                        what = 'crash' if crashed else 'no answer' if answer is None else f'labels of {answer}'
+                        figures['failures'].append(dict(what=what, good_seed=message_seed, malformed_seeds=recent,
+                                                        expected=expected))
+                        if crashed:
+                            figures['crashes'] += 1
+                            target.rss()
+                            if not target.start():
+                                raise RuntimeError(f'seg_node did not restart; its log: {log_path}')
+                    recent = []
+                    target.rss()
+                    continue
+                case, msg = malformed(message_seed)
+                target.send(msg)
+                figures['sent'] += 1
+                figures['malformed'] += 1
+                figures['cases'][case] += 1
+                recent.append(message_seed)
+                time.sleep(pace_s)
+            figures['seconds'] = round(time.monotonic() - start, 1)
+            time.sleep(2.5)         # the next diagnostics status counts everything sent
+            figures['node_counts'] = {k[len('frames '):]: int(v) for k, v in target.status.items()
+                                      if k.startswith('frames ')}
+            figures['peak_rss_mb'] = round(target.rss(), 1)
+            figures['exit_status'] = target.stop()
+        finally:
+            if target.process is not None and target.process.poll() is None:
+                target.process.kill()
+            target.close()
+    with open(log_path) as f:
+        figures['tracebacks_in_log'] = f.read().count('Traceback')
+    figures['cases'] = dict(sorted(figures['cases'].items()))
+    return figures
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--messages', type=int, default=10000, help='messages to send in all (default 10000)')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the first message (message i: seed + i)')
+    parser.add_argument('--model', default=DEFAULT_MODEL, help='model manifest for the node (default: shipped)')
+    parser.add_argument('--good-every', type=int, default=20, help='every n-th message is a good frame')
+    parser.add_argument('--pace-ms', type=float, default=2.0, help='pause after each malformed message')
+    parser.add_argument('--answer-timeout-s', type=float, default=20.0, help='wait for a good frame\'s labels')
+    parser.add_argument('--domain-id', type=int, default=None, help='ROS domain (default: a random 100..200)')
+    parser.add_argument('--log', default=None, help='the node\'s output (default: a temporary file)')
+    parser.add_argument('--json', default=None, help='also write the figures to this JSON file')
+    args = parser.parse_args(argv)
+    domain_id = args.domain_id if args.domain_id is not None else random.randint(100, 200)
+    log_path = args.log or os.path.join(tempfile.mkdtemp(prefix='fuzz_node_'), 'seg_node.log')
+    figures = fuzz(args.messages, args.seed, args.model, args.good_every, args.pace_ms / 1e3,
+                   args.answer_timeout_s, domain_id, log_path)
+    counts = figures['node_counts']
+    rows = [('messages sent', figures['sent']), ('malformed', figures['malformed']),
+            ('good frames answered', f'{figures["answered"]} of {figures["good"]}'),
+            ('node crashes', figures['crashes']),
+            ('node: received / rejected / processed / failed / dropped',
+             ' / '.join(str(counts.get(k, '-')) for k in ('received', 'rejected', 'processed', 'failed', 'dropped'))),
+            ('largest resident memory of the node (VmHWM)', f'{figures["peak_rss_mb"]:.0f} MiB'),
+            ('node exit status after SIGINT', figures['exit_status']),
+            ('tracebacks in the node log', figures['tracebacks_in_log']),
+            ('seconds', figures['seconds'])]
+    print(f'fuzz of seg_node, model {args.model}, seeds {args.seed}..'
+          f'{args.seed + args.messages - 1}')
+    for name, value in rows:
+        print(f'  {name:<58} {value}')
+    print('  cases: ' + ', '.join(f'{k} {v}' for k, v in figures['cases'].items()))
+    for failure in figures['failures']:
+        print(f'  FAILURE {failure["what"]}: good frame seed {failure["good_seed"]}, after malformed seeds '
+              f'{failure["malformed_seeds"]}')
+    print(f'  node log: {log_path}')
+    print('command: python benchmarks/fuzz_node.py ' + ' '.join(argv if argv is not None else sys.argv[1:]))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(figures, f, indent=1)
+    failed = figures['failures'] or figures['crashes'] or figures['exit_status'] != 0 \
+        or figures['tracebacks_in_log']
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
