@@ -34,6 +34,31 @@ def _tiny_net(num_classes):
 
 
 @pytest.fixture(scope='module')
+def ros(request):
+    """(context, executor) on the test module's own ROS domain (its DOMAIN_ID), spun by a background thread."""
+    import threading
+
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=request.module.DOMAIN_ID)
+    executor = SingleThreadedExecutor(context=context)
+
+    def spin():
+        try:
+            executor.spin()
+        except ExternalShutdownException:
+            pass
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    yield context, executor
+    executor.shutdown(timeout_sec=1.0)
+    rclpy.try_shutdown(context=context)
+    thread.join(timeout=2.0)
+
+
+@pytest.fixture(scope='module')
 def single_thread_torch():
     """Tiny inputs gain nothing from intra-op threads, and on a busy 2-core machine they lose 10-100x."""
     import torch

@@ -9,15 +9,12 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import serialize_message
@@ -30,26 +27,6 @@ from seg_perception.ros.bag import TYPESTORE, BagRecorder, bag_paths, parse_rema
 pytestmark = pytest.mark.ros
 
 DOMAIN_ID = random.randint(50, 200)
-
-
-@pytest.fixture(scope='module')
-def ros():
-    """(context, executor) on this module's own domain, spun by a background thread."""
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=DOMAIN_ID)
-    executor = SingleThreadedExecutor(context=context)
-
-    def spin():
-        try:
-            executor.spin()
-        except ExternalShutdownException:
-            pass
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
-    yield context, executor
-    executor.shutdown(timeout_sec=1.0)
-    rclpy.try_shutdown(context=context)
-    thread.join(timeout=2.0)
 
 
 def wait_until(predicate, timeout_s):

@@ -16,11 +16,9 @@ import time
 import cv2
 import numpy as np
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import Log
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.parameter import Parameter
@@ -137,26 +135,6 @@ def compressed_image(rgb, header, kind):
     msg = CompressedImage(header=header, format=f'rgb8; {kind} compressed bgr8')
     msg.data = array.array('B', payload.tobytes())
     return msg
-
-
-@pytest.fixture(scope='module')
-def ros():
-    """(context, executor) on this module's own domain, spun by a background thread."""
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=DOMAIN_ID)
-    executor = SingleThreadedExecutor(context=context)
-
-    def spin():
-        try:
-            executor.spin()
-        except ExternalShutdownException:
-            pass
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
-    yield context, executor
-    executor.shutdown(timeout_sec=1.0)
-    rclpy.try_shutdown(context=context)
-    thread.join(timeout=2.0)
 
 
 def start_node(ros, tiny_model, namespace='', **parameters):
