@@ -82,6 +82,15 @@ def check_rgb(rgb) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
+def to_network_size(rgb: np.ndarray, input_hw: Tuple[int, int]) -> np.ndarray:
+    """Resize an image to the network's H x W (area when shrinking both sides, else bilinear); as is if it fits."""
+    h, w = input_hw
+    if rgb.shape[:2] == (h, w):
+        return rgb
+    shrink = rgb.shape[0] > h and rgb.shape[1] > w
+    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
 class Segmenter:
     """A model on a backend, with the pre- and post-processing that every caller shares."""
 
@@ -110,11 +119,7 @@ class Segmenter:
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
         """H x W x 3 uint8 -> network-sized uint8 RGB (normalisation happens inside the graph)."""
-        h, w = self.input_hw
-        if rgb.shape[:2] == (h, w):
-            return rgb
-        shrink = rgb.shape[0] > h and rgb.shape[1] > w
-        return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        return to_network_size(rgb, self.input_hw)
 
     def postprocess(self, labels_net: np.ndarray, margin_net: np.ndarray, shape: Tuple[int, int],
                     timings: Dict[str, float], camera: Optional[CameraModel] = None,
@@ -157,6 +162,18 @@ class Segmenter:
     def segment_batch(self, images: Sequence[np.ndarray], camera: Optional[CameraModel] = None,
                       temporal: Optional[TemporalFlipCheck] = None) -> List[Segmentation]:
         """Segment several images (any sizes) in one backend call; ``temporal`` sees them in order."""
+        return self.segment_cameras(images, [camera] * len(images), [temporal] * len(images))
+
+    def segment_cameras(self, images: Sequence[np.ndarray], cameras: Sequence[Optional[CameraModel]],
+                        temporals: Sequence[Optional[TemporalFlipCheck]]) -> List[Segmentation]:
+        """Segment one frame per camera (any sizes) in one backend call, each checked with its own camera.
+
+        Frame i gets ``cameras[i]`` (its calibrated camera model, or None) and ``temporals[i]`` (that camera's
+        temporal check, or None), so that several cameras share one engine run but never each other's state.
+        """
+        if not len(images) == len(cameras) == len(temporals):
+            raise ValueError(f'expected one camera model and one temporal check per image, got {len(images)} '
+                             f'images, {len(cameras)} camera models, {len(temporals)} temporal checks')
         t0 = time.perf_counter()
         images = [check_rgb(im) for im in images]
         batch = np.stack([self.preprocess(im) for im in images])
@@ -166,6 +183,6 @@ class Segmenter:
         results = []
         for i, im in enumerate(images):
             timings = {'preprocess': (t1 - t0) * 1e3 / len(images), 'inference': (t2 - t1) * 1e3 / len(images)}
-            results.append(self.postprocess(labels[i], margin[i], im.shape[:2], timings, camera, temporal))
+            results.append(self.postprocess(labels[i], margin[i], im.shape[:2], timings, cameras[i], temporals[i]))
             timings['total'] = timings['preprocess'] + timings['inference'] + timings['postprocess']
         return results
