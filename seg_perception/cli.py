@@ -319,13 +319,18 @@ def cmd_play(args) -> int:
 
 def cmd_eval_bag(args) -> int:
     """Score a recorded drive's predictions (or the model's, with --run) against its ground-truth topic."""
-    from .ros.eval_bag import evaluate_bag, write_html
+    from .ros.eval_bag import HazardRule, evaluate_bag, write_html
     from .taxonomy import SOURCE_CLASSES
 
     try:
+        given = {'path_width_frac': args.path_width, 'horizon_frac': args.horizon,
+                 'misread_share': args.misread_share}
+        rule = HazardRule(**{name: value for name, value in given.items() if value is not None})
         evaluation = evaluate_bag(args.bag, args.gt_topic, args.gt_format, pred_topic=args.pred_topic,
                                   image_topic=args.image_topic, pred_classes=SOURCE_CLASSES[args.pred_classes],
-                                  segmenter=_segmenter(args) if args.run else None, keep_images=bool(args.html))
+                                  segmenter=_segmenter(args) if args.run else None, keep_images=bool(args.html),
+                                  drivable_topic=args.drivable_topic, diagnostics_topic=args.diagnostics_topic,
+                                  rule=rule)
     except ValueError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
@@ -497,20 +502,34 @@ def build_parser() -> argparse.ArgumentParser:
                        description='Score the node\'s recorded labels (matched to ground truth by header stamp), or '
                                    'the model run offline over the bag\'s camera frames (--run), against a '
                                    'ground-truth topic, on the shared taxonomy: per-class IoU, mIoU, drivable (road) '
-                                   'IoU, latency (labels receive time - input stamp) and the share of input frames '
-                                   'without labels.\n\nexample:\n  seg-perception eval-bag out/carla_drive '
-                                   '--gt-topic /carla/ego_vehicle/semantic_segmentation_front/image --gt-format carla '
+                                   'IoU, latency (labels receive time - input stamp), the share of input frames '
+                                   'without labels, and ambiguity alarms against hazards (alarm recall on hazard '
+                                   'frames, false-alarm rate on the others, drivable-area violations; the rule: '
+                                   'seg_perception/ros/eval_bag.py).\n\nexample:\n  seg-perception eval-bag '
+                                   'out/carla_drive --gt-topic /carla/ego_vehicle/semantic_segmentation_front/image '
+                                   '--gt-format carla_palette --image-topic /carla/ego_vehicle/rgb_front/image '
                                    '--json out/drive.json --html out/drive.html')
     p.add_argument('bag', help='bag folder (or folder of split bags)')
     p.add_argument('--gt-topic', required=True, help='ground-truth label image topic')
-    p.add_argument('--gt-format', required=True, choices=('carla', 'carla_legacy', 'cityscapes', 'camvid'),
+    p.add_argument('--gt-format', required=True,
+                   choices=('carla', 'carla_legacy', 'carla_palette', 'cityscapes', 'camvid'),
                    help='carla: raw tags (0.9.14+) in the red channel; carla_legacy: tags before 0.9.14; '
-                        'cityscapes: label ids; camvid: CamVid 11-class ids')
+                        'carla_palette: CARLA\'s CityScapesPalette colours, either layout (what carla-ros-bridge '
+                        'publishes); cityscapes: label ids; camvid: CamVid 11-class ids')
     p.add_argument('--pred-topic', default='/segmentation/labels', help="the node's recorded labels")
     p.add_argument('--pred-classes', default='camvid', choices=('camvid', 'cityscapes_train_id'),
                    help='the classes of the recorded labels (the model the node ran)')
     p.add_argument('--image-topic', default='/image', help='camera topic (input frames; needed by --run)')
     p.add_argument('--run', action='store_true', help='run Segmenter over the camera frames instead')
+    p.add_argument('--drivable-topic', default='/segmentation/drivable', help="the node's recorded drivable area")
+    p.add_argument('--diagnostics-topic', default='/diagnostics', help="the node's recorded alarms")
+    p.add_argument('--path-width', type=float, metavar='FRAC',
+                   help='hazards: the path ahead is this central share of the columns (default 1/3) ...')
+    p.add_argument('--horizon', type=float, metavar='FRAC',
+                   help='... below this row, as a share of the image height (default 0.5)')
+    p.add_argument('--misread-share', type=float, metavar='FRAC',
+                   help='hazards: share of an obstacle on the path predicted sky or road that makes a hazard '
+                        '(default 0.2)')
     p.add_argument('--json', default='', help='write the figures and the confusion matrix as JSON')
     p.add_argument('--html', default='', help='write an HTML report, with its PNG plots beside it')
     _add_model_args(p)

@@ -147,6 +147,23 @@ CARLA_LEGACY_TAGS: Tuple[str, ...] = (
     'vehicles', 'wall', 'traffic_sign', 'sky', 'ground', 'bridge', 'rail_track', 'guard_rail', 'traffic_light',
     'static', 'dynamic', 'water', 'terrain',
 )
+# CARLA's CityScapesPalette colours (carla.ColorConverter.CityScapesPalette, RGB) by tag, for each layout; the
+# palette is what carla-ros-bridge publishes on a semantic camera's image topic (bgra8). The layouts give the
+# fence and terrain different colours; every colour the two share names the same class in both, so one table
+# decodes either (carla_palette_lut).
+CARLA_PALETTE: Tuple[Tuple[int, int, int], ...] = (
+    (0, 0, 0), (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153), (153, 153, 153),
+    (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152), (70, 130, 180), (220, 20, 60), (255, 0, 0),
+    (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32), (110, 190, 160),
+    (170, 120, 50), (55, 90, 80), (45, 60, 150), (157, 234, 50), (81, 0, 81), (150, 100, 100), (230, 150, 140),
+    (180, 165, 180),
+)
+CARLA_LEGACY_PALETTE: Tuple[Tuple[int, int, int], ...] = (
+    (0, 0, 0), (70, 70, 70), (100, 40, 40), (55, 90, 80), (220, 20, 60), (153, 153, 153), (157, 234, 50),
+    (128, 64, 128), (244, 35, 232), (107, 142, 35), (0, 0, 142), (102, 102, 156), (220, 220, 0), (70, 130, 180),
+    (81, 0, 81), (150, 100, 100), (230, 150, 140), (180, 165, 180), (250, 170, 30), (110, 190, 160),
+    (170, 120, 50), (45, 60, 150), (145, 170, 100),
+)
 # Each label source's class names by id
 SOURCE_CLASSES: Dict[str, Tuple[str, ...]] = {
     'camvid': CAMVID_CLASSES,
@@ -182,3 +199,41 @@ def to_taxonomy(labels: np.ndarray, source) -> np.ndarray:
             raise KeyError(f'unknown label source {source!r}; known: {", ".join(SOURCE_CLASSES)}')
         source = SOURCE_CLASSES[source]
     return taxonomy_lut(source)[np.asarray(labels, np.uint8)]
+
+
+def _packed(rgb: np.ndarray) -> np.ndarray:
+    rgb = np.asarray(rgb)
+    return (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+
+
+def carla_palette_lut() -> Tuple[np.ndarray, np.ndarray]:
+    """(sorted packed 0xRRGGBB colours, their taxonomy ids) of CARLA's CityScapesPalette, both tag layouts."""
+    table: Dict[int, int] = {}
+    for tags, palette in ((CARLA_TAGS, CARLA_PALETTE), (CARLA_LEGACY_TAGS, CARLA_LEGACY_PALETTE)):
+        lut = taxonomy_lut(tags)
+        for tag, colour in enumerate(palette):
+            key = int(_packed(np.array(colour)))
+            if table.setdefault(key, int(lut[tag])) != lut[tag]:
+                raise ValueError(f'CARLA palette colour {colour} names two taxonomy classes')
+    keys = np.array(sorted(table), np.uint32)
+    return keys, np.array([table[k] for k in keys], np.uint8)
+
+
+def palette_to_taxonomy(rgb: np.ndarray, max_unknown_share: float = 0.01) -> np.ndarray:
+    """Taxonomy ids of an H x W x 3 RGB image in CARLA's CityScapesPalette (0.9.14+ or older tag layout).
+
+    Colours in neither palette are not scored (TAXONOMY_IGNORE); more than ``max_unknown_share`` of them means
+    the image is not a palette image (raw tags, a lossy jpeg, channels swapped): a ValueError names them.
+    """
+    keys, ids = carla_palette_lut()
+    packed = _packed(rgb)
+    index = np.minimum(np.searchsorted(keys, packed), len(keys) - 1)
+    known = keys[index] == packed
+    unknown = packed[~known]
+    if unknown.size > max_unknown_share * packed.size:
+        values, counts = np.unique(unknown, return_counts=True)
+        common = ', '.join(f'({v >> 16}, {(v >> 8) & 255}, {v & 255})' for v in values[np.argsort(-counts)][:3])
+        raise ValueError(f'{unknown.size / packed.size:.0%} of the pixels have colours outside CARLA\'s '
+                         f'CityScapesPalette (most common: {common}); raw tags in the red channel are '
+                         f'--gt-format carla or carla_legacy, and a jpeg-compressed palette image cannot be decoded')
+    return np.where(known, ids[index], np.uint8(TAXONOMY_IGNORE)).astype(np.uint8)

@@ -117,3 +117,27 @@ def test_run_over_a_bag_equals_eval_over_the_same_frames(tiny_model, tmp_path, c
     assert from_bag['miou'] == pytest.approx(offline['miou'])
     # CamVid's 11 classes map one to one onto the taxonomy: the same IoUs under the taxonomy's names
     assert {TO_TAXONOMY[name]: v for name, v in offline['iou'].items()} == from_bag['iou']
+
+
+def test_palette_ground_truth_is_refused_as_raw_tags_with_the_format_to_use(tmp_path, capsys):
+    from seg_perception.taxonomy import CARLA_PALETTE
+
+    road = np.full((4, 4, 3), CARLA_PALETTE[CARLA_TAGS.index('road')], np.uint8)   # red 128: no such tag
+    write_bag(tmp_path / 'palette', [('/gt', SECOND, image_msg(road, SECOND, 'rgb8')),
+                                     ('/segmentation/labels', SECOND, image_msg(camvid_ids(['road'] * 4), SECOND,
+                                                                                'mono8'))])
+    assert main(['eval-bag', str(tmp_path / 'palette'), '--gt-topic', '/gt', '--gt-format', 'carla']) == 2
+    assert 'carla_palette' in capsys.readouterr().err
+    assert main(['eval-bag', str(tmp_path / 'palette'), '--gt-topic', '/gt', '--gt-format', 'carla_palette',
+                 '--json', str(tmp_path / 'eval.json')]) == 0
+    assert json.loads((tmp_path / 'eval.json').read_text())['iou']['road'] == 100.0
+
+
+def test_predictions_of_another_aspect_ratio_are_refused(tmp_path, capsys):
+    # carla-ros-bridge's example objects.json gives the semantic camera 400 x 70, the RGB camera 800 x 600
+    truth = carla_tags(['road'] * 2)
+    labels = np.full((6, 8), CAMVID_CLASSES.index('road'), np.uint8)
+    write_bag(tmp_path / 'views', [('/gt', SECOND, image_msg(truth, SECOND, 'rgb8')),
+                                   ('/segmentation/labels', SECOND, image_msg(labels, SECOND, 'mono8'))])
+    assert main(['eval-bag', str(tmp_path / 'views'), '--gt-topic', '/gt', '--gt-format', 'carla']) == 2
+    assert 'aspect ratio' in capsys.readouterr().err

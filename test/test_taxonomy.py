@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from seg_perception.taxonomy import (CAMVID_CLASSES, CAMVID_VOID, CARLA_LEGACY_TAGS, CARLA_TAGS, CITYSCAPES_CLASSES,
-                                     CITYSCAPES_ID_NAMES, CITYSCAPES_ID_TO_TRAIN_ID, CITYSCAPES_VOID, SOURCE_CLASSES,
-                                     TAXONOMY_CLASSES, TAXONOMY_IGNORE, TAXONOMY_PALETTE, TO_TAXONOMY, taxonomy_lut,
-                                     to_taxonomy)
+from seg_perception.taxonomy import (CAMVID_CLASSES, CAMVID_VOID, CARLA_LEGACY_PALETTE, CARLA_LEGACY_TAGS,
+                                     CARLA_PALETTE, CARLA_TAGS, CITYSCAPES_CLASSES, CITYSCAPES_ID_NAMES,
+                                     CITYSCAPES_ID_TO_TRAIN_ID, CITYSCAPES_VOID, SOURCE_CLASSES, TAXONOMY_CLASSES,
+                                     TAXONOMY_IGNORE, TAXONOMY_PALETTE, TO_TAXONOMY, palette_to_taxonomy,
+                                     taxonomy_lut, to_taxonomy)
 
 T = {name: i for i, name in enumerate(TAXONOMY_CLASSES)}
 
@@ -75,3 +76,43 @@ def test_a_models_own_classes_map_by_name_and_unknown_names_are_refused():
         taxonomy_lut(('road', 'lane_divider'))
     with pytest.raises(KeyError, match='unknown label source'):
         to_taxonomy(np.zeros((1, 1), np.uint8), 'kitti')
+
+
+def test_each_carla_palette_colour_decodes_to_its_tags_class_in_both_layouts():
+    for layout, tags, palette in (('carla', CARLA_TAGS, CARLA_PALETTE),
+                                  ('carla_legacy', CARLA_LEGACY_TAGS, CARLA_LEGACY_PALETTE)):
+        assert len(palette) == len(tags), layout
+        decoded = palette_to_taxonomy(np.array([palette], np.uint8))
+        assert decoded.tolist() == to_taxonomy(np.arange(len(tags), dtype=np.uint8)[None], layout).tolist(), layout
+
+
+def test_carla_palettes_differ_for_fence_and_terrain_and_agree_on_every_shared_colour():
+    new = dict(zip(CARLA_PALETTE, CARLA_TAGS))
+    legacy = dict(zip(CARLA_LEGACY_PALETTE, CARLA_LEGACY_TAGS))
+    assert all(TO_TAXONOMY[new[c]] == TO_TAXONOMY[legacy[c]] for c in set(new) & set(legacy))
+    only = {legacy.get(c) or new.get(c) for c in set(new) ^ set(legacy)}
+    assert only == {'fence', 'terrain', 'truck', 'bus', 'train', 'motorcycle', 'bicycle', 'rider'}
+    assert CARLA_PALETTE[CARLA_TAGS.index('fence')] != CARLA_LEGACY_PALETTE[CARLA_LEGACY_TAGS.index('fence')]
+
+
+def test_carla_palette_images_of_the_same_scene_decode_alike_in_both_layouts():
+    # sky on top; a fence and terrain beside a car on the road, whose colours changed in 0.9.14
+    scene = [['sky', 'sky', 'sky'], ['fence', 'car', 'terrain'], ['road', 'road_line', 'road']]
+    expected = [[T['sky']] * 3, [T['fence'], T['vehicle'], T['vegetation']], [T['road']] * 3]
+    new = np.array([[CARLA_PALETTE[CARLA_TAGS.index(n)] for n in row] for row in scene], np.uint8)
+    legacy_names = [[{'car': 'vehicles'}.get(n, n) for n in row] for row in scene]
+    legacy = np.array([[CARLA_LEGACY_PALETTE[CARLA_LEGACY_TAGS.index(n)] for n in row] for row in legacy_names],
+                      np.uint8)
+    assert not np.array_equal(new, legacy)
+    assert palette_to_taxonomy(new).tolist() == expected
+    assert palette_to_taxonomy(legacy).tolist() == expected
+
+
+def test_raw_tags_are_not_taken_for_palette_colours():
+    raw = np.zeros((4, 4, 3), np.uint8)
+    raw[..., 0] = CARLA_TAGS.index('road')      # a raw semantic image: the tag in the red channel
+    with pytest.raises(ValueError, match=r'100% of the pixels.*\(1, 0, 0\).*--gt-format carla'):
+        palette_to_taxonomy(raw)
+    noisy = np.array([[CARLA_PALETTE[1]] * 200], np.uint8)
+    noisy[0, 0] = (1, 2, 3)     # one odd pixel in 200 (0.5%): not scored, tolerated
+    assert palette_to_taxonomy(noisy)[0, 0] == TAXONOMY_IGNORE and palette_to_taxonomy(noisy)[0, 1] == T['road']

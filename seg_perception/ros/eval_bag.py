@@ -1,10 +1,23 @@
 """Judge the node from a recorded drive: ``seg-perception eval-bag``.
 
-Ground truth comes from a label-image topic (CARLA's raw semantic tags in the red channel, Cityscapes label ids,
-or CamVid ids); predictions from the node's recorded ``segmentation/labels`` (matched to ground truth by header
-stamp) or, with ``run``, from ``Segmenter`` over the bag's camera frames. Both are scored on the shared taxonomy
-(``seg_perception.taxonomy``). Latency is the labels message's receive time in the bag minus its input's header
-stamp, so it is end-to-end only when the recorder and the camera share a clock.
+Ground truth comes from a label-image topic (CARLA's raw semantic tags in the red channel or its CityScapes
+palette, Cityscapes label ids, or CamVid ids); predictions from the node's recorded ``segmentation/labels``
+(matched to ground truth by header stamp) or, with ``run``, from ``Segmenter`` over the bag's camera frames. Both
+are scored on the shared taxonomy (``seg_perception.taxonomy``). Latency is the labels message's receive time in
+the bag minus its input's header stamp, so it is end-to-end only when the recorder and the camera share a clock.
+
+Ambiguity alarms against hazards. A frame is a *hazard* when, in its ground truth, a person, cyclist or vehicle
+covers at least ``HazardRule.min_obstacle_share`` of the image inside the path ahead, and the prediction calls at
+least ``HazardRule.misread_share`` of those pixels sky or road: the misreading the alarm exists for. The path
+ahead is the central ``path_width_frac`` of the columns below the row at ``horizon_frac`` of the height (CARLA's
+level front cameras put the horizon at mid-height). Every other scored frame is *hazard-free*. The report gives
+the alarm recall on hazard frames and the false-alarm rate on hazard-free frames. The alarm comes from
+``Segmenter`` with ``run``; for a recorded node it comes from ``/diagnostics``: exactly, by input stamp, when
+the statuses carry ``ALARM_STAMPS_KEY``; otherwise from the growth of the status's 'alarm frames' count between
+two statuses, given to the labels received in between (approximate: see :func:`alarms_from_counts`). A
+*drivable-area violation* is a frame whose drivable area (``Segmenter``'s, or the recorded
+``segmentation/drivable``) covers ground-truth obstacles (``VIOLATION_CLASSES``) on more than
+``HazardRule.violation_share`` of the image.
 
 Reads bags with the ``rosbags`` library: no ROS installation and no rclpy needed.
 """
@@ -12,7 +25,7 @@ Reads bags with the ``rosbags`` library: no ROS installation and no rclpy needed
 import html
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -20,10 +33,14 @@ import cv2
 import numpy as np
 
 from .. import metrics
-from ..taxonomy import (CAMVID_CLASSES, TAXONOMY_CLASSES, TAXONOMY_IGNORE, TAXONOMY_PALETTE, palette_array,
-                        taxonomy_lut, to_taxonomy)
+from ..taxonomy import (CAMVID_CLASSES, SOURCE_CLASSES, TAXONOMY_CLASSES, TAXONOMY_IGNORE, TAXONOMY_PALETTE,
+                        palette_array, palette_to_taxonomy, taxonomy_lut, to_taxonomy)
 
-GT_FORMATS = ('carla', 'carla_legacy', 'cityscapes', 'camvid')
+GT_FORMATS = ('carla', 'carla_legacy', 'carla_palette', 'cityscapes', 'camvid')
+HAZARD_CLASSES = ('person', 'cyclist', 'vehicle')       # obstacles on the path that make a hazard
+VIOLATION_CLASSES = ('building', 'fence', 'pole', 'sign', 'vegetation', 'person', 'cyclist', 'vehicle')
+ALARM_STAMPS_KEY = 'alarm stamps'   # diagnostics value: input stamps of the alarm frames since the last status
+ALARM_COUNT_KEY = 'alarm frames'    # diagnostics value: alarm frames since the node started
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 _CHANNELS = {'mono8': 1, '8UC1': 1, 'mono16': 1, '16UC1': 1, 'rgb8': 3, 'bgr8': 3, '8UC3': 3, 'rgba8': 4,
              'bgra8': 4, '8UC4': 4}
@@ -50,13 +67,101 @@ def image_array(msg) -> np.ndarray:
 def ground_truth(msg, gt_format: str) -> np.ndarray:
     """Taxonomy ids of a ground-truth label image in ``gt_format`` (see GT_FORMATS)."""
     pixels = image_array(msg)
+    if gt_format == 'carla_palette':
+        if pixels.ndim != 3:
+            raise ValueError('--gt-format carla_palette expects a colour image (CARLA\'s CityScapesPalette), got '
+                             'a one-channel image; raw tags are --gt-format carla or carla_legacy')
+        return palette_to_taxonomy(pixels)
     if pixels.ndim == 3:
         if not gt_format.startswith('carla'):
             raise ValueError(f'--gt-format {gt_format} expects a one-channel label-id image, got a colour image; '
-                             f'colour palettes are not decoded')
+                             f'colour palettes are decoded for CARLA only (--gt-format carla_palette)')
         pixels = pixels[:, :, 0]    # CARLA's raw semantic camera: the tag is the red channel
+    if gt_format.startswith('carla') and pixels.max(initial=0) >= len(SOURCE_CLASSES[gt_format]):
+        raise ValueError(f'--gt-format {gt_format}: tag {int(pixels.max())} is beyond the layout\'s '
+                         f'{len(SOURCE_CLASSES[gt_format])} tags; a CityScapesPalette image (what carla-ros-bridge '
+                         f'publishes) is --gt-format carla_palette')
     ids = np.where(pixels > 255, 255, pixels).astype(np.uint8)
     return to_taxonomy(ids, gt_format)
+
+
+@dataclass(frozen=True)
+class HazardRule:
+    """When a frame is a hazard and when its drivable area violates the ground truth (see the module docstring)."""
+
+    path_width_frac: float = 1 / 3      # the path ahead: the central third of the columns ...
+    horizon_frac: float = 0.5           # ... below this row, as a share of the height
+    min_obstacle_share: float = 0.002   # obstacle pixels in the path, share of the image, for an obstacle to count
+    misread_share: float = 0.2          # share of them predicted sky or road that makes the frame a hazard
+    violation_share: float = 0.001      # drivable pixels on ground-truth obstacles, share of the image
+
+
+def path_ahead(shape, rule: HazardRule = HazardRule()) -> np.ndarray:
+    """H x W bool mask of the path ahead: the central ``path_width_frac`` columns below the horizon row."""
+    h, w = shape
+    half = rule.path_width_frac * w / 2
+    cols = np.abs(np.arange(w) + 0.5 - w / 2) <= half
+    rows = np.arange(h) >= rule.horizon_frac * h
+    return rows[:, None] & cols[None, :]
+
+
+def _ids(names: Sequence[str]) -> np.ndarray:
+    return np.array([TAXONOMY_CLASSES.index(n) for n in names], np.uint8)
+
+
+def hazard(truth: np.ndarray, pred: np.ndarray, rule: HazardRule = HazardRule()) -> bool:
+    """Whether a frame is a hazard: an obstacle in the ground truth's path ahead, predicted sky or road."""
+    obstacle = np.isin(truth, _ids(HAZARD_CLASSES)) & path_ahead(truth.shape, rule)
+    count = np.count_nonzero(obstacle)
+    if count < max(1, rule.min_obstacle_share * truth.size):
+        return False
+    misread = np.count_nonzero(obstacle & np.isin(pred, _ids(('sky', 'road'))))
+    return misread >= rule.misread_share * count
+
+
+def drivable_violation_px(truth: np.ndarray, drivable: np.ndarray) -> int:
+    """Pixels of the drivable area (nonzero) that lie on ground-truth obstacles (VIOLATION_CLASSES)."""
+    if drivable.shape != truth.shape:
+        drivable = cv2.resize(drivable, truth.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    return int(np.count_nonzero((drivable > 0) & np.isin(truth, _ids(VIOLATION_CLASSES))))
+
+
+def format_alarm_stamps(stamps_ns) -> str:
+    """Input stamps as the ``ALARM_STAMPS_KEY`` diagnostics value: 'sec.nanosec' separated by spaces."""
+    return ' '.join(f'{s // 1_000_000_000}.{s % 1_000_000_000:09d}' for s in stamps_ns)
+
+
+def parse_alarm_stamps(value: str) -> List[int]:
+    """The stamps (ns) of an ``ALARM_STAMPS_KEY`` diagnostics value."""
+    stamps = []
+    for item in value.split():
+        sec, _, nanosec = item.partition('.')
+        stamps.append(int(sec) * 1_000_000_000 + int(nanosec or 0))
+    return stamps
+
+
+def alarms_from_counts(labels: Sequence[tuple], statuses: Sequence[tuple]) -> Dict[int, bool]:
+    """{input stamp: alarm} from (receive ns, stamp) of labels and (receive ns, alarm count, alarm now) statuses.
+
+    The count's growth between two statuses is given to the labels received in between: the first ones when the
+    earlier status had the alarm up (a run of alarms going on), else the last ones (the node publishes a status
+    at once when the alarm rises). Exact for runs that start or end at a status; labels after the last status
+    get no verdict.
+    """
+    labels = sorted(labels)
+    alarms: Dict[int, bool] = {}
+    start, previous_count, previous_now = 0, None, False
+    for receive_ns, count, now in sorted(statuses):
+        end = start
+        while end < len(labels) and labels[end][0] <= receive_ns:
+            end += 1
+        between = [stamp for _, stamp in labels[start:end]]
+        grown = count if previous_count is None else count - previous_count
+        grown = min(max(grown, 0), len(between))
+        alarmed = set(between[:grown] if previous_now else between[len(between) - grown:])
+        alarms.update({stamp: stamp in alarmed for stamp in between})
+        start, previous_count, previous_now = end, count, now
+    return alarms
 
 
 def stamp_ns(msg) -> int:
@@ -74,6 +179,9 @@ class Frame:
     latency_ms: Optional[float] = None
     image: Optional[np.ndarray] = None
     confusion: Optional[np.ndarray] = None
+    hazard: Optional[bool] = None           # see the module docstring; None: not scored
+    alarm: Optional[bool] = None            # None: no verdict known for this frame
+    violation_px: Optional[int] = None      # drivable pixels on ground-truth obstacles; None: no drivable area
 
 
 @dataclass
@@ -93,13 +201,27 @@ def _open(bag: str):
     return AnyReader([Path(p) for p in bag_paths(bag)], default_typestore=TYPESTORE)
 
 
+def _diagnostics(msg, receive_ns: int, exact: List[int], counts: List[tuple]) -> None:
+    """Collect the node's alarm values from one DiagnosticArray (statuses named '<node>: segmentation')."""
+    for status in msg.status:
+        values = {kv.key: kv.value for kv in status.values}
+        if not status.name.endswith(': segmentation') or ALARM_COUNT_KEY not in values:
+            continue
+        if ALARM_STAMPS_KEY in values:
+            exact.extend(parse_alarm_stamps(values[ALARM_STAMPS_KEY]))
+        counts.append((receive_ns, int(values[ALARM_COUNT_KEY]), values.get('alarm') == 'true',
+                       ALARM_STAMPS_KEY in values))
+
+
 def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '/segmentation/labels',
                  image_topic: str = '/image', pred_classes: Sequence[str] = CAMVID_CLASSES, segmenter=None,
-                 keep_images: bool = False) -> BagEvaluation:
+                 keep_images: bool = False, drivable_topic: str = '/segmentation/drivable',
+                 diagnostics_topic: str = '/diagnostics', rule: HazardRule = HazardRule()) -> BagEvaluation:
     """Score a bag's predictions (or ``segmenter``'s over its image frames) against its ground truth."""
     if gt_format not in GT_FORMATS:
         raise ValueError(f'--gt-format {gt_format!r}: expected one of {", ".join(GT_FORMATS)}')
-    truths, preds, images, inputs = {}, {}, {}, set()
+    truths, preds, images, inputs, drivables = {}, {}, {}, set(), {}
+    exact_alarms, alarm_counts = [], []
     with _open(bag) as reader:
         present = {c.topic: c.msgtype for c in reader.connections}
         needed = [gt_topic, image_topic if segmenter is not None else pred_topic]
@@ -107,10 +229,14 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
         if missing:
             raise ValueError(f'{bag} has no topic {", ".join(missing)}; it holds: '
                              f'{", ".join(f"{t} ({m})" for t, m in sorted(present.items())) or "nothing"}')
-        topics = set(needed) | ({image_topic} if image_topic in present else set())
+        optional = {image_topic} if segmenter is not None else {image_topic, drivable_topic, diagnostics_topic}
+        topics = set(needed) | (optional & set(present))
         connections = [c for c in reader.connections if c.topic in topics]
         for connection, receive_ns, data in reader.messages(connections=connections):
             msg = reader.deserialize(data, connection.msgtype)
+            if connection.topic == diagnostics_topic:
+                _diagnostics(msg, receive_ns, exact_alarms, alarm_counts)
+                continue
             stamp = stamp_ns(msg)
             if connection.topic == gt_topic:
                 truths[stamp] = ground_truth(msg, gt_format)
@@ -118,10 +244,13 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
                 inputs.add(stamp)   # the input frames, for the dropped share
                 if segmenter is not None or keep_images:
                     images[stamp] = image_array(msg)
+            elif connection.topic == drivable_topic:
+                drivables[stamp] = image_array(msg)
             else:
                 preds[stamp] = (image_array(msg), receive_ns)
     if not truths:
         raise ValueError(f'{bag}: no messages on the ground-truth topic {gt_topic}')
+    alarms, alarm_source = _recorded_alarms(preds, exact_alarms, alarm_counts, diagnostics_topic)
     lut = taxonomy_lut(segmenter.classes if segmenter is not None else pred_classes)
     n = len(TAXONOMY_CLASSES)
     confusion = np.zeros((n, n), np.int64)
@@ -133,18 +262,23 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
                 continue    # no camera frame for this ground truth: nothing to run on
             rgb = frame.image if frame.image.ndim == 3 else np.repeat(frame.image[:, :, None], 3, axis=2)
             result = segmenter.segment(np.ascontiguousarray(rgb))
-            labels = result.labels
+            labels, drivable, frame.alarm = result.labels, result.drivable, bool(result.alarm)
             inference_ms.append(result.timings_ms['total'])
         elif stamp in preds:
             labels, receive_ns = preds[stamp]
             frame.latency_ms = (receive_ns - stamp) / 1e6
+            drivable, frame.alarm = drivables.get(stamp), alarms.get(stamp)
         else:
             frames.append(frame)
             continue
         if labels.shape != frame.truth.shape:
+            _check_aspect(labels.shape, frame.truth.shape, gt_topic)
             labels = cv2.resize(labels, frame.truth.shape[::-1], interpolation=cv2.INTER_NEAREST)
         frame.pred = lut[labels]
         frame.confusion = metrics.confusion_matrix(frame.truth, frame.pred, n, TAXONOMY_IGNORE)
+        frame.hazard = hazard(frame.truth, frame.pred, rule)
+        if drivable is not None:
+            frame.violation_px = drivable_violation_px(frame.truth, drivable)
         confusion += frame.confusion
         frames.append(frame)
     scored = [f for f in frames if f.confusion is not None]
@@ -163,9 +297,64 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
         'dropped_share': round(len(expected - answered) / max(len(expected), 1), 4),
         'latency_ms': _percentiles(latencies),
     })
+    report['hazards'] = hazard_report(scored, rule, 'Segmenter (--run)' if segmenter is not None else alarm_source)
     if segmenter is not None:
         report['inference_ms'] = _percentiles(inference_ms)
     return BagEvaluation(report, confusion, frames)
+
+
+def _check_aspect(pred_shape, truth_shape, gt_topic: str) -> None:
+    (ph, pw), (th, tw) = pred_shape[:2], truth_shape[:2]
+    if abs(ph / pw - th / tw) > 0.01 * th / tw:
+        raise ValueError(f'predictions are {pw} x {ph} but the ground truth on {gt_topic} is {tw} x {th}: a '
+                         f'different aspect ratio, so not the same view; give the semantic camera the RGB camera\'s '
+                         f'image size and fov (config/carla_objects.json does for carla-ros-bridge)')
+
+
+def _recorded_alarms(preds: Dict, exact: List[int], counts: List[tuple], topic: str):
+    """({input stamp: alarm} for recorded labels, where the verdicts came from) out of the node's diagnostics."""
+    if not counts:
+        return {}, None
+    last_status_ns = max(receive_ns for receive_ns, *_ in counts)
+    if any(has_stamps for *_, has_stamps in counts):
+        alarmed = set(exact)
+        return ({stamp: stamp in alarmed for stamp, (_, receive_ns) in preds.items() if receive_ns <= last_status_ns},
+                f'{topic} ({ALARM_STAMPS_KEY!r}, by input stamp)')
+    labels = [(receive_ns, stamp) for stamp, (_, receive_ns) in preds.items()]
+    return (alarms_from_counts(labels, [(receive_ns, count, now) for receive_ns, count, now, _ in counts]),
+            f'{topic} ({ALARM_COUNT_KEY!r} per status, approximate)')
+
+
+def violates(frame: Frame, violation_share: float) -> bool:
+    """Whether a frame's drivable area covers ground-truth obstacles on more than ``violation_share`` of it."""
+    return frame.violation_px is not None and frame.violation_px > violation_share * frame.truth.size
+
+
+def hazard_report(frames: Sequence[Frame], rule: HazardRule, alarm_source: Optional[str]) -> Dict:
+    """Alarm recall on hazard frames, false-alarm rate on hazard-free frames, drivable-area violations."""
+    judged = [f for f in frames if f.alarm is not None]
+    hazards = [f for f in judged if f.hazard]
+    clear = [f for f in judged if not f.hazard]
+    with_drivable = [f for f in frames if f.violation_px is not None]
+    violations = [f for f in with_drivable if violates(f, rule.violation_share)]
+
+    def share(part, whole):
+        return round(len(part) / len(whole), 4) if whole else None
+
+    return {
+        'rule': {**asdict(rule), 'hazard_classes': list(HAZARD_CLASSES), 'violation_classes': list(VIOLATION_CLASSES)},
+        'alarm_source': alarm_source,
+        'hazard_frames': sum(bool(f.hazard) for f in frames), 'frames_with_alarm_verdict': len(judged),
+        'alarms': sum(f.alarm for f in judged),
+        'alarm_recall': share([f for f in hazards if f.alarm], hazards),
+        'false_alarm_rate': share([f for f in clear if f.alarm], clear),
+        'hazard_free_frames': len(clear),
+        'frames_with_drivable': len(with_drivable),
+        'drivable_violation_frames': len(violations),
+        'drivable_violation_share': share(violations, with_drivable),
+        'drivable_violation_stamps_ns': [f.stamp_ns for f in violations][:20],
+        'missed_hazard_stamps_ns': [f.stamp_ns for f in hazards if not f.alarm][:20],
+    }
 
 
 def _percentiles(values: Sequence[float]) -> Optional[Dict[str, float]]:
@@ -212,6 +401,14 @@ def write_html(evaluation: BagEvaluation, path: str, worst: int = 4) -> List[str
     ax.plot([(f.stamp_ns - t0) / 1e9 for f in scored], [frame_miou(f) for f in scored], '.-', label='mIoU %')
     ax.set_xlabel('time from the first ground truth, s')
     ax.set_ylabel('mIoU, %')
+    for label, marker, color, pick in (('hazard', 'v', 'tab:red', lambda f: f.hazard),
+                                       ('alarm', 'x', 'black', lambda f: f.alarm),
+                                       ('drivable violation', 's', 'tab:purple',
+                                        lambda f: violates(f, report['hazards']['rule']['violation_share']))):
+        times = [(f.stamp_ns - t0) / 1e9 for f in scored if pick(f)]
+        if times:
+            ax.plot(times, [-3] * len(times), marker, color=color, label=label, linestyle='none')
+    ax.legend(loc='lower left', fontsize=7)
     if latencies:
         twin = ax.twinx()
         twin.plot([(f.stamp_ns - t0) / 1e9 for f in scored if f.latency_ms is not None], latencies, '.',
@@ -238,13 +435,27 @@ def write_html(evaluation: BagEvaluation, path: str, worst: int = 4) -> List[str
     cv2.imwrite(plots['worst'], strip[:, :, ::-1])
     rows = ''.join(f'<tr><td>{html.escape(name)}</td><td>{"-" if v is None else f"{v:.1f}"}</td></tr>'
                    for name, v in report['iou'].items())
-    figures = {k: v for k, v in report.items() if k not in ('iou', 'taxonomy')}
+    figures = {k: v for k, v in report.items() if k not in ('iou', 'taxonomy', 'hazards')}
+    hazards = report['hazards']
+    hazard_rows = ''.join(
+        f'<tr><td>{html.escape(name)}</td><td>{html.escape("-" if hazards[k] is None else str(hazards[k]))}</td></tr>'
+        for name, k in (('alarm source', 'alarm_source'), ('hazard frames', 'hazard_frames'),
+                        ('alarm recall on hazard frames', 'alarm_recall'),
+                        ('hazard-free frames', 'hazard_free_frames'),
+                        ('false-alarm rate on hazard-free frames', 'false_alarm_rate'),
+                        ('frames with a drivable area', 'frames_with_drivable'),
+                        ('drivable-area violations, frames', 'drivable_violation_frames'),
+                        ('drivable-area violations, share', 'drivable_violation_share')))
     images = ''.join(f'<h2>{name}</h2><img src="{html.escape(os.path.basename(p))}">' for name, p in plots.items())
     with open(path, 'w') as f:
         f.write(f'<!doctype html><html><head><meta charset="utf-8"><title>eval-bag {html.escape(report["bag"])}'
                 f'</title></head><body><h1>eval-bag {html.escape(report["bag"])}</h1>'
                 f'<pre>{html.escape(json.dumps(figures, indent=2))}</pre>'
-                f'<h2>IoU per class (shared taxonomy), %</h2><table>{rows}</table>{images}'
+                f'<h2>IoU per class (shared taxonomy), %</h2><table>{rows}</table>'
+                f'<h2>Ambiguity alarms against hazards</h2><table>{hazard_rows}</table>'
+                f'<p>hazard: a person, cyclist or vehicle in the ground truth\'s path ahead, predicted sky or road on '
+                f'{hazards["rule"]["misread_share"]:.0%} of its pixels or more; rule: '
+                f'{html.escape(json.dumps(hazards["rule"]))}</p>{images}'
                 f'<p>worst frames: prediction (over the camera frame where recorded) | ground truth</p>'
                 f'</body></html>')
     return [path, *plots.values()]
