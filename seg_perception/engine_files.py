@@ -218,6 +218,25 @@ def find_engine(model: ModelFiles, precision: str, platform: Platform, batch: in
     return lookup
 
 
+def check_engine(path: str, model: ModelFiles, precision: str, platform: Platform, batch: int = 1) -> str:
+    """``path`` if that engine may run ``model`` at ``precision`` with ``batch`` images here; else EngineStale."""
+    try:
+        with open(facts_path(path)) as f:
+            facts = EngineFacts.from_json(f.read(), facts_path(path))
+    except FileNotFoundError:
+        raise EngineStale(f'engine {path} refused: no {os.path.basename(facts_path(path))} beside it, so what it '
+                          f'was built from is unknown; rebuild it with '
+                          f'`{build_command(model, precision, batch)}`') from None
+    except ValueError as e:
+        raise EngineStale(f'engine {path} refused: {e}') from None
+    reasons = mismatches(facts, model=model.name, precision=precision, platform=platform,
+                         onnx_sha256=onnx_sha256(model), input_hw=model.input_hw, batch=batch)
+    if reasons:
+        raise EngineStale(f'engine {path} refused: {"; ".join(reasons)}; rebuild it with '
+                          f'`{build_command(model, precision, batch)}`')
+    return path
+
+
 @dataclass
 class ResolvedEngine:
     """The engine to deserialize, and whether (and why) it was built at this start."""
