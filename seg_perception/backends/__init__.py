@@ -6,7 +6,8 @@ constructor the rest of the package uses; a missing runtime fails here, with wha
 """
 
 import importlib
-from typing import Dict, Tuple
+import inspect
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -48,9 +49,45 @@ def names():
     return sorted(_BACKENDS)
 
 
-def create(name: str, model: ModelFiles, **options) -> Backend:
-    """Build backend ``name`` for ``model``; BackendUnavailable says what is missing and how to install it."""
+def backend_class(name: str) -> type:
+    """The Backend subclass registered as ``name`` (ValueError for an unknown name)."""
     if name not in _BACKENDS:
         raise ValueError(f'unknown backend {name!r}; choose one of {", ".join(names())}')
     module, cls = _BACKENDS[name]
-    return getattr(importlib.import_module(f'{__name__}.{module}'), cls)(model, **options)
+    return getattr(importlib.import_module(f'{__name__}.{module}'), cls)
+
+
+def create(name: str, model: ModelFiles, **options) -> Backend:
+    """Build backend ``name`` for ``model``; BackendUnavailable says what is missing and how to install it."""
+    return backend_class(name)(model, **options)
+
+
+def options_for(name: str, options: Dict) -> Dict:
+    """The subset of ``options`` that backend ``name``'s constructor takes (the others belong to other backends)."""
+    parameters = inspect.signature(backend_class(name).__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return dict(options)
+    return {k: v for k, v in options.items() if k in parameters}
+
+
+def create_with_fallback(name: str, model: ModelFiles, fallback: Optional[str] = None,
+                         **options) -> Tuple[Backend, str]:
+    """Backend ``name``, or ``fallback`` when ``name`` cannot run here; returns (backend, warning).
+
+    The warning is '' when ``name`` runs. Otherwise it says which backend was asked for, why it is unavailable
+    and what runs instead; the node keeps it as a WARN diagnostic for as long as it runs on the fallback.
+    ``fallback`` None or 'none' (the default) means no fallback: the BackendUnavailable propagates. Options a
+    fallback does not take (``precision``, ``engine_rebuild`` of the tensorrt backend) are not passed to it.
+    """
+    if fallback in (None, '', 'none'):
+        return create(name, model, **options), ''
+    if fallback == name:
+        raise ValueError(f'fallback backend {fallback!r} is the backend itself; choose another of '
+                         f'{", ".join(n for n in names() if n != name)} or none')
+    backend_class(fallback)     # an unknown fallback is a configuration error even when it is never needed
+    try:
+        return create(name, model, **options), ''
+    except BackendUnavailable as e:
+        reason = str(e)
+    backend = create(fallback, model, **options_for(fallback, options))
+    return backend, (f'backend {name} unavailable, running on the fallback {backend.describe()}: {reason}')
