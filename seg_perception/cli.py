@@ -343,6 +343,21 @@ def cmd_eval_bag(args) -> int:
     return 0
 
 
+def cmd_carla_capture(args) -> int:
+    """Drive an ego vehicle in CARLA and write its camera and semantic frames into a bag."""
+    from .ros.carla_capture import CameraSpec, capture
+
+    try:
+        spec = CameraSpec(width=args.width, height=args.height, fov_deg=args.fov, x_m=args.mount[0],
+                          z_m=args.mount[1], pitch_deg=args.pitch)
+        return capture(args.out, host=args.host, port=args.port, tm_port=args.tm_port, frames=args.frames,
+                       fps=args.fps, spec=spec, town=args.town, seed=args.seed, role_name=args.role_name,
+                       timeout_s=args.timeout, quiet=args.quiet)
+    except (ImportError, FileExistsError, RuntimeError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+
+
 def cmd_train(args) -> int:
     """Train a model (see seg_perception.train)."""
     from . import train
@@ -534,6 +549,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--html', default='', help='write an HTML report, with its PNG plots beside it')
     _add_model_args(p)
     p.set_defaults(func=cmd_eval_bag)
+
+    p = sub.add_parser('carla-capture', help='drive in CARLA and write camera + semantic frames into a bag',
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description='Connect to a running CARLA server, spawn an ego vehicle on autopilot with an '
+                                   'RGB and a semantic segmentation camera at the same pose, step the simulator in '
+                                   'synchronous mode and write each tick\'s frames into a rosbag2 bag (MCAP) on '
+                                   'carla-ros-bridge\'s topics, in the layout eval-bag reads. Ctrl-C ends it '
+                                   'cleanly (world settings restored, actors destroyed). Needs the carla package '
+                                   '(pip install carla==<server version>).\n\nexample:\n'
+                                   '  seg-perception carla-capture -o out/carla_town10 --town Town10HD --frames 600\n'
+                                   '  seg-perception eval-bag out/carla_town10 --gt-topic '
+                                   '/carla/ego_vehicle/semantic_segmentation_front/image --gt-format carla '
+                                   '--image-topic /carla/ego_vehicle/rgb_front/image --run --html out/town10.html')
+    p.add_argument('-o', '--out', required=True, help='bag folder to create (must not exist)')
+    p.add_argument('--host', default='localhost')
+    p.add_argument('--port', type=int, default=2000, help='CARLA server port')
+    p.add_argument('--tm-port', type=int, default=8000, help='traffic manager port')
+    p.add_argument('--frames', type=int, default=0, help='ticks to write; 0: until Ctrl-C')
+    p.add_argument('--fps', type=float, default=20.0, help='simulation steps per simulated second')
+    p.add_argument('--width', type=int, default=800)
+    p.add_argument('--height', type=int, default=600)
+    p.add_argument('--fov', type=float, default=90.0, help='horizontal field of view, degrees')
+    p.add_argument('--mount', type=float, nargs=2, default=(2.0, 2.0), metavar=('X', 'Z'),
+                   help='camera position on the vehicle, metres forward and up')
+    p.add_argument('--pitch', type=float, default=0.0, help='camera pitch, degrees')
+    p.add_argument('--town', default='', help='load this map first (default: the one running)')
+    p.add_argument('--seed', type=int, default=None, help='vehicle, spawn point and traffic manager seed')
+    p.add_argument('--role-name', default='ego_vehicle', help='ego vehicle role name (topic prefix)')
+    p.add_argument('--timeout', type=float, default=10.0, metavar='S', help='client and sensor timeout')
+    p.add_argument('-q', '--quiet', action='store_true')
+    p.set_defaults(func=cmd_carla_capture)
 
     from .train import add_arguments
     p = sub.add_parser('train', help='train a model on CamVid',

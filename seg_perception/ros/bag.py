@@ -21,10 +21,9 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.metadata import (Qos, QosDurability, QosHistory, QosLiveliness, QosReliability,
                                       QosTime)
-from rosbags.typesys import Stores, get_typestore
 
-TYPESTORE = get_typestore(Stores.ROS2_KILTED)
-BAG_VERSION = 9
+from .bag_format import BAG_VERSION, TYPESTORE, bag_paths
+
 RECORD_DEPTH = 100      # deep enough that a burst of camera frames is not dropped while a file is written
 PLAYED_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage', 'sensor_msgs/msg/CameraInfo')
 DEFAULT_CAMERA_TOPIC = '/image'     # seg_node's input in the root namespace
@@ -196,17 +195,6 @@ def record(out: str, topics: Sequence[str], *, max_bag_size_mb: float = 0.0, max
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 0
-
-
-def bag_paths(path: str) -> List[str]:
-    """The bag at ``path``, or the split parts (folders holding metadata.yaml) in it, in order."""
-    if os.path.isfile(os.path.join(path, 'metadata.yaml')):
-        return [path]
-    parts = sorted(os.path.join(path, d) for d in os.listdir(path) if os.path.isfile(
-        os.path.join(path, d, 'metadata.yaml'))) if os.path.isdir(path) else []
-    if not parts:
-        raise FileNotFoundError(f'{path} is not a rosbag2 bag (no metadata.yaml) nor a folder of split bags')
-    return parts
 
 
 def parse_remaps(remaps: Sequence[str]) -> Dict[str, str]:

@@ -196,7 +196,7 @@ class BagEvaluation:
 def _open(bag: str):
     from rosbags.highlevel import AnyReader
 
-    from .bag import TYPESTORE, bag_paths
+    from .bag_format import TYPESTORE, bag_paths
 
     return AnyReader([Path(p) for p in bag_paths(bag)], default_typestore=TYPESTORE)
 
