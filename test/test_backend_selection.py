@@ -324,3 +324,18 @@ def test_segment_cameras_gives_each_camera_its_own_checks_in_one_backend_call(mo
         np.testing.assert_array_equal(result.labels, alone.labels)
     with pytest.raises(ValueError, match='one camera model and one temporal check per image'):
         segmenter.segment_cameras(images, [None], temporals)
+
+
+# -- the GPU benchmark on a machine without a GPU ------------------------------------------------------------------
+
+@pytest.mark.skipif(importlib.util.find_spec('torch') is None or __import__('torch').cuda.is_available(),
+                    reason='needs a machine without CUDA')
+def test_gpu_benchmark_says_there_is_no_gpu_and_exits_cleanly():
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, os.path.join(root, 'benchmarks', 'gpu.py')], capture_output=True,
+                            text=True, cwd=root, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert 'no CUDA GPU here' in result.stdout and 'nothing measured' in result.stdout
+    assert 'Traceback' not in result.stderr

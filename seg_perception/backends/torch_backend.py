@@ -6,6 +6,7 @@ optionally CUDA graphs, which replay the whole network as one launch for a fixed
 fixed by the model). On the CPU it runs in FP32 as before.
 """
 
+import copy
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -55,6 +56,8 @@ class TorchBackend(Backend):
                                    **checkpoint.get('arch_kwargs', {}))
             module.load_state_dict({k: v.float() if v.is_floating_point() else v
                                     for k, v in checkpoint['state_dict'].items()})
+        elif self.half or self.channels_last:
+            module = copy.deepcopy(module)      # converted below: leave the caller's module as it was
         if self.half:
             # the graph normalises in FP32 and takes the softmax in FP32; the network between runs in FP16
             module = module.half()
