@@ -9,8 +9,8 @@ Written against the TensorRT 10 Python API (``tensorrt``) with ``pycuda`` for de
 dependency of the package: without them, building fails with what is missing and how to install it.
 
     seg-perception build-engine --config engines/pspnet_lite0_camvid.yaml          # every precision listed there
-    seg-perception build-engine --precision int8 --max-batch 4 --calib-bag out/drive1 --calib-topic /image \\
-        --keep-fp16 '/model/pyramid_pooling/.*' --keep-fp16 '/Softmax'
+    seg-perception build-engine --precision int8 --max-batch 4 --calib-bag out/drive1 --calib-topic /image
+    seg-perception build-engine --precision int8 --calib-images frames/ --keep-fp16 '^/model/head/' --keep-fp16 Softmax
 """
 
 import argparse

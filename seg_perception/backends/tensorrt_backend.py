@@ -77,7 +77,7 @@ class TensorRTBackend(Backend):
                                          f'{np.dtype(dtype)}')
         _, _, max_shape = self.engine.get_tensor_profile_shape('image', 0)
         self.max_batch = int(max_shape[0])
-        self.input_hw = tuple(int(v) for v in max_shape[1:3])
+        self.input_hw = (int(max_shape[1]), int(max_shape[2]))     # trt.Dims indexes, it does not slice
         if self.input_hw != tuple(model.input_hw):
             raise BackendUnavailable(f'{self.engine_path} takes {self.input_hw}, the model {model.input_hw}')
         self.context = self.engine.create_execution_context()
