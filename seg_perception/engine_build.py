@@ -31,6 +31,9 @@ INSTALL_HINT = ('install TensorRT 10 and pycuda: pip install "tensorrt-cu12>=10,
                 '".[tensorrt]"); both need an NVIDIA GPU and driver (on Jetson, TensorRT comes with JetPack); or '
                 'run on another backend (onnxruntime, torch), e.g. with the fallback_backend parameter')
 
+NO_CALIBRATION = ('an INT8 build needs calibration data: --calib-images FOLDER, or --calib-bag BAG with --calib-topic '
+                  'TOPIC (or a calibration section in the model\'s YAML)')
+
 
 class BuildError(RuntimeError):
     """TensorRT could not parse the graph or build the engine; the message carries TensorRT's own errors."""
@@ -111,8 +114,9 @@ def timing_cache_file(base: str, platform: Platform) -> str:
 
 
 def default_settings(model: ModelFiles, precision: str, max_batch: int = 1) -> BuildSettings:
-    """Build settings from the model's YAML in engines/ when there is one, else plain defaults."""
-    path = find_config(model.name)
+    """Build settings from the model's YAML (beside its manifest, or in the model folders), else plain defaults."""
+    beside = os.path.join(model.folder, model.name + '.yaml')
+    path = beside if os.path.isfile(beside) else find_config(model.name)
     if path:
         return BuildSettings.from_config(load_config(path), precision, max_batch)
     return BuildSettings(precision, max_batch=max_batch, timing_cache=os.path.join(engine_dir(model), 'timing.cache'))
@@ -123,6 +127,8 @@ def build_engine(model: ModelFiles, settings: BuildSettings, folder: Optional[st
     """Build, serialize and write the engine of ``model`` for this GPU; returns its path and facts."""
     if settings.precision not in PRECISIONS:
         raise ValueError(f'precision {settings.precision!r}: expected one of {", ".join(PRECISIONS)}')
+    if settings.precision == 'int8' and settings.calibration is None:
+        raise ConfigError(NO_CALIBRATION)
     trt, cuda = import_runtime()
     with device_context(cuda):
         platform = gpu_platform(trt, cuda)
@@ -182,8 +188,7 @@ def _int8(trt, cuda, builder, network, config, input_hw, settings, log):
     """INT8 flags, the calibration profile and calibrator, and the layers kept in FP16."""
     calibration = settings.calibration
     if calibration is None:
-        raise ConfigError('an INT8 build needs calibration data: --calib-images FOLDER, or --calib-bag BAG with '
-                          '--calib-topic TOPIC (or a calibration section in the model\'s YAML)')
+        raise ConfigError(NO_CALIBRATION)
     config.set_flag(trt.BuilderFlag.INT8)
     h, w = input_hw
     shape = (calibration.batch_size, h, w, 3)
@@ -374,8 +379,7 @@ def plan(args) -> Tuple[ModelFiles, list]:
             raise ConfigError(f'batch range needs 1 <= min <= opt <= max, got {s.min_batch}, {s.opt_batch}, '
                               f'{s.max_batch}')
         if precision == 'int8' and s.calibration is None:
-            raise ConfigError('an INT8 build needs calibration data: --calib-images FOLDER, or --calib-bag BAG '
-                              'with --calib-topic TOPIC (or a calibration section in the model\'s YAML)')
+            raise ConfigError(NO_CALIBRATION)
         settings.append(s)
     return model, settings
 

@@ -274,6 +274,12 @@ def test_tensorrt_backend_rebuilds_with_auto_only_when_needed(model, fake_gpu, t
     assert not second.resolved.rebuilt and builds == [('fp16', 3)]
 
 
+def test_failed_auto_rebuild_is_refused_with_the_build_error(model, fake_gpu, tmp_path):
+    with pytest.raises(EngineStale, match='engine_rebuild auto: building the int8 engine of tiny failed: an INT8 '
+                                          'build needs calibration data'):
+        backends.create('tensorrt', model, precision='int8', engine_rebuild='auto', engine_dir=str(tmp_path))
+
+
 def test_stale_engine_with_a_fallback_runs_the_fallback_and_says_why(model, fake_gpu, tmp_path):
     write_fake_engine(model, str(tmp_path), trt_version='8.6.1')
     backend, warning = create_with_fallback('tensorrt', model, fallback='onnxruntime', engine_dir=str(tmp_path))

@@ -37,8 +37,11 @@ class TensorRTBackend(Backend):
 
     def __init__(self, model: ModelFiles, precision: str = 'fp16', max_batch: int = 1, engine_rebuild: str = 'never',
                  engine: Optional[str] = None, engine_dir: Optional[str] = None, threads: int = 0, log=None):
-        from ..engine_build import build_engine, default_settings, device_context, gpu_platform, import_runtime
-        from ..engine_files import ResolvedEngine, check_engine, resolve_engine
+        from ..calibration import CalibrationDataError
+        from ..engine_build import (BuildError, build_engine, default_settings, device_context, gpu_platform,
+                                    import_runtime)
+        from ..engine_config import ConfigError
+        from ..engine_files import EngineStale, ResolvedEngine, check_engine, resolve_engine
 
         trt, cuda = import_runtime()
         self._cuda = cuda
@@ -50,8 +53,12 @@ class TensorRTBackend(Backend):
                 self.resolved = ResolvedEngine(check_engine(engine, model, precision, self.platform, max_batch))
             else:
                 def build(_expected_path):
-                    settings = default_settings(model, precision, max_batch)
-                    build_engine(model, settings, engine_dir, log or (lambda _: None))
+                    try:
+                        settings = default_settings(model, precision, max_batch)
+                        build_engine(model, settings, engine_dir, log or (lambda _: None))
+                    except (BuildError, ConfigError, CalibrationDataError) as e:
+                        raise EngineStale(f'engine_rebuild auto: building the {precision} engine of {model.name} '
+                                          f'failed: {e}') from None
 
                 self.resolved = resolve_engine(model, precision, self.platform, batch=max_batch,
                                                policy=engine_rebuild, build=build, folder=engine_dir)
