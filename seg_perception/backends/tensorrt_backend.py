@@ -59,6 +59,10 @@ class TensorRTBackend(Backend):
                     except (BuildError, ConfigError, CalibrationDataError) as e:
                         raise EngineStale(f'engine_rebuild auto: building the {precision} engine of {model.name} '
                                           f'failed: {e}') from None
+                    except OSError as e:    # e.g. a read-only install folder
+                        raise EngineStale(f'engine_rebuild auto: cannot write the {precision} engine of '
+                                          f'{model.name}: {e}; point engine_dir (or $SEG_PERCEPTION_ENGINE_DIR) '
+                                          f'at a writable folder') from None
 
                 self.resolved = resolve_engine(model, precision, self.platform, batch=max_batch,
                                                policy=engine_rebuild, build=build, folder=engine_dir)
