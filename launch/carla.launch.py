@@ -1,11 +1,11 @@
-"""seg_node on carla-ros-bridge's ego camera, with recording: ``ros2 launch seg_perception carla.launch.py``.
+r"""seg_node on carla-ros-bridge's ego camera, with recording: ``ros2 launch seg_perception carla.launch.py``.
 
 Start CARLA, then the bridge and an ego vehicle whose semantic camera shares the RGB camera's pose, size and fov
 (config/carla_objects.json; the bridge's example objects.json makes the semantic camera 400 x 70, which cannot
 be scored against the 800 x 600 RGB camera):
 
     ros2 launch carla_ros_bridge carla_ros_bridge.launch.py town:=Town10HD
-    ros2 launch carla_spawn_objects carla_example_ego_vehicle.launch.py \\
+    ros2 launch carla_spawn_objects carla_example_ego_vehicle.launch.py \
         objects_definition_file:=$(ros2 pkg prefix seg_perception)/share/seg_perception/config/carla_objects.json
     ros2 launch seg_perception carla.launch.py record_dir:=drive1
 
@@ -15,7 +15,7 @@ runs on simulation time, and takes the camera's mounting height for its horizon 
 semantic camera (carla-ros-bridge publishes CARLA's CityScapes palette, bgra8) and its camera_info, the node's
 labels, drivable area, ambiguity mask and free space, /diagnostics and /clock. Score the drive with:
 
-    seg-perception eval-bag drive1 --gt-topic /carla/ego_vehicle/semantic_segmentation_front/image \\
+    seg-perception eval-bag drive1 --gt-topic /carla/ego_vehicle/semantic_segmentation_front/image \
         --gt-format carla_palette --image-topic /carla/ego_vehicle/rgb_front/image --html drive1.html
 """
 

@@ -101,8 +101,10 @@ FRAMES = [(True, 'sky', True, False), (True, 'road', False, True), (False, None,
 
 
 def node_recording(path, exact):
-    """The five frames as the node records them; statuses as the node publishes them (at once when the alarm
-    rises, and periodically), with or without the per-frame alarm stamps."""
+    """The five frames as the node records them, with its statuses (at once when the alarm rises, and periodically).
+
+    The statuses carry the per-frame alarm stamps with ``exact``, else only the alarm counts.
+    """
     messages, count, alarm_stamps = [], 0, []
     statuses = {0: True, 1: False, 2: True, 4: False}     # after which frame a status goes out
     for i, (car, car_as, alarm, over_car) in enumerate(FRAMES):

@@ -1,4 +1,4 @@
-"""Drive in CARLA and write the cameras straight into a bag: ``seg-perception carla-capture``.
+r"""Drive in CARLA and write the cameras straight into a bag: ``seg-perception carla-capture``.
 
 For users without carla-ros-bridge: a CARLA client spawns an ego vehicle on autopilot with an RGB camera and a
 semantic segmentation camera at the same pose, size and field of view, steps the simulator in synchronous mode
@@ -6,7 +6,7 @@ and writes each tick's pair of frames into a rosbag2 bag (MCAP, standard ``senso
 ``CameraInfo``) on the topics carla-ros-bridge would publish them on (``CARLA_TOPICS``, the ones
 ``launch/carla.launch.py`` wires the node to), both stamped with the tick's simulation time. ``eval-bag`` reads it:
 
-    seg-perception eval-bag BAG --gt-topic /carla/ego_vehicle/semantic_segmentation_front/image \\
+    seg-perception eval-bag BAG --gt-topic /carla/ego_vehicle/semantic_segmentation_front/image \
         --gt-format carla --image-topic /carla/ego_vehicle/rgb_front/image --run
 
 The camera frames are ``bgr8`` (CARLA's BGRA without the alpha); the ground truth is the raw semantic tags as
