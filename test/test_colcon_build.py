@@ -34,8 +34,11 @@ def colcon_install(tmp_path_factory):
 
 
 def test_console_scripts_are_where_ros2_run_looks(colcon_install):
-    for script in ('seg_node', 'seg-perception'):
+    for script in ('seg_node', 'seg-perception', 'seg-build-engine'):
         assert (colcon_install / 'lib' / 'seg_perception' / script).is_file()
+    # the engine build configurations travel with the models
+    engines = colcon_install / 'share' / 'seg_perception' / 'engines'
+    assert sorted(p.stem for p in engines.glob('*.yaml')) == sorted(p.stem for p in engines.glob('*.json'))
 
 
 def test_launch_config_and_package_manifest_are_installed(colcon_install):
