@@ -31,7 +31,8 @@ setup(
     extras_require={
         # rclpy and the message packages: PyPI wheels on a plain machine; a ROS 2 install provides them otherwise.
         'ros': [
-            'ros-rclpy', 'ros-sensor-msgs', 'ros-std-msgs', 'ros-diagnostic-msgs', 'ros-rmw-fastrtps-cpp',
+            'ros-rclpy', 'ros-sensor-msgs', 'ros-std-msgs', 'ros-std-srvs', 'ros-diagnostic-msgs',
+            'ros-rmw-fastrtps-cpp',
         ],
         'torch': ['torch==2.13.0', 'onnx', 'onnxscript'],
         # the tensorrt backend and `build-engine`: an NVIDIA GPU and driver needed (on Jetson: JetPack's TensorRT)

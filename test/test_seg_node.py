@@ -5,8 +5,10 @@ process), on a ROS domain of its own so that parallel test runs do not hear each
 """
 
 import array
+import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,12 +27,14 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
+from std_srvs.srv import Trigger
 
 from seg_perception.ros.conversions import cloud_to_freespace
 from seg_perception.ros.fuzz import compressed, image, jpeg_claiming, png_claiming
 from seg_perception.ros.seg_node import (AMBIGUOUS_TOPIC, CAMERA_INFO_TOPIC, COLOR_TOPIC, COMPRESSED_TOPIC,
                                          DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC, FREESPACE_TOPIC, IMAGE_TOPIC,
                                          LABELS_TOPIC, MAX_INPUT_PIXELS, SegNode)
+from seg_perception.model_files import sha256_file
 from seg_perception.segmenter import Segmenter
 
 pytestmark = pytest.mark.ros
@@ -414,7 +418,7 @@ def test_auto_reliability_connects_to_a_best_effort_publisher(ros, tiny_model, r
     ('publish_color', 'yes', 'Wrong parameter type'),
     ('reliability', 'best_effort', 'read-only'),
     ('backend', 'torch', 'read-only'),
-    ('model', 'other.json', 'read-only'),
+    ('model', 'other.json', 'keeps serving'),
 ])
 def test_invalid_parameter_values_are_refused_with_a_reason(seg_node, name, value, reason):
     before = seg_node.get_parameter(name).value
@@ -509,7 +513,7 @@ def test_parameters_set_through_the_parameter_services_take_effect_or_are_refuse
     try:
         valid, invalid, read_only = set_remotely(Parameter('max_input_pixels', value=160 * 120 - 1),
                                                  Parameter('color_alpha', value=2.0),
-                                                 Parameter('model', value='other.json'))
+                                                 Parameter('backend', value='torch'))
         assert valid.successful
         assert not invalid.successful and 'out of range' in invalid.reason
         assert not read_only.successful and 'read-only' in read_only.reason
@@ -521,6 +525,85 @@ def test_parameters_set_through_the_parameter_services_take_effect_or_are_refuse
     finally:
         assert set_remotely(Parameter('max_input_pixels', value=MAX_INPUT_PIXELS))[0].successful
     probe.wait_for_answer(probe.send(rgb_image(rgb_frame, probe.header())))
+
+
+def copy_model(manifest, folder):
+    """The manifest and files of a model copied into ``folder``; returns the new manifest path."""
+    source = os.path.dirname(manifest)
+    names = json.load(open(manifest))['files'].values()
+    for name in [os.path.basename(manifest), *names]:
+        shutil.copy(os.path.join(source, name), folder / name)
+    return str(folder / os.path.basename(manifest))
+
+
+def test_model_replaced_or_deleted_on_disk_changes_nothing_until_a_reload_and_a_broken_reload_is_refused(
+        ros, tiny_model, palette_model, painted_frames, tmp_path):
+    model = copy_model(tiny_model, tmp_path)
+    onnx_file = tmp_path / json.load(open(model))['files']['onnx']
+    node = start_node(ros, model, namespace='/reload', reliability='reliable')
+    probe = Probe(*ros, namespace='/reload')
+    reload = probe.node.create_client(Trigger, '/reload/seg_node/reload_model')
+    parameters = AsyncParameterClient(probe.node, '/reload/seg_node')
+    frame = painted_frames['clear']
+    tiny_labels = Segmenter.from_model(tiny_model).segment(frame).labels
+    palette_labels = Segmenter.from_model(palette_model).segment(frame).labels
+    assert (tiny_labels != palette_labels).mean() > 0.2       # the two models tell themselves apart
+
+    def served_labels():
+        return mono(probe.wait_for_answer(probe.send(rgb_image(frame, probe.header())), timeout_s=10.0)[0])
+
+    def call_reload():
+        future = reload.call_async(Trigger.Request())
+        assert wait_until(future.done, 30.0)
+        return future.result()
+
+    def set_model(path):
+        future = parameters.set_parameters([Parameter('model', value=path)])
+        assert wait_until(future.done, 30.0)
+        return future.result().results[0]
+    try:
+        assert reload.wait_for_service(timeout_sec=10.0) and parameters.wait_for_services(timeout_sec=10.0)
+        assert wait_until(lambda: probe.image_pub.get_subscription_count(), 15.0)
+        assert wait_until(lambda: probe.send(rgb_image(frame, probe.header())) and
+                          wait_until(lambda: probe.answers['labels'], 0.5), 15.0)
+        assert np.array_equal(served_labels(), tiny_labels)
+
+        onnx_file.unlink()                                      # deleted under the running node
+        assert np.array_equal(served_labels(), tiny_labels)     # nothing changes until a reload is asked for
+        refused = call_reload()
+        assert not refused.success
+        assert 'not loaded' in refused.message and 'keeps serving' in refused.message
+        assert str(onnx_file) in refused.message or 'tiny.onnx' in refused.message
+        assert np.array_equal(served_labels(), tiny_labels)
+
+        onnx_file.write_bytes(b'not an onnx graph')             # replaced by a broken file: stale by sha256
+        refused = call_reload()
+        assert not refused.success and 'sha256' in refused.message
+        assert np.array_equal(served_labels(), tiny_labels)
+
+        broken = copy_model(palette_model, tmp_path)            # a manifest that matches a corrupt graph
+        broken_onnx = tmp_path / json.load(open(broken))['files']['onnx']
+        broken_onnx.write_bytes(b'\x08\x07' + os.urandom(200))
+        manifest = json.load(open(broken))
+        manifest['sha256']['onnx'] = sha256_file(str(broken_onnx))
+        json.dump(manifest, open(broken, 'w'))
+        result = set_model(broken)
+        assert not result.successful and 'keeps serving' in result.reason
+        assert node.get_parameter('model').value == model
+        assert np.array_equal(served_labels(), tiny_labels)
+        _, _, values = probe.wait_for_status(lambda level, values: 'keeps serving' in values['last reload refused'])
+        assert values['model reloads'] == '0' and values['model'].startswith('tiny')
+
+        assert set_model(palette_model).successful              # a good model: served from the next frame
+        assert np.array_equal(served_labels(), palette_labels)
+        _, _, values = probe.wait_for_status(lambda level, values: values['model reloads'] == '1')
+        assert values['model'].startswith('palette')
+        assert call_reload().success                            # the same files again
+        assert np.array_equal(served_labels(), palette_labels)
+    finally:
+        for n in (node, probe.node):
+            ros[1].remove_node(n)
+            n.destroy_node()
 
 
 def test_camera_changing_resolution_mid_stream_is_answered_at_each_size(probe):
@@ -564,9 +647,11 @@ def test_a_second_publisher_with_other_qos_is_heard_with_the_first(ros, tiny_mod
             n.destroy_node()
 
 
-def test_sigterm_under_full_load_ends_the_node_within_two_seconds(ros, tiny_model):
-    process = node_process('-p', f'model:={tiny_model}', '-p', 'reliability:=reliable', '-r', '__ns:=/loaded')
-    probe = Probe(*ros, namespace='/loaded')
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT], ids=['SIGTERM', 'SIGINT'])
+def test_a_signal_under_full_load_ends_the_node_within_two_seconds(ros, tiny_model, signum):
+    namespace = f'/loaded_{int(signum)}'
+    process = node_process('-p', f'model:={tiny_model}', '-p', 'reliability:=reliable', '-r', f'__ns:={namespace}')
+    probe = Probe(*ros, namespace=namespace)
     frames = [np.random.default_rng(i).integers(0, 255, (480, 640, 3), np.uint8) for i in range(4)]
     stop = threading.Event()
 
@@ -584,7 +669,7 @@ def test_sigterm_under_full_load_ends_the_node_within_two_seconds(ros, tiny_mode
     try:
         assert wait_until(lambda: len(probe.answers['labels']) >= 5, 30.0), ''.join(lines)
         sent = time.monotonic()
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         returncode = process.wait(timeout=10)
         elapsed_s = time.monotonic() - sent
     finally:

@@ -59,6 +59,13 @@ Limits: an image of more than ``max_input_pixels`` pixels is refused before anyt
 from the width and height an Image claims (checked against its data length too) or that a jpeg/png header
 gives (a small file claiming 60000 x 60000 pixels is never decoded); the error names the parameter.
 
+Model reload: the model is loaded once, at start; a model file replaced or deleted on disk changes nothing
+until a reload is asked for, by calling the ``~/reload_model`` service (std_srvs/Trigger: the ``model``
+parameter's files read again) or by setting the ``model`` parameter (even to its current value). The new model
+is loaded and its sha256 checked beside the running one, which serves until the new one is ready; a reload that
+fails (missing, stale or corrupt file) is refused with the reason, and the old model keeps serving. Diagnostics
+count the reloads and show the last refusal.
+
 Never a backlog: the subscription callbacks only put the newest message into a one-slot holder
 (image_pipeline's BufferQueue pattern) and a single worker thread segments whatever is newest. A message
 replaced before the worker took it is counted as dropped.
@@ -80,6 +87,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_srvs.srv import Trigger
 
 try:
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -103,6 +111,7 @@ AMBIGUOUS_TOPIC = 'segmentation/ambiguous'
 FREESPACE_TOPIC = 'segmentation/freespace'
 CAMERA_INFO_TOPIC = 'camera_info'
 DIAGNOSTICS_TOPIC = '/diagnostics'
+RELOAD_SERVICE = '~/reload_model'
 
 RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': ReliabilityPolicy.BEST_EFFORT}
 CHOICES = {'backend': tuple(backends.names()), 'reliability': ('auto',) + tuple(RELIABILITY)}
@@ -124,7 +133,8 @@ def parameter_declarations():
     return (
         ('model', '', ParameterDescriptor(
             description='model manifest (.json), model file (.onnx/.pt) or model name; empty: the shipped '
-                        'default', read_only=True)),
+                        'default. Setting it (even to the same value) loads that model; if it cannot be '
+                        'loaded the change is refused and the running model keeps serving')),
         ('backend', 'onnxruntime', choice('inference backend', 'backend')),
         ('threads', 0, ParameterDescriptor(
             description='CPU threads for inference; 0: the backend chooses (all cores, up to 8)',
@@ -217,9 +227,10 @@ class SegNode(Node):
         self.add_on_set_parameters_callback(self._check_parameters)
         for name, default, descriptor in parameter_declarations():
             self.declare_parameter(name, default, descriptor)
-        self.segmenter = Segmenter.from_model(self._param('model') or None, backend=self._param('backend'),
-                                              threads=self._param('threads'), safety=self._safety_config())
-        self._temporal = TemporalFlipCheck(self.segmenter.safety.temporal)  # the worker's alone
+        # the serving model and its temporal check, replaced together (one assignment) by a reload
+        self._served = self._load_model(self._param('model'))
+        self._reloads = 0
+        self._reload_error = 'none'
         self._camera_info = None              # (K, width, height) of the newest CameraInfo
 
         self._lock = threading.Lock()         # counts, latencies, recent frames, error log state
@@ -257,6 +268,7 @@ class SegNode(Node):
             QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
         self._diagnostics_timer = self.create_timer(self._param('diagnostics_period_s'),
                                                     self._publish_diagnostics)
+        self._reload_service = self.create_service(Trigger, RELOAD_SERVICE, self._on_reload)
 
         # Inference takes longer than a frame period; run in the executor's callbacks it would stall
         # the subscriptions, timers and parameter services behind it. One worker thread segments instead.
@@ -278,6 +290,46 @@ class SegNode(Node):
     def _param(self, name: str):
         return self.get_parameter(name).value
 
+    @property
+    def segmenter(self) -> Segmenter:
+        """The model serving now."""
+        return self._served[0]
+
+    def _load_model(self, model: str):
+        """(Segmenter, TemporalFlipCheck) for ``model`` (a path or name; empty: the shipped default).
+
+        Raises ModelFileError or BackendUnavailable (and whatever the runtime raises for a corrupt file).
+        """
+        segmenter = Segmenter.from_model(model or None, backend=self._param('backend'),
+                                         threads=self._param('threads'), safety=self._safety_config())
+        return segmenter, TemporalFlipCheck(segmenter.safety.temporal)
+
+    def _reload(self, model: str) -> Optional[str]:
+        """Load ``model`` beside the serving one and swap them; the reason as text if it cannot be loaded."""
+        try:
+            served = self._load_model(model)
+        except Exception as e:  # noqa: BLE001 - whatever the file holds, the serving model stays
+            reason = f'model {model or "(shipped default)"!r} not loaded, {self.segmenter.model.name} keeps ' \
+                     f'serving: {type(e).__name__}: {e}'
+            with self._lock:
+                self._reload_error = reason
+            self.get_logger().error(reason)
+            return reason
+        self._served = served
+        with self._lock:
+            self._reloads += 1
+        model_files = served[0].model
+        self.get_logger().info(f'reloaded: now serving {model_files.name} ({model_files.manifest_path}) on '
+                               f'{served[0].backend.describe()}')
+        return None
+
+    def _on_reload(self, request, response):
+        """~/reload_model: read the ``model`` parameter's files again and serve them if they load."""
+        reason = self._reload(self._param('model'))
+        response.success = reason is None
+        response.message = reason or f'serving {self.segmenter.model.name} ({self.segmenter.model.manifest_path})'
+        return response
+
     def _check_parameters(self, parameters) -> SetParametersResult:
         """Refuse values outside a parameter's choices (ranges and read-only are the descriptors' job).
 
@@ -289,8 +341,14 @@ class SegNode(Node):
             if choices and parameter.value not in choices:
                 return SetParametersResult(successful=False, reason=f'{parameter.name} must be one of '
                                            f'{", ".join(choices)}; got {parameter.value!r}')
+        started = hasattr(self, '_served')              # not while __init__ declares the parameters
+        model = [p.value for p in parameters if p.name == 'model']
+        if model and started:
+            reason = self._reload(model[-1])
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
         changed = {p.name: p.value for p in parameters if p.name in SAFETY_PARAMETERS}
-        if changed and hasattr(self, 'segmenter'):      # not while __init__ declares them
+        if changed and started:
             config = self._safety_config(changed)
             window, flips = config.temporal.window, config.temporal.min_flips
             if flips >= window:
@@ -406,20 +464,20 @@ class SegNode(Node):
                 continue
             msg, topic_name = item
             try:
-                self._process(msg, topic_name)
+                self._process(msg, topic_name, *self._served)
             except Exception as e:  # noqa: BLE001 - the worker must outlive any one frame
                 if not self.context.ok():
                     return      # shutting down: the publishers are gone
                 self._record_error('failed', f'{topic_name}: {type(e).__name__}: {e}')
 
-    def _process(self, msg, topic_name: str):
+    def _process(self, msg, topic_name: str, segmenter: Segmenter, temporal: TemporalFlipCheck):
         t0 = time.perf_counter()
         try:
             convert = compressed_to_rgb if isinstance(msg, CompressedImage) else image_to_rgb
             rgb = convert(msg, max_pixels=self._param('max_input_pixels'))
             convert_ms = (time.perf_counter() - t0) * 1e3
             camera = self._camera_model()
-            result = self.segmenter.segment(rgb, camera=camera, temporal=self._temporal)
+            result = segmenter.segment(rgb, camera=camera, temporal=temporal)
         except InputError as e:
             self._record_error('rejected', f'{topic_name}: {e}')
             return
@@ -496,6 +554,7 @@ class SegNode(Node):
             self._alarm['since_status'] = 0
             horizon = self._horizon
             frame_id_change = self._frame_id_change
+            reloads, reload_error = self._reloads, self._reload_error
         recent = counts - previous
         elapsed_s = max(now - since, 1e-6)
         level, message = self._health(counts, recent, last_error)
@@ -511,6 +570,8 @@ class SegNode(Node):
             ('model', f'{model.name} ({model.manifest_path})'),
             ('model sha256', ', '.join(f'{role} {digest[:12]}' for role, digest in
                                        sorted(model.manifest['sha256'].items()))),
+            ('model reloads', str(reloads)),
+            ('last reload refused', reload_error),
             ('input rate (Hz)', f'{recent["received"] / elapsed_s:.1f}'),
             ('output rate (Hz)', f'{recent["processed"] / elapsed_s:.1f}'),
         ]
