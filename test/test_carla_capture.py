@@ -178,6 +178,7 @@ class _World:
     def __init__(self):
         self.settings = types.SimpleNamespace(synchronous_mode=False, fixed_delta_seconds=None)
         self.applied, self.destroyed, self.sensors, self.frame = [], [], [], 1000
+        self.lost_at = None         # the frame at which the connection is lost
 
     def get_settings(self):
         return copy.copy(self.settings)
@@ -208,6 +209,8 @@ class _World:
     def tick(self):
         assert self.settings.synchronous_mode
         self.frame += 1
+        if self.frame == self.lost_at:
+            raise RuntimeError('time-out of 10000ms while waiting for the simulator')
         for sensor in self.sensors:
             width, height = (int(sensor.blueprint.attributes[k]) for k in ('image_size_x', 'image_size_y'))
             pixels = np.zeros((height, width, 4), np.uint8)
@@ -282,3 +285,14 @@ def test_capture_and_reading_it_back_need_no_rclpy(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == '0'     # tag 1, road: taxonomy id 0 everywhere
+
+
+def test_a_lost_simulator_still_leaves_a_bag_that_opens_and_the_world_restored(monkeypatch, tmp_path, capsys):
+    module, world, traffic_manager = _stand_in()
+    world.lost_at = 1003
+    monkeypatch.setitem(sys.modules, 'carla', module)
+    assert main(['carla-capture', '-o', str(tmp_path / 'drive'), '--width', '32', '--height', '24', '-q']) == 2
+    assert 'time-out' in capsys.readouterr().err
+    assert len(read_bag(tmp_path / 'drive')) == 2 * 4
+    assert world.settings.synchronous_mode is False and traffic_manager.synchronous is False
+    assert len(world.destroyed) == 3

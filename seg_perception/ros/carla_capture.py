@@ -181,7 +181,10 @@ def _take(sensor_queue: queue.Queue, frame: int, timeout_s: float):
     """The sensor's image of ``frame``, skipping older ones."""
     end = time.monotonic() + timeout_s
     while True:
-        image = sensor_queue.get(timeout=max(end - time.monotonic(), 0.001))
+        try:
+            image = sensor_queue.get(timeout=max(end - time.monotonic(), 0.001))
+        except queue.Empty:
+            raise RuntimeError(f'no image of frame {frame} from a camera within {timeout_s} s') from None
         if image.frame == frame:
             return image
         if image.frame > frame:
@@ -267,12 +270,19 @@ def capture(out: str, *, host: str = 'localhost', port: int = 2000, tm_port: int
         print(f'wrote {bag.frames} frames into {out}\nevaluate with:\n  seg-perception eval-bag {out} --gt-topic '
               f'{topics["semantic"]} --gt-format {layout} --image-topic {topics["image"]} --run', file=sys.stderr)
     finally:
-        for sensor in sensors:
-            sensor.stop()
-        world.apply_settings(original_settings)
-        traffic_manager.set_synchronous_mode(False)
-        for actor in reversed(actors):      # sensors before the vehicle they are attached to
-            actor.destroy()
+        # every step even if one fails (a lost connection): a world left in synchronous mode hangs other clients
+        steps = [sensor.stop for sensor in sensors]
+        steps += [lambda: world.apply_settings(original_settings),
+                  lambda: traffic_manager.set_synchronous_mode(False)]
+        steps += [actor.destroy for actor in reversed(actors)]     # sensors before the vehicle they ride on
+        failed = []
+        for step in steps:
+            try:
+                step()
+            except RuntimeError as e:
+                failed.append(e)
         for s, handler in previous.items():
             signal.signal(s, handler)
+        if failed and sys.exc_info()[0] is None:
+            raise RuntimeError(f'carla-capture: cleaning up failed: {failed[0]}')
     return 0
