@@ -146,7 +146,8 @@ def alarms_from_counts(labels: Sequence[tuple], statuses: Sequence[tuple]) -> Di
     The count's growth between two statuses is given to the labels received in between: the first ones when the
     earlier status had the alarm up (a run of alarms going on), else the last ones (the node publishes a status
     at once when the alarm rises). Exact for runs that start or end at a status; labels after the last status
-    get no verdict.
+    get no verdict. The first status's count is taken as grown since the first labels: the recording is assumed
+    to start with the node.
     """
     labels = sorted(labels)
     alarms: Dict[int, bool] = {}
