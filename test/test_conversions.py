@@ -1,6 +1,8 @@
 """sensor_msgs images <-> RGB arrays: every encoding round trip; a helpful InputError for every bad input."""
 
 import array
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -195,6 +197,40 @@ def test_truncated_jpeg_is_refused_rather_than_grey_filled(photo):
 def test_jpeg_with_padding_after_the_end_marker_is_accepted(photo):
     payload = encode(photo, '.jpg') + bytes(16)
     assert compressed_to_rgb(compressed_msg(payload, 'jpeg')).shape == photo.shape
+
+
+def with_chunk_length(payload: bytes, chunk: bytes, length: int) -> bytes:
+    """``payload`` (a png file) with the length field of its first ``chunk`` chunk set to ``length``."""
+    at = payload.index(chunk) - 4
+    return payload[:at] + length.to_bytes(4, 'big') + payload[at + 4:]
+
+
+def test_png_chunk_claiming_more_bytes_than_the_file_holds_is_refused_before_decoding(photo):
+    # one flipped bit in an IDAT length (fuzz seed 9793) made the decoder allocate 1 GiB for a 79-byte file
+    payload = with_chunk_length(encode(photo, '.png'), b'IDAT', 0x40000016)
+    with pytest.raises(InputError, match=r"png chunk 'IDAT' at byte 33 claims 1073741846 bytes of data but only"):
+        compressed_to_rgb(compressed_msg(payload, 'png'))
+
+
+def test_png_chunk_check_allocates_nothing_for_the_claimed_length():
+    script = ('import resource; from seg_perception.ros.fuzz import malformed; '
+              'from seg_perception.ros.conversions import compressed_to_rgb; '
+              'before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n'
+              'try:\n    compressed_to_rgb(malformed(9793)[1], max_pixels=10 ** 7)\nexcept ValueError as e:\n'
+              '    print(e)\n'
+              'print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)')
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=120)
+    message, grown_mib = out.stdout.strip().splitlines()
+    assert "png chunk 'IDAT'" in message
+    assert int(grown_mib) < 50
+
+
+def test_png_ending_before_iend_is_refused_and_bytes_after_iend_are_ignored(photo):
+    payload = encode(photo, '.png')
+    with pytest.raises(InputError, match=r'ends before its IEND chunk'):
+        compressed_to_rgb(compressed_msg(payload[:-12], 'png'))
+    padded = compressed_to_rgb(compressed_msg(payload + bytes(1000), 'png'))
+    assert np.array_equal(padded, photo)
 
 
 def test_truncated_png_is_refused(photo):

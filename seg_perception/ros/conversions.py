@@ -77,8 +77,11 @@ def compressed_to_rgb(msg: CompressedImage, max_pixels: int = 0) -> np.ndarray:
     where = f'compressed image (format {msg.format!r})'
     if data.size == 0:
         raise InputError(f'{where}: data is empty, expected a {kind} payload')
+    payload = data.tobytes()
     try:
-        kind, width, height = compressed_size(data.tobytes())
+        kind, width, height = compressed_size(payload)
+        if kind == 'png':
+            check_png_chunks(payload)
     except ValueError as e:
         raise InputError(f'{where}: cannot decode {kind} payload of {data.size} bytes: {e}') from None
     check_pixels(f'{where}: {kind} header', width, height, max_pixels)
@@ -120,6 +123,28 @@ def compressed_size(head: bytes):
     if width == 0 or height == 0:
         raise ValueError(f'its {kind} header gives a size of {width}x{height}')
     return kind, width, height
+
+
+def check_png_chunks(payload: bytes):
+    """ValueError unless every chunk of a PNG file fits in ``payload``, up to and including IEND.
+
+    A chunk's length field is trusted by decoders: OpenCV allocates what a corrupt IDAT length claims (a single
+    flipped bit in a 79-byte file asks for 1 GiB) before finding the data missing. Walking the chunk headers
+    first (PNG spec 5.3: length, type, data, CRC; lengths below 2^31) refuses such a file for the price of
+    reading a few bytes per chunk.
+    """
+    at = len(_PNG_SIGNATURE)
+    while at + 12 <= len(payload):
+        length = int.from_bytes(payload[at:at + 4], 'big')
+        chunk = payload[at + 4:at + 8].decode('latin-1')
+        left = len(payload) - at - 12
+        if length > min(left, 2 ** 31 - 1):
+            raise ValueError(f'png chunk {chunk!r} at byte {at} claims {length} bytes of data but only {left} '
+                             f'follow (a corrupt or truncated file)')
+        if chunk == 'IEND':
+            return
+        at += 12 + length
+    raise ValueError('the png file ends before its IEND chunk (truncated)')
 
 
 def _jpeg_frame_size(head: bytes):
