@@ -46,6 +46,7 @@ def test_launch_config_and_package_manifest_are_installed(colcon_install):
     assert (share / 'package.xml').is_file()
     assert (share / 'launch' / 'seg_perception.launch.py').is_file()
     assert (share / 'config' / 'seg_perception.yaml').is_file()
+    assert (share / 'launch' / 'carla.launch.py').is_file() and (share / 'config' / 'carla_objects.json').is_file()
     assert (colcon_install / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'seg_perception').is_file()
 
 
