@@ -147,6 +147,14 @@ def test_obstacle_on_the_path_called_sky_or_road_is_a_hazard():
     assert not hazard(beside, np.where(beside == T['vehicle'], T['sky'], beside))
 
 
+def test_hazard_rule_shares_out_of_range_are_refused(tmp_path, capsys):
+    with pytest.raises(ValueError, match='misread_share must be a share between 0 and 1'):
+        HazardRule(misread_share=20)
+    assert main(['eval-bag', str(tmp_path), '--gt-topic', GT_TOPIC, '--gt-format', 'carla_palette',
+                 '--horizon', '1.5']) == 2
+    assert 'horizon_frac' in capsys.readouterr().err
+
+
 def test_alarm_stamps_round_trip():
     stamps = [5 * SECOND + 7, 6 * SECOND]
     assert format_alarm_stamps(stamps) == '5.000000007 6.000000000'

@@ -95,6 +95,12 @@ class HazardRule:
     misread_share: float = 0.2          # share of them predicted sky or road that makes the frame a hazard
     violation_share: float = 0.001      # drivable pixels on ground-truth obstacles, share of the image
 
+    def __post_init__(self):
+        """Refuse shares outside 0..1."""
+        for name, value in asdict(self).items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f'hazard rule: {name} must be a share between 0 and 1, got {value}')
+
 
 def path_ahead(shape, rule: HazardRule = HazardRule()) -> np.ndarray:
     """H x W bool mask of the path ahead: the central ``path_width_frac`` columns below the horizon row."""
