@@ -300,6 +300,7 @@ def probabilities_torch(module, images: np.ndarray, mean, std, device: Optional[
     device = device or 'cpu'
     x = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float()
     x = (x - torch.tensor(mean, device=device).view(1, 3, 1, 1)) / torch.tensor(std, device=device).view(1, 3, 1, 1)
+    x = x.to(next(module.parameters()).dtype)     # the torch backend runs fp16 weights on a GPU
     was_training = module.training
     module.eval()
     try:

@@ -151,13 +151,45 @@ class Segmenter:
                             verdict.horizon_source, timings)
 
     def segment(self, rgb: np.ndarray, camera: Optional[CameraModel] = None,
-                temporal: Optional[TemporalFlipCheck] = None) -> Segmentation:
+                temporal: Optional[TemporalFlipCheck] = None, crf=None) -> Segmentation:
         """Segment one H x W x 3 uint8 RGB image; InputError if it is not one.
 
         ``camera``: the calibrated camera, for the horizon (else estimated or the default, see camera.py);
-        ``temporal``: the stream's temporal check, when frames come in order (the node keeps one).
+        ``temporal``: the stream's temporal check, when frames come in order (the node keeps one);
+        ``crf``: dense-CRF settings (:class:`seg_perception.crf.CRFParams`) to refine the labels with before the
+        checks run, or None (the live default: the CRF costs hundreds of milliseconds per frame). It needs the
+        class probabilities, which only the torch backend gives; its cost is ``timings_ms['crf']``.
         """
-        return self.segment_batch([rgb], camera, temporal)[0]
+        if crf is None:
+            return self.segment_batch([rgb], camera, temporal)[0]
+        return self.segment_crf(rgb, crf, camera, temporal)
+
+    def segment_crf(self, rgb: np.ndarray, params, camera: Optional[CameraModel] = None,
+                    temporal: Optional[TemporalFlipCheck] = None) -> Segmentation:
+        """:meth:`segment` with the labels refined by the dense CRF (``params``: crf.CRFParams) at the image size.
+
+        The margin stays the network's (the CRF's marginals are not calibrated probabilities); the drivable area
+        and the checks run on the refined labels. ValueError unless the backend is torch.
+        """
+        from . import crf
+
+        graph = getattr(self.backend, 'graph', None)
+        if self.backend.name != 'torch' or graph is None:
+            raise ValueError(f'the dense CRF needs the class probabilities, which the deployed graph of the '
+                             f'{self.backend.name} backend does not output; use the torch backend')
+        t0 = time.perf_counter()
+        rgb = check_rgb(rgb)
+        batch = self.preprocess(rgb)[None]
+        t1 = time.perf_counter()
+        labels, margin = self.backend.infer(batch)
+        t2 = time.perf_counter()
+        probabilities = crf.probabilities_torch(graph.model, batch, *self.model.mean_std, self.backend.device)[0]
+        refined, _ = crf.refine(probabilities, rgb, params)
+        timings = {'preprocess': (t1 - t0) * 1e3, 'inference': (t2 - t1) * 1e3,
+                   'crf': (time.perf_counter() - t2) * 1e3}
+        result = self.postprocess(refined, margin[0], rgb.shape[:2], timings, camera, temporal)
+        timings['total'] = timings['preprocess'] + timings['inference'] + timings['crf'] + timings['postprocess']
+        return result
 
     def segment_batch(self, images: Sequence[np.ndarray], camera: Optional[CameraModel] = None,
                       temporal: Optional[TemporalFlipCheck] = None) -> List[Segmentation]:

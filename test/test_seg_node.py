@@ -34,7 +34,8 @@ from seg_perception.ros.fuzz import compressed, image, jpeg_claiming, png_claimi
 from seg_perception.ros.seg_node import (AMBIGUOUS_TOPIC, CAMERA_INFO_TOPIC, COLOR_TOPIC, COMPRESSED_TOPIC,
                                          DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC, FREESPACE_TOPIC, IMAGE_TOPIC,
                                          LABELS_TOPIC, MAX_INPUT_PIXELS, SegNode)
-from seg_perception.model_files import sha256_file
+from seg_perception import crf
+from seg_perception.model_files import default_model, sha256_file
 from seg_perception.segmenter import Segmenter
 
 pytestmark = pytest.mark.ros
@@ -829,3 +830,34 @@ def test_a_region_flickering_between_sky_and_vehicle_raises_the_temporal_alarm(p
         palette_node.set_parameters([Parameter(n, value=True) for n in others])
         for _ in range(2):                                  # leave the history stable for other tests
             probe.wait_for_answer(probe.send(rgb_image(painted_frames['clear'], probe.header())))
+
+
+# --- the dense CRF, off the live path unless asked for ------------------------------------------------------
+
+def test_crf_is_refused_without_the_torch_backend(seg_node):
+    result, = seg_node.set_parameters([Parameter('crf', value='largefov')])
+    assert not result.successful and 'only backend torch gives' in result.reason
+    assert seg_node.get_parameter('crf').value == 'none'
+
+
+def test_crf_on_the_torch_backend_refines_the_labels_and_reports_its_cost(ros, painted_frames, single_thread_torch):
+    shipped = default_model().manifest_path        # it has torch weights; the test models have only ONNX graphs
+    node = start_node(ros, shipped, namespace='/crf', reliability='reliable', backend='torch')
+    probe = Probe(*ros, namespace='/crf')
+    frame = painted_frames['hazard']
+    try:
+        assert wait_until(lambda: probe.image_pub.get_subscription_count(), 15.0)
+        assert wait_until(lambda: probe.send(rgb_image(frame, probe.header())) and
+                          wait_until(lambda: probe.answers['labels'], 0.5), 15.0)
+        _, _, values = probe.wait_for_status(lambda level, values: values['latency inference p50 (ms)'] != '-')
+        assert values['crf'] == 'none' and values['latency crf p50 (ms)'] == '-'
+        assert node.set_parameters([Parameter('crf', value='largefov')])[0].successful
+        labels = mono(probe.wait_for_answer(probe.send(rgb_image(frame, probe.header())), timeout_s=30.0)[0])
+        expected = Segmenter.from_model(shipped, backend='torch').segment(frame, crf=crf.DEEPLAB_LARGEFOV)
+        assert np.array_equal(labels, expected.labels)
+        _, _, values = probe.wait_for_status(lambda level, values: values['latency crf p50 (ms)'] != '-')
+        assert values['crf'] == 'largefov' and float(values['latency crf p50 (ms)']) > 0
+    finally:
+        for n in (node, probe.node):
+            ros[1].remove_node(n)
+            n.destroy_node()

@@ -44,16 +44,16 @@ subscription reaches every publisher, but Fast DDS loses most large frames from 
 effort.) Publishers are reliable, keep-last 1: reliable publishers reach reliable and best-effort subscribers
 alike, and a stale segmentation is worth nothing, so nothing queues behind a slow subscriber.
 
-Diagnostics: one status, '<node>: segmentation', with the backend as hardware_id; values for the model and
-its sha256, input and output rates, frame counts (received, processed, dropped, rejected, failed, duplicate;
-and, still segmented, future stamp, past stamp: more than ``stamp_tolerance_s`` off the node clock; out of
-order: older than the input received before it; frame_id change, the first of which is also logged),
-p50/p99 latency per stage (convert, preprocess, inference, postprocess with checks inside it, checks, total,
-and end_to_end from the input stamp to publishing), the last error, and the alarm: on the newest frame or not,
-alarm frames, its reasons (check, pixels on the path, image region, strength) and image region (x0,y0,x1,y1),
-and the horizon used. Level ERROR while the newest frame's alarm is raised, WARN when an alarm was raised
-since the last status; otherwise WARN while inputs are rejected or frames dropped, ERROR when frames arrive
-but none could be segmented since the last status.
+Diagnostics: one status, '<node>: segmentation', with the backend as hardware_id; values for the model and its
+sha256, input and output rates, frame counts (received, processed, dropped, rejected, failed, duplicate; and,
+still segmented, future stamp, past stamp: more than ``stamp_tolerance_s`` off the node clock; out of order:
+older than the input received before it; frame_id change, the first of which is also logged), p50/p99 latency
+per stage (convert, preprocess, inference, crf when the ``crf`` parameter turns the dense CRF on, postprocess
+with checks inside it, checks, total, and end_to_end from the input stamp to publishing), the last error, and
+the alarm: on the newest frame or not, alarm frames, its reasons (check, pixels on the path, image region,
+strength) and image region (x0,y0,x1,y1), and the horizon used. Level ERROR while the newest frame's alarm is
+raised, WARN when an alarm was raised since the last status; otherwise WARN while inputs are rejected or
+frames dropped, ERROR when frames arrive but none could be segmented since the last status.
 
 Limits: an image of more than ``max_input_pixels`` pixels is refused before anything is allocated for it,
 from the width and height an Image claims (checked against its data length too) or that a jpeg/png header
@@ -94,7 +94,7 @@ try:
 except ImportError:     # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
-from .. import backends
+from .. import backends, crf
 from ..ambiguity import SafetyConfig, TemporalFlipCheck
 from ..camera import CameraModel
 from ..model_files import ModelFileError
@@ -114,8 +114,10 @@ DIAGNOSTICS_TOPIC = '/diagnostics'
 RELOAD_SERVICE = '~/reload_model'
 
 RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': ReliabilityPolicy.BEST_EFFORT}
-CHOICES = {'backend': tuple(backends.names()), 'reliability': ('auto',) + tuple(RELIABILITY)}
-LATENCY_STAGES = ('convert', 'preprocess', 'inference', 'postprocess', 'checks', 'total', 'end_to_end')
+CRF_SETTINGS = {'largefov': crf.DEEPLAB_LARGEFOV, 'v2_resnet101': crf.DEEPLAB_V2_RESNET101}
+CHOICES = {'backend': tuple(backends.names()), 'reliability': ('auto',) + tuple(RELIABILITY),
+           'crf': ('none',) + tuple(CRF_SETTINGS)}
+LATENCY_STAGES = ('convert', 'preprocess', 'inference', 'crf', 'postprocess', 'checks', 'total', 'end_to_end')
 SAFETY_PARAMETERS = {name for name, _, _, _ in SafetyConfig.declarations()}
 LATENCY_SAMPLES = 300           # per stage: percentiles over about the last 10-30 s at camera rates
 QOS_CHECK_PERIOD_S = 1.0
@@ -141,6 +143,11 @@ def parameter_declarations():
             read_only=True, integer_range=[IntegerRange(from_value=0, to_value=64, step=1)])),
         ('reliability', 'auto', choice('input subscription reliability; auto: match the publishers',
                                        'reliability')),
+        ('crf', 'none', ParameterDescriptor(
+            description='refine the labels with the dense CRF before the checks (none on the live path: it costs '
+                        'hundreds of milliseconds per frame; diagnostics report it as latency crf); largefov or '
+                        'v2_resnet101: DeepLab\'s settings; needs backend torch (class probabilities)',
+            additional_constraints=f'one of {", ".join(CHOICES["crf"])}')),
         ('publish_color', True, ParameterDescriptor(
             description='publish segmentation/color (computed only while it has subscribers)')),
         ('color_alpha', 0.5, ParameterDescriptor(
@@ -341,6 +348,10 @@ class SegNode(Node):
             if choices and parameter.value not in choices:
                 return SetParametersResult(successful=False, reason=f'{parameter.name} must be one of '
                                            f'{", ".join(choices)}; got {parameter.value!r}')
+            if parameter.name == 'crf' and parameter.value != 'none' and self._param('backend') != 'torch':
+                return SetParametersResult(successful=False, reason=f'crf {parameter.value} needs the class '
+                                           f'probabilities, which only backend torch gives; backend is '
+                                           f'{self._param("backend")}')
         started = hasattr(self, '_served')              # not while __init__ declares the parameters
         model = [p.value for p in parameters if p.name == 'model']
         if model and started:
@@ -477,7 +488,8 @@ class SegNode(Node):
             rgb = convert(msg, max_pixels=self._param('max_input_pixels'))
             convert_ms = (time.perf_counter() - t0) * 1e3
             camera = self._camera_model()
-            result = segmenter.segment(rgb, camera=camera, temporal=temporal)
+            result = segmenter.segment(rgb, camera=camera, temporal=temporal,
+                                       crf=CRF_SETTINGS.get(self._param('crf')))
         except InputError as e:
             self._record_error('rejected', f'{topic_name}: {e}')
             return
@@ -571,6 +583,7 @@ class SegNode(Node):
             ('model sha256', ', '.join(f'{role} {digest[:12]}' for role, digest in
                                        sorted(model.manifest['sha256'].items()))),
             ('model reloads', str(reloads)),
+            ('crf', self._param('crf')),
             ('last reload refused', reload_error),
             ('input rate (Hz)', f'{recent["received"] / elapsed_s:.1f}'),
             ('output rate (Hz)', f'{recent["processed"] / elapsed_s:.1f}'),
