@@ -532,8 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
                         'carla_palette: CARLA\'s CityScapesPalette colours, either layout (what carla-ros-bridge '
                         'publishes); cityscapes: label ids; camvid: CamVid 11-class ids')
     p.add_argument('--pred-topic', default='/segmentation/labels', help="the node's recorded labels")
-    p.add_argument('--pred-classes', default='camvid', choices=('camvid', 'cityscapes_train_id'),
-                   help='the classes of the recorded labels (the model the node ran)')
+    p.add_argument('--pred-classes', default='taxonomy', choices=('taxonomy', 'camvid', 'cityscapes_train_id'),
+                   help='the ids of the recorded labels: taxonomy (the node\'s default, label_ids: taxonomy), or '
+                        'the classes of the model the node ran with label_ids: model')
     p.add_argument('--image-topic', default='/image', help='camera topic (input frames; needed by --run)')
     p.add_argument('--run', action='store_true', help='run Segmenter over the camera frames instead')
     p.add_argument('--drivable-topic', default='/segmentation/drivable', help="the node's recorded drivable area")

@@ -166,6 +166,7 @@ CARLA_LEGACY_PALETTE: Tuple[Tuple[int, int, int], ...] = (
 )
 # Each label source's class names by id
 SOURCE_CLASSES: Dict[str, Tuple[str, ...]] = {
+    'taxonomy': TAXONOMY_CLASSES,      # what seg_node publishes by default (label_ids: taxonomy)
     'camvid': CAMVID_CLASSES,
     'cityscapes': CITYSCAPES_ID_NAMES,
     'cityscapes_train_id': CITYSCAPES_CLASSES,

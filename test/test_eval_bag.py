@@ -14,6 +14,8 @@ from seg_perception.cli import main
 from seg_perception.ros.bag import TYPESTORE
 from seg_perception.taxonomy import CAMVID_CLASSES, CARLA_TAGS, TAXONOMY_CLASSES, TO_TAXONOMY
 
+EVAL_BAG = ['eval-bag', '--pred-classes', 'camvid']   # these bags hold CamVid-id predictions
+
 Image = TYPESTORE.types['sensor_msgs/msg/Image']
 Header = TYPESTORE.types['std_msgs/msg/Header']
 Time = TYPESTORE.types['builtin_interfaces/msg/Time']
@@ -70,7 +72,7 @@ def drive(tmp_path):
 
 def test_known_predictions_give_known_iou_latency_and_drops(drive, tmp_path, capsys):
     out_json, out_html = tmp_path / 'eval.json', tmp_path / 'report' / 'eval.html'
-    assert main(['eval-bag', str(drive), '--gt-topic', '/carla/semantic', '--gt-format', 'carla',
+    assert main([*EVAL_BAG, str(drive), '--gt-topic', '/carla/semantic', '--gt-format', 'carla',
                  '--json', str(out_json), '--html', str(out_html)]) == 0
     report = json.loads(out_json.read_text())
     # sky: 16 of 16; road: 12 right of 16 (4 called sidewalk); sidewalk: 4 false positives
@@ -89,13 +91,13 @@ def test_known_predictions_give_known_iou_latency_and_drops(drive, tmp_path, cap
 
 
 def test_missing_topic_is_named_with_what_the_bag_holds(drive, capsys):
-    assert main(['eval-bag', str(drive), '--gt-topic', '/nope', '--gt-format', 'carla']) == 2
+    assert main([*EVAL_BAG, str(drive), '--gt-topic', '/nope', '--gt-format', 'carla']) == 2
     err = capsys.readouterr().err
     assert '/nope' in err and '/carla/semantic (sensor_msgs/msg/Image)' in err
 
 
 def test_colour_ground_truth_is_refused_for_id_formats(drive, capsys):
-    assert main(['eval-bag', str(drive), '--gt-topic', '/carla/semantic', '--gt-format', 'cityscapes']) == 2
+    assert main([*EVAL_BAG, str(drive), '--gt-topic', '/carla/semantic', '--gt-format', 'cityscapes']) == 2
     assert 'one-channel label-id image' in capsys.readouterr().err
 
 
@@ -109,7 +111,7 @@ def test_run_over_a_bag_equals_eval_over_the_same_frames(tiny_model, tmp_path, c
     write_bag(tmp_path / 'rendered', messages)
     assert main(['eval', '--dataset', 'rendered', '--limit', '2', '--model', tiny_model,
                  '--json', str(tmp_path / 'eval.json')]) == 0
-    assert main(['eval-bag', str(tmp_path / 'rendered'), '--gt-topic', '/gt', '--gt-format', 'camvid', '--run',
+    assert main([*EVAL_BAG, str(tmp_path / 'rendered'), '--gt-topic', '/gt', '--gt-format', 'camvid', '--run',
                  '--model', tiny_model, '--json', str(tmp_path / 'bag.json')]) == 0
     offline = json.loads((tmp_path / 'eval.json').read_text())
     from_bag = json.loads((tmp_path / 'bag.json').read_text())
@@ -126,9 +128,9 @@ def test_palette_ground_truth_is_refused_as_raw_tags_with_the_format_to_use(tmp_
     write_bag(tmp_path / 'palette', [('/gt', SECOND, image_msg(road, SECOND, 'rgb8')),
                                      ('/segmentation/labels', SECOND, image_msg(camvid_ids(['road'] * 4), SECOND,
                                                                                 'mono8'))])
-    assert main(['eval-bag', str(tmp_path / 'palette'), '--gt-topic', '/gt', '--gt-format', 'carla']) == 2
+    assert main([*EVAL_BAG, str(tmp_path / 'palette'), '--gt-topic', '/gt', '--gt-format', 'carla']) == 2
     assert 'carla_palette' in capsys.readouterr().err
-    assert main(['eval-bag', str(tmp_path / 'palette'), '--gt-topic', '/gt', '--gt-format', 'carla_palette',
+    assert main([*EVAL_BAG, str(tmp_path / 'palette'), '--gt-topic', '/gt', '--gt-format', 'carla_palette',
                  '--json', str(tmp_path / 'eval.json')]) == 0
     assert json.loads((tmp_path / 'eval.json').read_text())['iou']['road'] == 100.0
 
@@ -139,5 +141,5 @@ def test_predictions_of_another_aspect_ratio_are_refused(tmp_path, capsys):
     labels = np.full((6, 8), CAMVID_CLASSES.index('road'), np.uint8)
     write_bag(tmp_path / 'views', [('/gt', SECOND, image_msg(truth, SECOND, 'rgb8')),
                                    ('/segmentation/labels', SECOND, image_msg(labels, SECOND, 'mono8'))])
-    assert main(['eval-bag', str(tmp_path / 'views'), '--gt-topic', '/gt', '--gt-format', 'carla']) == 2
+    assert main([*EVAL_BAG, str(tmp_path / 'views'), '--gt-topic', '/gt', '--gt-format', 'carla']) == 2
     assert 'aspect ratio' in capsys.readouterr().err

@@ -17,6 +17,8 @@ from seg_perception.ros.eval_bag import (ALARM_COUNT_KEY, ALARM_STAMPS_KEY, Haza
                                          path_ahead)
 from seg_perception.taxonomy import CAMVID_CLASSES, CARLA_PALETTE, CARLA_TAGS, TAXONOMY_CLASSES
 
+EVAL_BAG = ['eval-bag', '--pred-classes', 'camvid']   # these bags hold CamVid-id predictions
+
 Image = TYPESTORE.types['sensor_msgs/msg/Image']
 Header = TYPESTORE.types['std_msgs/msg/Header']
 Time = TYPESTORE.types['builtin_interfaces/msg/Time']
@@ -150,7 +152,7 @@ def test_obstacle_on_the_path_called_sky_or_road_is_a_hazard():
 def test_hazard_rule_shares_out_of_range_are_refused(tmp_path, capsys):
     with pytest.raises(ValueError, match='misread_share must be a share between 0 and 1'):
         HazardRule(misread_share=20)
-    assert main(['eval-bag', str(tmp_path), '--gt-topic', GT_TOPIC, '--gt-format', 'carla_palette',
+    assert main([*EVAL_BAG, str(tmp_path), '--gt-topic', GT_TOPIC, '--gt-format', 'carla_palette',
                  '--horizon', '1.5']) == 2
     assert 'horizon_frac' in capsys.readouterr().err
 
@@ -185,7 +187,7 @@ def test_recorded_alarms_against_hazards_give_known_recall_false_alarms_and_viol
 def test_hazard_figures_are_in_the_json_and_the_html(tmp_path):
     bag = node_recording(tmp_path / 'drive', exact=True)
     out_json, out_html = tmp_path / 'eval.json', tmp_path / 'eval.html'
-    assert main(['eval-bag', str(bag), '--gt-topic', GT_TOPIC, '--gt-format', 'carla_palette',
+    assert main([*EVAL_BAG, str(bag), '--gt-topic', GT_TOPIC, '--gt-format', 'carla_palette',
                  '--json', str(out_json), '--html', str(out_html)]) == 0
     report = json.loads(out_json.read_text())
     assert report['hazards']['alarm_recall'] == 0.5
@@ -220,7 +222,7 @@ def test_run_raises_the_alarm_on_a_sky_coloured_trailer_across_the_road(palette_
         messages.append((GT_TOPIC, stamp, 'sensor_msgs/msg/Image', image_msg(truth, stamp, 'rgb8')))
     write_bag(tmp_path / 'painted', messages)
     out_json = tmp_path / 'run.json'
-    assert main(['eval-bag', str(tmp_path / 'painted'), '--gt-topic', GT_TOPIC, '--gt-format', 'carla_palette',
+    assert main([*EVAL_BAG, str(tmp_path / 'painted'), '--gt-topic', GT_TOPIC, '--gt-format', 'carla_palette',
                  '--run', '--model', palette_model, '--json', str(out_json)]) == 0
     hazards = json.loads(out_json.read_text())['hazards']
     assert hazards['alarm_source'] == 'Segmenter (--run)'

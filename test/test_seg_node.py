@@ -33,10 +33,12 @@ from seg_perception.ros.conversions import cloud_to_freespace
 from seg_perception.ros.fuzz import compressed, image, jpeg_claiming, png_claiming
 from seg_perception.ros.seg_node import (AMBIGUOUS_TOPIC, CAMERA_INFO_TOPIC, COLOR_TOPIC, COMPRESSED_TOPIC,
                                          DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC, FREESPACE_TOPIC, IMAGE_TOPIC,
-                                         LABELS_TOPIC, MAX_INPUT_PIXELS, SegNode)
+                                         LABELS_TOPIC, MAX_INPUT_PIXELS, SegNode, parameter_declarations)
 from seg_perception import crf
 from seg_perception.model_files import default_model, sha256_file
+from seg_perception import backends
 from seg_perception.segmenter import Segmenter
+from seg_perception.taxonomy import CAMVID_CLASSES, TAXONOMY_CLASSES, taxonomy_lut
 
 pytestmark = pytest.mark.ros
 
@@ -146,7 +148,7 @@ def start_node(ros, tiny_model, namespace='', **parameters):
     """A SegNode with the tiny model on the background executor."""
     context, executor = ros
     overrides = [Parameter(name, value=value) for name, value in
-                 dict(model=tiny_model, diagnostics_period_s=0.2, **parameters).items()]
+                 {'model': tiny_model, 'diagnostics_period_s': 0.2, 'label_ids': 'model', **parameters}.items()]
     node = SegNode(context=context, namespace=namespace, parameter_overrides=overrides)
     executor.add_node(node)
     return node
@@ -628,7 +630,8 @@ def test_a_publisher_that_disappears_and_comes_back_is_answered(ros, seg_node, p
         finally:
             ros[1].remove_node(camera)
             camera.destroy_node()
-        assert wait_until(lambda: seg_node.count_publishers(seg_node._inputs[IMAGE_TOPIC].topic_name) == 1, 10.0)
+        topic = seg_node._streams[''].inputs[IMAGE_TOPIC].topic_name
+        assert wait_until(lambda: seg_node.count_publishers(topic) == 1, 10.0)
 
 
 def test_a_second_publisher_with_other_qos_is_heard_with_the_first(ros, tiny_model, rgb_frame):
@@ -857,6 +860,105 @@ def test_crf_on_the_torch_backend_refines_the_labels_and_reports_its_cost(ros, p
         assert np.array_equal(labels, expected.labels)
         _, _, values = probe.wait_for_status(lambda level, values: values['latency crf p50 (ms)'] != '-')
         assert values['crf'] == 'largefov' and float(values['latency crf p50 (ms)']) > 0
+    finally:
+        for n in (node, probe.node):
+            ros[1].remove_node(n)
+            n.destroy_node()
+
+
+# --- label ids, several cameras, the fallback backend -------------------------------------------------------
+
+def parameter_defaults():
+    """The node's declared defaults, by name."""
+    return {name: default for name, default, _ in parameter_declarations()}
+
+
+def test_labels_are_published_in_the_output_taxonomy_by_default(ros, palette_model, painted_frames):
+    node = start_node(ros, palette_model, namespace='/taxonomy', reliability='reliable', label_ids='taxonomy')
+    probe = Probe(*ros, namespace='/taxonomy')
+    frame = painted_frames['clear']
+    try:
+        assert node.get_parameter('label_ids').value == parameter_defaults()['label_ids'] == 'taxonomy'
+        assert wait_until(lambda: probe.image_pub.get_subscription_count(), 15.0)
+        assert wait_until(lambda: probe.send(rgb_image(frame, probe.header())) and
+                          wait_until(lambda: probe.answers['labels'], 0.5), 15.0)
+        labels = mono(probe.answers['labels'][-1])
+        model_labels = Segmenter.from_model(palette_model).segment(frame).labels
+        assert np.array_equal(labels, taxonomy_lut(CAMVID_CLASSES)[model_labels])
+        # painted sky and road come out as the taxonomy's sky (7) and road (0), not CamVid's 0 and 3
+        assert labels[10, 80] == TAXONOMY_CLASSES.index('sky') and labels[110, 80] == TAXONOMY_CLASSES.index('road')
+    finally:
+        for n in (node, probe.node):
+            ros[1].remove_node(n)
+            n.destroy_node()
+
+
+def test_several_cameras_are_segmented_in_one_batch_each_answered_under_its_name(ros, tiny_model, reference):
+    node = start_node(ros, tiny_model, namespace='/rig', reliability='reliable', cameras=['front', 'rear/left'])
+    probes = {name: Probe(*ros, namespace=f'/rig/{name}') for name in ('front', 'rear/left')}
+    batches = []
+    infer = node.segmenter.backend.infer
+
+    def slow_recording_infer(images):      # the real backend, slowed so that both cameras' frames meet
+        batches.append(len(images))
+        time.sleep(0.05)
+        return infer(images)
+    node.segmenter.backend.infer = slow_recording_infer
+    rng = np.random.default_rng(5)
+    frames = {'front': rng.integers(0, 255, (120, 160, 3), np.uint8),
+              'rear/left': rng.integers(0, 255, (96, 128, 3), np.uint8)}
+    try:
+        for probe in probes.values():
+            assert wait_until(lambda: probe.image_pub.get_subscription_count(), 15.0)
+        sent = {name: [] for name in probes}
+        for _ in range(20):
+            for name, probe in probes.items():
+                sent[name].append(probe.send(rgb_image(frames[name], probe.header(frame_id=name))))
+            time.sleep(0.02)
+        for name, probe in probes.items():     # each camera's outputs: its own topics, header and labels
+            assert wait_until(lambda: any(probe.answer(h) for h in sent[name]), 10.0), name
+            answer = next(probe.answer(h) for h in sent[name] if probe.answer(h))
+            assert answer.header.frame_id == name
+            assert np.array_equal(mono(answer), reference.segment(frames[name]).labels)
+        assert max(batches) == 2, batches
+        # a camera that stalls does not stall the other
+        answered = len(probes['front'].answers['labels'])
+        for _ in range(5):
+            probes['front'].send(rgb_image(frames['front'], probes['front'].header(frame_id='front')))
+            time.sleep(0.1)
+        assert wait_until(lambda: len(probes['front'].answers['labels']) >= answered + 3, 10.0)
+    finally:
+        node.segmenter.backend.infer = infer
+        for n in (node, *(p.node for p in probes.values())):
+            ros[1].remove_node(n)
+            n.destroy_node()
+
+
+@pytest.mark.parametrize('cameras', [['front', 'front'], ['/front'], ['']], ids=['twice', 'absolute', 'empty'])
+def test_invalid_camera_names_fail_at_start(ros, tiny_model, cameras):
+    with pytest.raises(ParameterException, match='camera names must be'):
+        start_node(ros, tiny_model, namespace='/bad_cameras', cameras=cameras)
+
+
+def test_unavailable_backend_runs_on_the_fallback_with_a_warning_that_stays(ros, tiny_model, rgb_frame):
+    import importlib.util
+
+    if importlib.util.find_spec('tensorrt') is not None:
+        pytest.skip('TensorRT is installed here: the fallback would not be taken')
+    with pytest.raises(backends.BackendUnavailable, match='tensorrt'):
+        start_node(ros, tiny_model, namespace='/no_fallback', backend='tensorrt')
+    node = start_node(ros, tiny_model, namespace='/fallback', reliability='reliable', backend='tensorrt',
+                      fallback_backend='onnxruntime')
+    probe = Probe(*ros, namespace='/fallback')
+    try:
+        assert node.segmenter.backend.name == 'onnxruntime'
+        assert wait_until(lambda: probe.image_pub.get_subscription_count(), 15.0)
+        assert wait_until(lambda: probe.send(rgb_image(rgb_frame, probe.header())) and
+                          wait_until(lambda: probe.answers['labels'], 0.5), 15.0)
+        for _ in range(2):      # still WARN after frames were segmented fine
+            level, message, values = probe.wait_for_status(lambda level, values: values['frames processed'] != '0')
+            assert level == DiagnosticStatus.WARN
+            assert 'backend tensorrt unavailable' in message and 'fallback' in values['backend fallback']
     finally:
         for n in (node, probe.node):
             ros[1].remove_node(n)

@@ -77,16 +77,17 @@ def create_with_fallback(name: str, model: ModelFiles, fallback: Optional[str] =
     The warning is '' when ``name`` runs. Otherwise it says which backend was asked for, why it is unavailable
     and what runs instead; the node keeps it as a WARN diagnostic for as long as it runs on the fallback.
     ``fallback`` None or 'none' (the default) means no fallback: the BackendUnavailable propagates. Options a
-    fallback does not take (``precision``, ``engine_rebuild`` of the tensorrt backend) are not passed to it.
+    backend does not take (``precision``, ``engine_rebuild`` of the tensorrt backend; ``threads`` of the CPU
+    backends) are not passed to it, so one set of options serves every backend.
     """
     if fallback in (None, '', 'none'):
-        return create(name, model, **options), ''
+        return create(name, model, **options_for(name, options)), ''
     if fallback == name:
         raise ValueError(f'fallback backend {fallback!r} is the backend itself; choose another of '
                          f'{", ".join(n for n in names() if n != name)} or none')
     backend_class(fallback)     # an unknown fallback is a configuration error even when it is never needed
     try:
-        return create(name, model, **options), ''
+        return create(name, model, **options_for(name, options)), ''
     except BackendUnavailable as e:
         reason = str(e)
     backend = create(fallback, model, **options_for(fallback, options))

@@ -46,7 +46,7 @@ def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnx
 
     from .conversions import array_to_image
     from ..model_files import default_model, ModelFiles
-    from ..taxonomy import palette_array
+    from ..taxonomy import TAXONOMY_CLASSES, TAXONOMY_PALETTE
 
     frames = sample_frames()[:max_frames or None]
     model_files = ModelFiles.load(model) if model else default_model()
@@ -120,8 +120,10 @@ def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnx
         node.destroy_node()
         rclpy.try_shutdown()
 
-    lut = palette_array(model_files.palette)
-    classes = model_files.classes
+    # the node publishes the output taxonomy's ids (label_ids: taxonomy); 255 (outside it) stays black
+    lut = np.zeros((256, 3), np.uint8)
+    lut[:len(TAXONOMY_PALETTE)] = TAXONOMY_PALETTE
+    classes = TAXONOMY_CLASSES
     counts = np.zeros(len(classes), np.int64)
     latencies, thumbs = [], []
     for i, stamp in enumerate(sent):

@@ -6,7 +6,7 @@ Topics (relative names, so that namespaces and remapping apply):
 in    image                     sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8 or mono8
 in    image/compressed          sensor_msgs/CompressedImage: jpeg or png
 in    camera_info               sensor_msgs/CameraInfo: intrinsics for the horizon (remap it to the camera's)
-out   segmentation/labels       sensor_msgs/Image mono8: class ids (names and colours: the model manifest)
+out   segmentation/labels       sensor_msgs/Image mono8: class ids of the shared taxonomy (below)
 out   segmentation/color        sensor_msgs/Image rgb8: labels blended over the image, while subscribed
 out   segmentation/drivable     sensor_msgs/Image mono8: 255 where the vehicle may drive (see below)
 out   segmentation/ambiguous    sensor_msgs/Image mono8: 255 where the ambiguity checks distrust the labels
@@ -14,6 +14,12 @@ out   segmentation/freespace    sensor_msgs/PointCloud2: the free-space boundary
 out   /diagnostics              diagnostic_msgs/DiagnosticArray every ``diagnostics_period_s``, and at once when
                                 the alarm rises
 ====  ========================  =====================================================================
+
+Label ids: with ``label_ids: taxonomy`` (the default) ``segmentation/labels`` carries the ids of the fixed
+output taxonomy that every model, dataset and simulator maps onto (seg_perception.taxonomy.TAXONOMY_CLASSES:
+0 road, 1 sidewalk, 2 building, 3 fence, 4 pole, 5 sign, 6 vegetation, 7 sky, 8 person, 9 cyclist, 10 vehicle;
+255 a class outside it), so that a consumer does not depend on which model runs; ``label_ids: model`` gives
+the model's own class ids (its manifest names them) instead. ``segmentation/color`` uses the model's palette.
 
 The drivable area, free space and alarm come from seg_perception.ambiguity through Segmenter.segment: road
 connected to the vehicle, minus everything the checks distrust (sky below the horizon, sky resting on the road,
@@ -51,9 +57,10 @@ older than the input received before it; frame_id change, the first of which is 
 per stage (convert, preprocess, inference, crf when the ``crf`` parameter turns the dense CRF on, postprocess
 with checks inside it, checks, total, and end_to_end from the input stamp to publishing), the last error, and
 the alarm: on the newest frame or not, alarm frames, its reasons (check, pixels on the path, image region,
-strength) and image region (x0,y0,x1,y1), and the horizon used. Level ERROR while the newest frame's alarm is
-raised, WARN when an alarm was raised since the last status; otherwise WARN while inputs are rejected or
-frames dropped, ERROR when frames arrive but none could be segmented since the last status.
+strength) and image region (x0,y0,x1,y1), the input stamps of the alarm frames since the last status (alarm
+stamps), and the horizon used. Level ERROR while the newest frame's alarm is raised, WARN when an alarm was
+raised since the last status; otherwise WARN while inputs are rejected or frames dropped, ERROR when frames
+arrive but none could be segmented since the last status.
 
 Limits: an image of more than ``max_input_pixels`` pixels is refused before anything is allocated for it,
 from the width and height an Image claims (checked against its data length too) or that a jpeg/png header
@@ -69,6 +76,22 @@ count the reloads and show the last refusal.
 Never a backlog: the subscription callbacks only put the newest message into a one-slot holder
 (image_pipeline's BufferQueue pattern) and a single worker thread segments whatever is newest. A message
 replaced before the worker took it is counted as dropped.
+
+Several cameras: the ``cameras`` parameter lists camera names (e.g. ``[front, left, right]``); every topic
+above except /diagnostics then exists once per camera under its name (``front/image``, ``front/camera_info``,
+``front/segmentation/labels``, ...), each output with its own input's header. Each camera has its own one-slot
+holder; per cycle the worker takes the newest frame of every camera that has one and segments them in one
+backend run (a batch; the tensorrt backend's engine is built for batches up to the number of cameras), so a
+camera that stalls only leaves its place in the batch empty. Each camera keeps its own horizon, temporal check,
+stamp and frame_id bookkeeping; diagnostics add per-camera counts. Without ``cameras`` (the default) the node
+has the single set of topics above.
+
+Backends: ``backend`` onnxruntime, torch or tensorrt. The tensorrt backend runs a serialized engine built by
+``seg-perception build-engine`` (``engine_precision``, ``engine_dir``); an engine built for another GPU,
+TensorRT version or ONNX file is refused with the reason, or rebuilt once when ``engine_rebuild`` is ``auto``.
+When the backend cannot run here (no TensorRT, pycuda or GPU; no PyTorch) the node refuses to start, unless
+``fallback_backend`` names another backend: then it runs on that one and its diagnostics stay WARN, naming
+what is missing, for as long as it does.
 """
 
 import signal
@@ -85,6 +108,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_srvs.srv import Trigger
@@ -97,8 +121,11 @@ except ImportError:     # Humble
 from .. import backends, crf
 from ..ambiguity import SafetyConfig, TemporalFlipCheck
 from ..camera import CameraModel
-from ..model_files import ModelFileError
+from ..engine_files import PRECISIONS, REBUILD_POLICIES
+from ..model_files import ModelFileError, ModelFiles, default_model
 from ..segmenter import InputError, Segmenter
+from ..taxonomy import TAXONOMY_CLASSES, taxonomy_lut
+from .eval_bag import ALARM_STAMPS_KEY, format_alarm_stamps
 from .conversions import array_to_image, compressed_to_rgb, freespace_to_cloud, image_to_rgb
 
 NODE_NAME = 'seg_node'
@@ -116,7 +143,8 @@ RELOAD_SERVICE = '~/reload_model'
 RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': ReliabilityPolicy.BEST_EFFORT}
 CRF_SETTINGS = {'largefov': crf.DEEPLAB_LARGEFOV, 'v2_resnet101': crf.DEEPLAB_V2_RESNET101}
 CHOICES = {'backend': tuple(backends.names()), 'reliability': ('auto',) + tuple(RELIABILITY),
-           'crf': ('none',) + tuple(CRF_SETTINGS)}
+           'crf': ('none',) + tuple(CRF_SETTINGS), 'fallback_backend': ('none',) + tuple(backends.names()),
+           'engine_precision': PRECISIONS, 'engine_rebuild': REBUILD_POLICIES, 'label_ids': ('taxonomy', 'model')}
 LATENCY_STAGES = ('convert', 'preprocess', 'inference', 'crf', 'postprocess', 'checks', 'total', 'end_to_end')
 SAFETY_PARAMETERS = {name for name, _, _, _ in SafetyConfig.declarations()}
 LATENCY_SAMPLES = 300           # per stage: percentiles over about the last 10-30 s at camera rates
@@ -138,11 +166,28 @@ def parameter_declarations():
                         'default. Setting it (even to the same value) loads that model; if it cannot be '
                         'loaded the change is refused and the running model keeps serving')),
         ('backend', 'onnxruntime', choice('inference backend', 'backend')),
+        ('fallback_backend', 'none', choice('backend to run on when backend cannot run here (no TensorRT, '
+                                            'pycuda, GPU or PyTorch); none: refuse to start instead',
+                                            'fallback_backend')),
+        ('engine_precision', 'fp16', choice('tensorrt backend: precision of the engine to run', 'engine_precision')),
+        ('engine_rebuild', 'never', choice('tensorrt backend: never: refuse a missing or stale engine with the '
+                                           'reason; auto: build it then (once, not at every start)',
+                                           'engine_rebuild')),
+        ('engine_dir', '', ParameterDescriptor(
+            description='tensorrt backend: folder of built engines; empty: engines/cache beside the model',
+            read_only=True)),
+        ('cameras', Parameter.Type.STRING_ARRAY, ParameterDescriptor(
+            description='camera names, each with its own topics under its name (front/image -> '
+                        'front/segmentation/labels), segmented together in one batch; unset: one camera, '
+                        'the topics without a prefix', read_only=True)),
         ('threads', 0, ParameterDescriptor(
             description='CPU threads for inference; 0: the backend chooses (all cores, up to 8)',
             read_only=True, integer_range=[IntegerRange(from_value=0, to_value=64, step=1)])),
         ('reliability', 'auto', choice('input subscription reliability; auto: match the publishers',
                                        'reliability')),
+        ('label_ids', 'taxonomy', choice(f'ids in segmentation/labels: taxonomy: the fixed output taxonomy '
+                                         f'({", ".join(TAXONOMY_CLASSES)}; 255 outside it); model: the model\'s '
+                                         f'own class ids', 'label_ids')),
         ('crf', 'none', ParameterDescriptor(
             description='refine the labels with the dense CRF before the checks (none on the live path: it costs '
                         'hundreds of milliseconds per frame; diagnostics report it as latency crf); largefov or '
@@ -193,29 +238,50 @@ def matching_reliability(publishers: Iterable) -> Optional[ReliabilityPolicy]:
         else ReliabilityPolicy.RELIABLE
 
 
-class LatestMessage:
-    """A one-slot queue for the newest message: put() replaces what the worker has not taken yet."""
+class LatestFrames:
+    """One slot per camera for its newest message: put() replaces what the worker has not taken yet."""
 
     def __init__(self):
         """Start empty."""
         self._ready = threading.Condition()
-        self._item = None
+        self._items = {}
 
-    def put(self, item) -> bool:
-        """Store ``item``; True if it replaced one that was never taken (a dropped frame)."""
+    def put(self, camera: str, item) -> bool:
+        """Store ``item`` as ``camera``'s newest; True if it replaced one that was never taken (a dropped frame)."""
         with self._ready:
-            replaced = self._item is not None
-            self._item = item
+            replaced = camera in self._items
+            self._items[camera] = item
             self._ready.notify()
         return replaced
 
-    def take(self, timeout_s: float):
-        """Remove and return the newest item, waiting up to ``timeout_s``; None if none came."""
+    def take(self, timeout_s: float) -> dict:
+        """Remove and return every camera's newest item (camera -> item), waiting up to ``timeout_s`` for one."""
         with self._ready:
-            if self._item is None:
+            if not self._items:
                 self._ready.wait(timeout_s)
-            item, self._item = self._item, None
-        return item
+            items, self._items = self._items, {}
+        return items
+
+
+class CameraStream:
+    """One camera's topics and the state that belongs to it alone (horizon, stamps, frame_id, counts)."""
+
+    def __init__(self, name: str):
+        """``name``: '' for the single unprefixed camera, else the prefix of its topics."""
+        self.name = name
+        self.label = name or 'camera'
+        self.inputs = {}                    # IMAGE_TOPIC / COMPRESSED_TOPIC -> subscription
+        self.outputs = {}                   # LABELS_TOPIC, ... -> publisher
+        self.camera_info = None             # (K, width, height) of the newest CameraInfo
+        self.camera_info_sub = None
+        self.recent_frames = deque(maxlen=RECENT_FRAMES)
+        self.previous_stamp_ns = 0          # of the last input received, to count those out of order
+        self.frame_id = None                # of the first input; a change is logged once
+        self.counts = Counter()             # received, processed
+
+    def topic(self, relative: str) -> str:
+        """``relative`` under this camera's name."""
+        return f'{self.name}/{relative}' if self.name else relative
 
 
 class SegNode(Node):
@@ -234,58 +300,63 @@ class SegNode(Node):
         self.add_on_set_parameters_callback(self._check_parameters)
         for name, default, descriptor in parameter_declarations():
             self.declare_parameter(name, default, descriptor)
-        # the serving model and its temporal check, replaced together (one assignment) by a reload
+        names = self.get_parameter_or('cameras', Parameter('cameras', value=None)).value
+        if names is not None:
+            bad = [n for n in names if not n or n.startswith(('/', '~')) or n.endswith('/')]
+            if not names or bad or len(set(names)) != len(names):
+                raise ParameterException(f'camera names must be one or more unique, non-empty relative names '
+                                         f'(front, rear/left), got {list(names)}', 'cameras')
+        names = names or ['']
+        self._streams = {name: CameraStream(name) for name in names}
+        # the serving model, its cameras' temporal checks and the backend warning, replaced together (one
+        # assignment) by a reload
         self._served = self._load_model(self._param('model'))
         self._reloads = 0
         self._reload_error = 'none'
-        self._camera_info = None              # (K, width, height) of the newest CameraInfo
 
         self._lock = threading.Lock()         # counts, latencies, recent frames, error log state
         self._counts = Counter()              # received, processed, dropped, rejected, failed, duplicate
         self._reported = (Counter(), time.monotonic())  # counts at the last diagnostics, for rates
         self._latency_ms = {stage: deque(maxlen=LATENCY_SAMPLES) for stage in LATENCY_STAGES}
-        self._recent_frames = deque(maxlen=RECENT_FRAMES)
-        self._previous_stamp_ns = 0           # of the last input received, to count those out of order
-        self._frame_id = None                 # of the first input; a change is logged once
         self._frame_id_change = 'none'
         self._last_error = ''
         self._error_logged_at = -float('inf')
         self._errors_not_logged = 0
-        self._alarm = {'latest': False, 'frames': 0, 'since_status': 0, 'reasons': 'none', 'region': 'none'}
+        self._alarm = {'latest': False, 'frames': 0, 'since_status': 0, 'reasons': 'none', 'region': 'none',
+                       'stamps': []}
         self._horizon = '-'
 
         output_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                                 reliability=ReliabilityPolicy.RELIABLE)
-        self._labels_pub = self.create_publisher(Image, LABELS_TOPIC, output_qos)
-        self._color_pub = self.create_publisher(Image, COLOR_TOPIC, output_qos)
-        self._drivable_pub = self.create_publisher(Image, DRIVABLE_TOPIC, output_qos)
-        self._ambiguous_pub = self.create_publisher(Image, AMBIGUOUS_TOPIC, output_qos)
-        self._freespace_pub = self.create_publisher(PointCloud2, FREESPACE_TOPIC, output_qos)
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
-
-        self._inputs = {}
         reliability = self._param('reliability')
-        for topic, msg_type in ((IMAGE_TOPIC, Image), (COMPRESSED_TOPIC, CompressedImage)):
-            self._subscribe(topic, msg_type, RELIABILITY.get(reliability, ReliabilityPolicy.RELIABLE))
+        for stream in self._streams.values():
+            for topic in (LABELS_TOPIC, COLOR_TOPIC, DRIVABLE_TOPIC, AMBIGUOUS_TOPIC, FREESPACE_TOPIC):
+                msg_type = PointCloud2 if topic == FREESPACE_TOPIC else Image
+                stream.outputs[topic] = self.create_publisher(msg_type, stream.topic(topic), output_qos)
+            for topic, msg_type in ((IMAGE_TOPIC, Image), (COMPRESSED_TOPIC, CompressedImage)):
+                self._subscribe(stream, topic, msg_type, RELIABILITY.get(reliability, ReliabilityPolicy.RELIABLE))
+            # best effort receives from reliable and best-effort camera drivers alike; CameraInfo is small
+            stream.camera_info_sub = self.create_subscription(
+                CameraInfo, stream.topic(CAMERA_INFO_TOPIC), lambda msg, s=stream: self._on_camera_info(msg, s),
+                QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         if reliability == 'auto':
             self.create_timer(QOS_CHECK_PERIOD_S, self._match_publishers)
-        # best effort receives from reliable and best-effort camera drivers alike; CameraInfo is small
-        self._camera_info_sub = self.create_subscription(
-            CameraInfo, CAMERA_INFO_TOPIC, self._on_camera_info,
-            QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
         self._diagnostics_timer = self.create_timer(self._param('diagnostics_period_s'),
                                                     self._publish_diagnostics)
         self._reload_service = self.create_service(Trigger, RELOAD_SERVICE, self._on_reload)
 
         # Inference takes longer than a frame period; run in the executor's callbacks it would stall
         # the subscriptions, timers and parameter services behind it. One worker thread segments instead.
-        self._latest = LatestMessage()
+        self._latest = LatestFrames()
         self._worker = threading.Thread(target=self._work, name='seg_worker', daemon=True)
         self._worker.start()
         model = self.segmenter.model
-        self.get_logger().info(f'segmenting {self._inputs[IMAGE_TOPIC].topic_name} and '
-                               f'{self._inputs[COMPRESSED_TOPIC].topic_name} with model {model.name} '
-                               f'({model.manifest_path}) on {self.segmenter.backend.describe()}')
+        topics = ', '.join(f'{sub.topic_name}' for stream in self._streams.values() for sub in stream.inputs.values())
+        self.get_logger().info(f'segmenting {topics} with model {model.name} ({model.manifest_path}) on '
+                               f'{self.segmenter.backend.describe()}')
+        if self._served[2]:
+            self.get_logger().warning(self._served[2])
 
     def destroy_node(self):
         """Stop the worker, then destroy the node's publishers and subscriptions."""
@@ -303,13 +374,28 @@ class SegNode(Node):
         return self._served[0]
 
     def _load_model(self, model: str):
-        """(Segmenter, TemporalFlipCheck) for ``model`` (a path or name; empty: the shipped default).
+        """(Segmenter, {camera: TemporalFlipCheck}, fallback warning, label lookup) for ``model`` ('': shipped).
 
-        Raises ModelFileError or BackendUnavailable (and whatever the runtime raises for a corrupt file).
+        The backend is ``backend``, or ``fallback_backend`` when that one cannot run here (the warning then says
+        why; '' otherwise). Raises ModelFileError or BackendUnavailable (and whatever the runtime raises for a
+        corrupt file).
         """
-        segmenter = Segmenter.from_model(model or None, backend=self._param('backend'),
-                                         threads=self._param('threads'), safety=self._safety_config())
-        return segmenter, TemporalFlipCheck(segmenter.safety.temporal)
+        files = default_model() if not model else ModelFiles.load(model)
+        backend, warning = backends.create_with_fallback(
+            self._param('backend'), files, fallback=self._param('fallback_backend'), threads=self._param('threads'),
+            precision=self._param('engine_precision'), max_batch=len(self._streams),
+            engine_rebuild=self._param('engine_rebuild'), engine_dir=self._param('engine_dir') or None,
+            log=self.get_logger().info)
+        segmenter = Segmenter(files, backend, self._safety_config())
+        label_lut = None
+        if self._param('label_ids') == 'taxonomy':
+            try:
+                label_lut = taxonomy_lut(segmenter.classes)
+            except (KeyError, ValueError) as e:
+                raise ModelFileError(f'model {files.name}: its classes do not map onto the output taxonomy ({e}); '
+                                     f'set label_ids to model to publish its own ids') from None
+        temporals = {name: TemporalFlipCheck(segmenter.safety.temporal) for name in self._streams}
+        return segmenter, temporals, warning, label_lut
 
     def _reload(self, model: str) -> Optional[str]:
         """Load ``model`` beside the serving one and swap them; the reason as text if it cannot be loaded."""
@@ -375,26 +461,26 @@ class SegNode(Node):
         values.update(changed or {})
         return SafetyConfig.from_flat(values)
 
-    def _on_camera_info(self, msg: CameraInfo):
-        self._camera_info = (tuple(msg.k), msg.width, msg.height)
+    def _on_camera_info(self, msg: CameraInfo, stream: CameraStream):
+        stream.camera_info = (tuple(msg.k), msg.width, msg.height)
 
-    def _camera_model(self) -> Optional[CameraModel]:
-        """The calibrated camera with the configured mounting, or None (no camera_info, or not to be used)."""
-        info = self._camera_info
+    def _camera_model(self, stream: CameraStream, segmenter: Segmenter) -> Optional[CameraModel]:
+        """The camera's calibration with the configured mounting, or None (no camera_info, or not to be used)."""
+        info = stream.camera_info
         if info is None or not self._param('use_camera_info'):
             return None
-        camera = self.segmenter.safety.camera
+        camera = segmenter.safety.camera
         try:
             return CameraModel.from_camera_info(*info, pitch_rad=np.radians(camera.pitch_deg),
                                                 height_m=camera.height_m)
         except ValueError as e:
-            self._record_error('rejected', f'{self._camera_info_sub.topic_name}: {e}')
-            self._camera_info = None
+            self._record_error('rejected', f'{stream.camera_info_sub.topic_name}: {e}')
+            stream.camera_info = None
             return None
 
     # --- input ------------------------------------------------------------------------------------------
 
-    def _subscribe(self, topic: str, msg_type, reliability: ReliabilityPolicy):
+    def _subscribe(self, stream: CameraStream, topic: str, msg_type, reliability: ReliabilityPolicy):
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability)
         events = None
         if self._param('reliability') == 'auto':
@@ -403,29 +489,31 @@ class SegNode(Node):
             events = SubscriptionEventCallbacks(incompatible_qos=lambda event: self.get_logger().debug(
                 f'{topic}: a publisher with another reliability appeared; re-subscribing within '
                 f'{QOS_CHECK_PERIOD_S:.0f} s'))
-        self._inputs[topic] = self.create_subscription(
-            msg_type, topic, lambda msg: self._on_message(msg, topic), qos, event_callbacks=events)
+        stream.inputs[topic] = self.create_subscription(
+            msg_type, stream.topic(topic), lambda msg: self._on_message(msg, stream, topic), qos,
+            event_callbacks=events)
 
-    def _on_message(self, msg, topic: str):
+    def _on_message(self, msg, stream: CameraStream, topic: str):
         """Keep the newest message for the worker; runs on the executor, so it must stay this short."""
         stamp = msg.header.stamp
         frame = (stamp.sec, stamp.nanosec, msg.header.frame_id)
+        topic_name = stream.inputs[topic].topic_name
         with self._lock:
-            other_transport = any(f == frame and t != topic for f, t in self._recent_frames)
+            other_transport = any(f == frame and t != topic for f, t in stream.recent_frames)
             if other_transport and (stamp.sec or stamp.nanosec):
                 self._counts['duplicate'] += 1
                 return
-            self._recent_frames.append((frame, topic))
+            stream.recent_frames.append((frame, topic))
             self._counts['received'] += 1
-            first_frame_id_change = self._check_header(msg.header)
-            if self._latest.put((msg, self._inputs[topic].topic_name)):
+            stream.counts['received'] += 1
+            first_frame_id_change = self._check_header(msg.header, stream)
+            if self._latest.put(stream.name, (msg, topic_name)):
                 self._counts['dropped'] += 1
         if first_frame_id_change:
-            self.get_logger().warning(f'{self._inputs[topic].topic_name}: frame_id changed '
-                                      f'{first_frame_id_change}; further changes are counted in diagnostics '
-                                      f'only')
+            self.get_logger().warning(f'{topic_name}: frame_id changed {first_frame_id_change}; further changes '
+                                      f'are counted in diagnostics only')
 
-    def _check_header(self, header) -> Optional[str]:
+    def _check_header(self, header, stream: CameraStream) -> Optional[str]:
         """Count stamps far from the clock or out of order and frame_id changes; with self._lock held.
 
         Such frames are still segmented (a replayed bag or a camera with a drifting clock is not wrong input),
@@ -433,12 +521,12 @@ class SegNode(Node):
         text, which the caller logs once outside the lock.
         """
         first_change = None
-        if self._frame_id is not None and header.frame_id != self._frame_id:
+        if stream.frame_id is not None and header.frame_id != stream.frame_id:
             self._counts['frame_id change'] += 1
-            self._frame_id_change = f'{self._frame_id!r} -> {header.frame_id!r}'
+            self._frame_id_change = f'{stream.frame_id!r} -> {header.frame_id!r}'
             if self._counts['frame_id change'] == 1:
                 first_change = self._frame_id_change
-        self._frame_id = header.frame_id
+        stream.frame_id = header.frame_id
         stamp_ns = header.stamp.sec * 10 ** 9 + header.stamp.nanosec
         if stamp_ns == 0:               # unstamped: nothing to compare
             return first_change
@@ -449,84 +537,110 @@ class SegNode(Node):
         elif age_s > tolerance_s:
             self._counts['past stamp'] += 1
         # against the previous input, not the newest ever: one stamp from the far future is one count
-        if stamp_ns < self._previous_stamp_ns:
+        if stamp_ns < stream.previous_stamp_ns:
             self._counts['out of order'] += 1
-        self._previous_stamp_ns = stamp_ns
+        stream.previous_stamp_ns = stamp_ns
         return first_change
 
     def _match_publishers(self):
         """reliability=auto: re-subscribe when the publishers' reliability differs from the subscription's."""
-        for topic, subscription in list(self._inputs.items()):
-            wanted = matching_reliability(self.get_publishers_info_by_topic(subscription.topic_name))
-            if wanted is None or wanted == subscription.qos_profile.reliability:
-                continue
-            self.get_logger().info(f'{subscription.topic_name}: re-subscribing {wanted.name.lower()} to '
-                                   f'match its publishers')
-            msg_type = subscription.msg_type
-            self.destroy_subscription(subscription)
-            self._subscribe(topic, msg_type, wanted)
+        for stream in self._streams.values():
+            for topic, subscription in list(stream.inputs.items()):
+                wanted = matching_reliability(self.get_publishers_info_by_topic(subscription.topic_name))
+                if wanted is None or wanted == subscription.qos_profile.reliability:
+                    continue
+                self.get_logger().info(f'{subscription.topic_name}: re-subscribing {wanted.name.lower()} to '
+                                       f'match its publishers')
+                msg_type = subscription.msg_type
+                self.destroy_subscription(subscription)
+                self._subscribe(stream, topic, msg_type, wanted)
 
     # --- processing (worker thread) --------------------------------------------------------------------
 
     def _work(self):
         while not self._stopping.is_set():
-            item = self._latest.take(timeout_s=0.1)
-            if item is None:
+            items = self._latest.take(timeout_s=0.1)
+            if not items:
                 continue
-            msg, topic_name = item
             try:
-                self._process(msg, topic_name, *self._served)
+                self._process(items, *self._served)
             except Exception as e:  # noqa: BLE001 - the worker must outlive any one frame
                 if not self.context.ok():
                     return      # shutting down: the publishers are gone
-                self._record_error('failed', f'{topic_name}: {type(e).__name__}: {e}')
+                for _, topic_name in items.values():
+                    self._record_error('failed', f'{topic_name}: {type(e).__name__}: {e}')
 
-    def _process(self, msg, topic_name: str, segmenter: Segmenter, temporal: TemporalFlipCheck):
-        t0 = time.perf_counter()
-        try:
-            convert = compressed_to_rgb if isinstance(msg, CompressedImage) else image_to_rgb
-            rgb = convert(msg, max_pixels=self._param('max_input_pixels'))
-            convert_ms = (time.perf_counter() - t0) * 1e3
-            camera = self._camera_model()
-            result = segmenter.segment(rgb, camera=camera, temporal=temporal,
-                                       crf=CRF_SETTINGS.get(self._param('crf')))
-        except InputError as e:
-            self._record_error('rejected', f'{topic_name}: {e}')
+    def _process(self, items: dict, segmenter: Segmenter, temporals: dict, _warning: str, label_lut):
+        """Segment the newest frame of each camera in ``items`` (camera -> (message, topic name)), one batch."""
+        frames = []     # (stream, message, topic name, rgb, convert ms, camera model)
+        for name, (msg, topic_name) in items.items():
+            t0 = time.perf_counter()
+            try:
+                convert = compressed_to_rgb if isinstance(msg, CompressedImage) else image_to_rgb
+                rgb = convert(msg, max_pixels=self._param('max_input_pixels'))
+            except InputError as e:
+                self._record_error('rejected', f'{topic_name}: {e}')
+                continue
+            stream = self._streams[name]
+            frames.append((stream, msg, topic_name, rgb, (time.perf_counter() - t0) * 1e3,
+                           self._camera_model(stream, segmenter)))
+        if not frames:
             return
-        self._publish(msg.header, rgb, result, camera)
+        crf_settings = CRF_SETTINGS.get(self._param('crf'))
+        if crf_settings is None:
+            results = segmenter.segment_cameras([f[3] for f in frames], [f[5] for f in frames],
+                                                [temporals[f[0].name] for f in frames])
+        else:   # the CRF refines one image at a time
+            results = [segmenter.segment(rgb, camera, temporals[stream.name], crf=crf_settings)
+                       for stream, _, _, rgb, _, camera in frames]
+        for (stream, msg, _, rgb, convert_ms, camera), result in zip(frames, results):
+            self._publish(stream, msg.header, rgb, result, camera, label_lut)
+            self._account(stream, msg.header, result, convert_ms)
+
+    def _account(self, stream: CameraStream, header, result, convert_ms: float):
+        """Count a segmented frame, keep its latencies and alarm, and announce a rising alarm at once."""
         latencies = dict(result.timings_ms, convert=convert_ms)
-        stamp_ns = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
+        stamp_ns = header.stamp.sec * 10 ** 9 + header.stamp.nanosec
         if stamp_ns > 0:    # rclpy's Time refuses (ValueError) the negative seconds a broken driver may send
             latencies['end_to_end'] = (self.get_clock().now().nanoseconds - stamp_ns) / 1e6
+        prefix = f'{stream.name}: ' if stream.name else ''
         with self._lock:
             self._counts['processed'] += 1
+            stream.counts['processed'] += 1
             for stage, samples in self._latency_ms.items():
                 if stage in latencies:
                     samples.append(latencies[stage])
-            rising = result.alarm and not self._alarm['latest']
-            self._alarm['latest'] = result.alarm
-            self._horizon = f'{result.horizon_row:.1f} ({result.horizon_source})'
+            stream.counts['alarm'] = int(result.alarm)
+            latest = any(s.counts['alarm'] for s in self._streams.values())
+            rising = latest and not self._alarm['latest']
+            self._alarm['latest'] = latest
+            self._horizon = f'{prefix}{result.horizon_row:.1f} ({result.horizon_source})'
             if result.alarm:
+                self._alarm['stamps'].append(stamp_ns)
                 self._alarm['frames'] += 1
                 self._alarm['since_status'] += 1
-                self._alarm['reasons'] = '; '.join(str(r) for r in result.reasons)
+                self._alarm['reasons'] = '; '.join(f'{prefix}{r}' for r in result.reasons)
                 boxes = np.array([r.region for r in result.reasons])
-                self._alarm['region'] = ','.join(str(v) for v in (*boxes[:, :2].min(0), *boxes[:, 2:].max(0)))
+                self._alarm['region'] = prefix + ','.join(
+                    str(v) for v in (*boxes[:, :2].min(0), *boxes[:, 2:].max(0)))
         if rising:
             self.get_logger().warning(f'alarm: {self._alarm["reasons"]}')
             self._publish_diagnostics()     # a planner should not wait for the next period to hear of it
 
-    def _publish(self, header, rgb: np.ndarray, result, camera: Optional[CameraModel]):
-        self._labels_pub.publish(array_to_image(result.labels, header))
-        self._drivable_pub.publish(array_to_image(result.drivable, header))
-        self._ambiguous_pub.publish(array_to_image(result.ambiguous, header))
+    def _publish(self, stream: CameraStream, header, rgb: np.ndarray, result, camera: Optional[CameraModel],
+                 label_lut: Optional[np.ndarray]):
+        out = stream.outputs
+        labels = result.labels if label_lut is None else label_lut[result.labels]
+        out[LABELS_TOPIC].publish(array_to_image(labels, header))
+        out[DRIVABLE_TOPIC].publish(array_to_image(result.drivable, header))
+        out[AMBIGUOUS_TOPIC].publish(array_to_image(result.ambiguous, header))
         if camera is not None:
             points = camera.ground_points(result.freespace, result.labels.shape)
         else:
             points = np.full((result.freespace.shape[0], 3), np.nan, np.float32)
-        self._freespace_pub.publish(freespace_to_cloud(result.freespace, points, header))
-        if self._param('publish_color') and self._color_pub.get_subscription_count() > 0:
-            self._color_pub.publish(array_to_image(result.overlay(rgb, self._param('color_alpha')), header))
+        out[FREESPACE_TOPIC].publish(freespace_to_cloud(result.freespace, points, header))
+        if self._param('publish_color') and out[COLOR_TOPIC].get_subscription_count() > 0:
+            out[COLOR_TOPIC].publish(array_to_image(result.overlay(rgb, self._param('color_alpha')), header))
 
     def _record_error(self, kind: str, text: str):
         """Count a frame that could not be segmented and log it, at most once per error_throttle_s."""
@@ -564,9 +678,12 @@ class SegNode(Node):
             last_error = self._last_error
             alarm = dict(self._alarm)
             self._alarm['since_status'] = 0
+            self._alarm['stamps'] = []      # replaced, not cleared: ``alarm`` holds the list
             horizon = self._horizon
             frame_id_change = self._frame_id_change
             reloads, reload_error = self._reloads, self._reload_error
+            per_camera = {stream.label: stream.counts.copy() for stream in self._streams.values()}
+        fallback = self._served[2]
         recent = counts - previous
         elapsed_s = max(now - since, 1e-6)
         level, message = self._health(counts, recent, last_error)
@@ -576,9 +693,13 @@ class SegNode(Node):
             level = max(level, DiagnosticStatus.WARN)
             message = (f'alarm on {alarm["since_status"]} frame(s) since the last status, clear now '
                        f'(last: {alarm["reasons"]}); {message}')
+        if fallback:        # WARN for as long as the node runs on the fallback backend
+            level = max(level, DiagnosticStatus.WARN)
+            message = f'{message}; {fallback}'
         model = self.segmenter.model
         values = [
             ('backend', self.segmenter.backend.describe()),
+            ('backend fallback', fallback or 'none'),
             ('model', f'{model.name} ({model.manifest_path})'),
             ('model sha256', ', '.join(f'{role} {digest[:12]}' for role, digest in
                                        sorted(model.manifest['sha256'].items()))),
@@ -592,12 +713,17 @@ class SegNode(Node):
                    for kind in ('received', 'processed', 'dropped', 'rejected', 'failed', 'duplicate',
                                 'future stamp', 'past stamp', 'out of order', 'frame_id change')]
         values.append(('last frame_id change', frame_id_change))
+        if len(per_camera) > 1:
+            for label, camera_counts in per_camera.items():
+                values += [(f'camera {label} frames {kind}', str(camera_counts[kind]))
+                           for kind in ('received', 'processed')]
         for stage, p in percentiles.items():
             values += [(f'latency {stage} p50 (ms)', '-' if p is None else f'{p[0]:.1f}'),
                        (f'latency {stage} p99 (ms)', '-' if p is None else f'{p[1]:.1f}')]
         values.append(('last error', last_error or 'none'))
         values += [('alarm', 'true' if alarm['latest'] else 'false'), ('alarm frames', str(alarm['frames'])),
-                   ('alarm reasons', alarm['reasons']), ('alarm region', alarm['region']), ('horizon', horizon)]
+                   ('alarm reasons', alarm['reasons']), ('alarm region', alarm['region']),
+                   (ALARM_STAMPS_KEY, format_alarm_stamps(alarm['stamps'])), ('horizon', horizon)]
         name = f'{self.get_fully_qualified_name().lstrip("/")}: segmentation'
         return DiagnosticStatus(level=level, name=name, message=message,
                                 hardware_id=self.segmenter.backend.describe(),
@@ -616,7 +742,8 @@ class SegNode(Node):
             return DiagnosticStatus.WARN, (f'dropping frames: {recent["dropped"]} of {recent["received"]} '
                                            f'since the last status (input faster than segmentation)')
         if not counts['received']:
-            topics = ', '.join(s.topic_name for s in self._inputs.values())
+            topics = ', '.join(sub.topic_name for stream in self._streams.values()
+                               for sub in stream.inputs.values())
             return DiagnosticStatus.OK, f'waiting for images on {topics}'
         return DiagnosticStatus.OK, 'segmenting'
 
