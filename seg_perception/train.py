@@ -157,7 +157,7 @@ def train(args) -> Dict:
     scaler = torch.amp.GradScaler('cuda', enabled=use_amp)
     ckpt_path = os.path.join(args.out, 'last.pt')
     iteration = 0
-    if os.path.isfile(ckpt_path) and not args.restart:
+    if os.path.isfile(ckpt_path) and not args.restart and not args.budget_min:
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state['model'])
         optimiser.load_state_dict(state['optimiser'])
@@ -172,12 +172,15 @@ def train(args) -> Dict:
     start, t_log, losses = time.time(), time.time(), []
     from tqdm import tqdm
 
-    bar = tqdm(total=args.iters, initial=iteration, desc=f'train {args.model}', unit='it',
+    budget_s = args.budget_min * 60
+    if budget_s:        # a fixed wall-clock budget: the schedule spans the time, not a number of iterations
+        iteration, args.iters = 0, 1 << 40
+    bar = tqdm(total=None if budget_s else args.iters, initial=iteration, desc=f'train {args.model}', unit='it',
                disable=not dist.main or args.no_progress, mininterval=5)
     net.train()
     stop_at = min(args.iters, iteration + args.stop_after) if args.stop_after else args.iters
     deadline = start + args.time_limit_min * 60 if args.time_limit_min else float('inf')
-    while iteration < stop_at and time.time() < deadline:
+    while iteration < stop_at and time.time() < deadline and (not budget_s or time.time() - start < budget_s):
         # (seed, iteration) alone decide the batch, its augmentation and dropout: resuming is exact
         indices = _batch_indices(len(train_set), args.batch_size * dist.world, args.seed, iteration)
         indices = indices[dist.rank::dist.world]
@@ -189,7 +192,8 @@ def train(args) -> Dict:
         y = torch.from_numpy(np.stack([p[1] for p in pairs])).long().to(device)
         if device.startswith('cuda'):
             x = x.contiguous(memory_format=torch.channels_last)
-        lr = args.lr * (1 - iteration / args.iters) ** 0.9
+        progress = (time.time() - start) / budget_s if budget_s else iteration / args.iters
+        lr = args.lr * max(1 - progress, 0.0) ** 0.9
         for group in optimiser.param_groups:
             group['lr'] = lr
         with torch.autocast('cuda', dtype=torch.float16, enabled=use_amp):
@@ -220,8 +224,8 @@ def train(args) -> Dict:
             if writer is not None:
                 writer.add_scalar('train/loss', row['loss'], iteration)
                 writer.add_scalar('train/lr', lr, iteration)
-        if dist.main and (iteration % args.save_every == 0 or iteration in (args.iters, stop_at)
-                          or time.time() >= deadline):
+        if dist.main and not budget_s and (iteration % args.save_every == 0 or iteration in (args.iters, stop_at)
+                                           or time.time() >= deadline):
             save_checkpoint(ckpt_path, model, optimiser, iteration, args)
         if dist.main and val_set is not None and args.val_every and iteration % args.val_every == 0:
             figures = evaluate_torch(model, val_set, mean, std, num_classes, device)
@@ -231,6 +235,8 @@ def train(args) -> Dict:
     bar.close()
 
     result: Dict = {'iterations': iteration, 'train_wall_s': round(time.time() - start, 1)}
+    if budget_s:
+        args.iters = iteration      # what the budget bought; the manifest's recipe records it
     if iteration < args.iters:
         if dist.main:
             print(f'stopped at iteration {iteration} of {args.iters}; run the same command again to resume',
@@ -335,6 +341,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--restart', action='store_true', help='ignore an existing checkpoint')
     parser.add_argument('--stop-after', type=int, default=0,
                         help='stop after this many iterations in this run (the schedule still spans --iters)')
+    parser.add_argument('--budget-min', type=float, default=0,
+                        help='train for this many minutes of wall-clock time with the poly schedule spanning '
+                             'the time instead of --iters (a fixed budget to compare models by; not resumable)')
     parser.add_argument('--time-limit-min', type=float, default=0,
                         help='stop (with a checkpoint) after this many minutes; the same command resumes')
     parser.add_argument('--log-every', type=int, default=10)

@@ -2,6 +2,7 @@
 
 import argparse
 import csv
+import json
 import os
 
 import numpy as np
@@ -68,3 +69,16 @@ def test_imagenet_weights_are_refused_for_models_that_have_none(tmp_path):
     args.model, args.encoder_weights = 'frrn_cpu', 'imagenet'
     with pytest.raises(ValueError, match='no ImageNet weights'):
         train.build_model(args, 11)
+
+
+def test_a_wall_clock_budget_stops_on_time_with_the_schedule_spanning_it_and_exports(tmp_path):
+    export = tmp_path / 'export'
+    result = train.train(_args(tmp_path / 'run', '--budget-min', '0.05', '--lr', '1e-3', '--export', str(export),
+                               '--name', 'budget', '--input-height', '48', '--input-width', '64'))
+    assert 2.5 <= result['train_wall_s'] < 3.0 + 10.0     # 3 s, plus the one step that crosses the line
+    with open(tmp_path / 'run' / 'log.csv') as f:
+        rates = [float(row['lr']) for row in csv.DictReader(f)]
+    assert len(rates) == result['iterations'] >= 2
+    assert rates[0] > rates[-1] and all(a >= b for a, b in zip(rates, rates[1:]))   # decays with the time
+    manifest = json.loads((export / 'budget.json').read_text())
+    assert manifest['training']['recipe']['iters'] == result['iterations']
