@@ -1,8 +1,9 @@
 """Launch seg_node on a camera: ``ros2 launch seg_perception seg_perception.launch.py image_topic:=...``.
 
 The node's ``image`` and ``image/compressed`` inputs are remapped onto ``image_topic`` and its image_transport
-``/compressed`` sibling; its ``segmentation/*`` outputs appear in ``namespace``. The ``model`` and ``backend``
-arguments override the same parameters in ``params_file``.
+``/compressed`` sibling, and ``camera_info`` onto ``camera_info_topic`` (the camera's calibration, for an exact
+horizon and metric free space); its ``segmentation/*`` outputs appear in ``namespace``. The ``model``,
+``backend`` and ``fallback_backend`` arguments override the same parameters in ``params_file``.
 """
 
 import os
@@ -23,10 +24,15 @@ def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument('image_topic', default_value='/camera/image_raw',
                               description='camera image topic; its /compressed sibling is subscribed too'),
+        DeclareLaunchArgument('camera_info_topic', default_value='/camera/camera_info',
+                              description='the camera\'s sensor_msgs/CameraInfo topic'),
         DeclareLaunchArgument('model', default_value='',
                               description='model manifest, model file or name; empty: the shipped default'),
         DeclareLaunchArgument('backend', default_value='onnxruntime',
                               description='inference backend: onnxruntime, torch or tensorrt'),
+        DeclareLaunchArgument('fallback_backend', default_value='none',
+                              description='backend to run on when backend cannot run here: none (refuse to '
+                                          'start), onnxruntime or torch'),
         DeclareLaunchArgument('params_file', default_value=default_params,
                               description='YAML file with the other seg_node parameters'),
         DeclareLaunchArgument('namespace', default_value='',
@@ -39,8 +45,11 @@ def generate_launch_description():
             # value_type=str: a launch argument is otherwise read as YAML ('' -> None, '1' -> an integer)
             parameters=[LaunchConfiguration('params_file'),
                         {'model': ParameterValue(LaunchConfiguration('model'), value_type=str),
-                         'backend': ParameterValue(LaunchConfiguration('backend'), value_type=str)}],
-            remappings=[('image', image_topic), ('image/compressed', [image_topic, '/compressed'])],
+                         'backend': ParameterValue(LaunchConfiguration('backend'), value_type=str),
+                         'fallback_backend': ParameterValue(LaunchConfiguration('fallback_backend'),
+                                                            value_type=str)}],
+            remappings=[('image', image_topic), ('image/compressed', [image_topic, '/compressed']),
+                        ('camera_info', LaunchConfiguration('camera_info_topic'))],
             output='screen',
         ),
     ])

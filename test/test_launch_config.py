@@ -102,7 +102,8 @@ def test_launch_and_config_files_are_installed_by_setup_py(setup_tree):
 
 def test_launch_arguments(launch_tree):
     declared = {ast.literal_eval(c.args[0]): c for c in calls(launch_tree, 'DeclareLaunchArgument')}
-    assert set(declared) == {'image_topic', 'model', 'backend', 'params_file', 'namespace'}
+    assert set(declared) == {'image_topic', 'camera_info_topic', 'model', 'backend', 'fallback_backend',
+                             'params_file', 'namespace'}
     assert ast.literal_eval(keyword(declared['image_topic'], 'default_value')) == '/camera/image_raw'
     for call in declared.values():
         assert ast.literal_eval(keyword(call, 'description'))
@@ -114,15 +115,16 @@ def test_model_and_backend_arguments_set_the_node_parameters(node_call):
     assert launch_configuration_name(params_file) == 'params_file'
     overrides = {ast.literal_eval(k): launch_configuration_name(v)
                  for k, v in zip(overrides.keys, overrides.values)}
-    assert overrides == {'model': 'model', 'backend': 'backend'}
+    assert overrides == {'model': 'model', 'backend': 'backend', 'fallback_backend': 'fallback_backend'}
     assert set(overrides) <= {name for name, _, _ in parameter_declarations()}
 
 
-def test_remappings_put_both_inputs_on_the_image_topic(node_call, launch_tree):
+def test_remappings_put_both_inputs_on_the_image_topic_and_camera_info_on_its_topic(node_call, launch_tree):
     remappings = keyword(node_call, 'remappings')
     pairs = [(ast.literal_eval(t.elts[0]), t.elts[1]) for t in remappings.elts]
-    assert [source for source, _ in pairs] == ['image', 'image/compressed']
+    assert [source for source, _ in pairs] == ['image', 'image/compressed', 'camera_info']
     raw, compressed = pairs[0][1], pairs[1][1].elts
+    assert launch_configuration_name(pairs[2][1]) == 'camera_info_topic'
     assert launch_configuration_name(resolve(launch_tree, raw)) == 'image_topic'
     assert launch_configuration_name(resolve(launch_tree, compressed[0])) == 'image_topic'
     assert ast.literal_eval(compressed[1]) == '/compressed'
