@@ -115,8 +115,16 @@ def rendered_scenes(n: int, seed: int = 0, height: int = 360, width: int = 480,
     return LabelledImages(images, labels, CAMVID_CLASSES, CAMVID_VOID, [f'scene_{seed}_{i}' for i in range(n)])
 
 
-def load(name: str, root: str, split: str, limit: int = 0, seed: int = 0) -> LabelledImages:
-    """A labelled split by dataset name: camvid, cityscapes or rendered (``limit`` frames for rendered)."""
+def load(name: str, root: str, split: str, limit: int = 0, seed: int = 0, **bag_topics) -> LabelledImages:
+    """A labelled split by dataset name: camvid, cityscapes, rendered (``limit`` frames) or bag.
+
+    ``bag``: ``root`` is a rosbag2 bag; ``bag_topics`` (image_topic, gt_topic, gt_format) say where its frames
+    and ground truth are (seg_perception.ros.bag_dataset; reads the bag with rosbags, no ROS needed).
+    """
+    if name == 'bag':
+        from .ros.bag_dataset import load_bag
+
+        return load_bag(root, split, limit, **bag_topics)
     if name == 'camvid':
         return load_camvid(root, split, limit=limit)
     if name == 'cityscapes':
@@ -124,7 +132,7 @@ def load(name: str, root: str, split: str, limit: int = 0, seed: int = 0) -> Lab
     if name == 'rendered':
         # val frames come from other seeds than train frames
         return rendered_scenes(limit or 64, seed=seed + (0 if split == 'train' else 10_000))
-    raise ValueError(f'unknown dataset {name!r}; use camvid, cityscapes or rendered')
+    raise ValueError(f'unknown dataset {name!r}; use camvid, cityscapes, rendered or bag')
 
 
 def augment(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, crop_hw: Tuple[int, int],

@@ -90,11 +90,13 @@ CITYSCAPES_ID_TO_TRAIN_ID = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 
 
 
 def palette_for(classes: Sequence[str]) -> Tuple[Tuple[int, int, int], ...]:
-    """The palette of a known class list (CamVid, Cityscapes), else distinct generated colours."""
+    """The palette of a known class list (CamVid, Cityscapes, the shared taxonomy), else generated colours."""
     if tuple(classes) == CAMVID_CLASSES:
         return CAMVID_PALETTE
     if tuple(classes) == CITYSCAPES_CLASSES:
         return CITYSCAPES_PALETTE
+    if tuple(classes) == TAXONOMY_CLASSES:
+        return TAXONOMY_PALETTE
     rng = np.random.default_rng(len(classes))
     return tuple(tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in classes)
 

@@ -128,12 +128,14 @@ def train(args) -> Dict:
     os.makedirs(args.out, exist_ok=True)
     mean, std = normalisation(args.model)
 
-    train_set = datasets.load(args.dataset, args.root, 'train', args.limit, args.seed)
+    bag_topics = dict(image_topic=args.image_topic, gt_topic=args.gt_topic, gt_format=args.gt_format) \
+        if args.dataset == 'bag' else {}
+    train_set = datasets.load(args.dataset, args.root, 'train', args.limit, args.seed, **bag_topics)
     if args.rendered:
         scenes = datasets.rendered_scenes(args.rendered, seed=args.seed, hazards=args.rendered_hazards)
         train_set.images += scenes.images
         train_set.labels += scenes.labels
-    val_set = datasets.load(args.dataset, args.root, 'val', args.limit, args.seed) if args.val else None
+    val_set = datasets.load(args.dataset, args.root, 'val', args.limit, args.seed, **bag_topics) if args.val else None
     num_classes = len(train_set.classes)
     model = build_model(args, num_classes).to(device)
     if device.startswith('cuda'):
@@ -312,9 +314,17 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options of ``seg-perception train``."""
     parser.add_argument('--model', default='pspnet_lite0', help='architecture name (see models.names())')
-    parser.add_argument('--dataset', choices=('camvid', 'cityscapes', 'rendered'), default='camvid')
+    parser.add_argument('--dataset', choices=('camvid', 'cityscapes', 'rendered', 'bag'), default='camvid')
     parser.add_argument('--root', '--camvid', dest='root', default='../shared/datasets/camvid',
-                        help='dataset root (CamVid SegNet layout, or Cityscapes leftImg8bit/ + gtFine/)')
+                        help='dataset root (CamVid SegNet layout, or Cityscapes leftImg8bit/ + gtFine/), or the '
+                             'bag for --dataset bag')
+    parser.add_argument('--image-topic', default='/carla/ego_vehicle/rgb_front/image',
+                        help='--dataset bag: the camera topic')
+    parser.add_argument('--gt-topic', default='/carla/ego_vehicle/semantic_segmentation_front/image',
+                        help='--dataset bag: the ground-truth label-image topic (paired with frames by stamp)')
+    parser.add_argument('--gt-format', default='carla_palette',
+                        help='--dataset bag: carla, carla_legacy, carla_palette, cityscapes or camvid (labels '
+                             'are read as the shared taxonomy\'s ids)')
     parser.add_argument('--encoder-weights', choices=('imagenet', 'none'), default='imagenet')
     parser.add_argument('--rendered', type=int, default=0, help='add this many rendered scenes to the train set')
     parser.add_argument('--rendered-hazards', action='store_true',
