@@ -5,7 +5,9 @@ scenes) to it at ``--rate`` Hz, reliable keep-last 1 as camera drivers do, for `
 (``--interval-s``, a minute by default) it reports the output rate (labels received per second), the
 end-to-end latency p50/p99 from the input stamp to the labels' arrival here, the frames not answered (the
 node keeps only the newest frame, so above its capacity most are dropped by design), and the node's resident
-memory (VmRSS at the interval's end). Writes the figures as JSON and plots them to a PNG beside it. The
+memory (VmRSS at the interval's end), and, to tell the node's own slowing from the machine's, the node's CPU time
+per answered frame and the share of the host's CPU time the hypervisor gave to other guests (steal, /proc/stat).
+Writes the figures as JSON and plots them to a PNG beside it. The
 verdicts: p99 of the last interval not above the first's by more than ``--p99-tolerance``, and memory after the
 first interval within 5% of the memory at its end.
 
@@ -38,6 +40,23 @@ def rss_mb(pid: int):
     except OSError:
         return None
     return None
+
+
+def cpu_seconds(pid: int):
+    """User + system CPU time of process ``pid`` so far, seconds; None when it is gone."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def host_jiffies():
+    """(steal, total) jiffies of all CPUs so far (/proc/stat): time the hypervisor gave to others."""
+    with open('/proc/stat') as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return values[7] if len(values) > 7 else 0, sum(values[:8])
 
 
 def soak(minutes: float, rate_hz: float, size, model: str, interval_s: float, domain_id: int) -> dict:
@@ -95,6 +114,7 @@ def soak(minutes: float, rate_hz: float, size, model: str, interval_s: float, do
         arrivals.clear()
         period_ns, start = int(1e9 / rate_hz), time.time_ns()
         sent, i = [], 0
+        cpu_before, host_before = cpu_seconds(process.pid), host_jiffies()
         for k in range(max(1, int(round(minutes * 60 / interval_s)))):
             end = start + int((k + 1) * interval_s * 1e9)
             stamps = []
@@ -107,7 +127,11 @@ def soak(minutes: float, rate_hz: float, size, model: str, interval_s: float, do
                 i += 1
             sent.append(stamps)
             time.sleep(max(0.0, (end - time.time_ns()) / 1e9))
-            intervals.append(dict(rss_mb=rss_mb(process.pid)))
+            cpu_now, host_now = cpu_seconds(process.pid), host_jiffies()
+            steal, total = (now - before for now, before in zip(host_now, host_before))
+            intervals.append(dict(rss_mb=rss_mb(process.pid), node_cpu_s=round(cpu_now - cpu_before, 2),
+                                  steal_pct=round(100.0 * steal / max(total, 1), 1)))
+            cpu_before, host_before = cpu_now, host_now
         time.sleep(2.0)             # the last frames' answers
     finally:
         process.send_signal(signal.SIGINT)
@@ -122,6 +146,8 @@ def soak(minutes: float, rate_hz: float, size, model: str, interval_s: float, do
         latency_ms = np.array([(arrivals[s] - s) / 1e6 for s in stamps if s in arrivals])
         figures.update(sent=len(stamps), answered=int(latency_ms.size), not_answered=len(stamps) - latency_ms.size,
                        output_rate_hz=round(latency_ms.size / interval_s, 2),
+                       node_cpu_ms_per_frame=round(1e3 * figures['node_cpu_s'] / latency_ms.size, 1)
+                       if latency_ms.size else None,
                        p50_ms=round(float(np.percentile(latency_ms, 50)), 1) if latency_ms.size else None,
                        p99_ms=round(float(np.percentile(latency_ms, 99)), 1) if latency_ms.size else None)
     return dict(size=f'{width}x{height}', rate_hz=rate_hz, minutes=minutes, interval_s=interval_s, model=model,
@@ -179,11 +205,13 @@ def main(argv=None) -> int:
     figures['verdicts'] = verdicts(figures, args.p99_tolerance)
     print('# python benchmarks/soak_node.py ' + ' '.join(argv if argv is not None else sys.argv[1:]))
     print(f'# {figures["size"]} rgb8 at {args.rate:g} Hz, model {args.model}, {os.cpu_count()} CPU cores')
-    print('| until min | sent | answered | output Hz | latency p50 ms | p99 ms | node RSS MiB |')
-    print('|---|---|---|---|---|---|---|')
+    print('| until min | sent | answered | output Hz | latency p50 ms | p99 ms | node RSS MiB | node CPU ms per '
+          'answered frame | host CPU steal % |')
+    print('|---|---|---|---|---|---|---|---|---|')
     for k, r in enumerate(figures['intervals']):
         print(f'| {(k + 1) * args.interval_s / 60:.2f} | {r["sent"]} | {r["answered"]} | {r["output_rate_hz"]} | '
-              f'{r["p50_ms"]} | {r["p99_ms"]} | {r["rss_mb"]:.0f} |')
+              f'{r["p50_ms"]} | {r["p99_ms"]} | {r["rss_mb"]:.0f} | {r["node_cpu_ms_per_frame"]} | '
+              f'{r["steal_pct"]} |')
     print(f'verdicts: {figures["verdicts"]}; node exit status {figures["node_exit_status"]}')
     with open(args.json, 'w') as f:
         json.dump(figures, f, indent=1)

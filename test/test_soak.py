@@ -26,6 +26,7 @@ def test_short_soak_answers_every_interval_and_writes_json_and_plot(tiny_model, 
         assert 550 <= row['sent'] <= 601                    # 60 Hz for 10 s
         assert row['answered'] > 0 and row['p50_ms'] <= row['p99_ms']
         assert row['answered'] + row['not_answered'] == row['sent'] and row['rss_mb'] > 0
+        assert row['node_cpu_ms_per_frame'] > 0 and 0 <= row['steal_pct'] <= 100
     # on a busy 2-core machine the verdicts (p99 not growing, memory within 5%) are reported, not asserted
     assert set(figures['verdicts']) == {'p99_not_growing', 'memory_flat'}
     assert '| until min | sent | answered |' in result.stdout
