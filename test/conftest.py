@@ -153,3 +153,39 @@ def painted_street(hazard=False):
 def painted_frames():
     """{'clear': painted_street(), 'hazard': painted_street(hazard=True)} (see painted_street)."""
     return {'clear': painted_street(), 'hazard': painted_street(hazard=True)}
+
+
+# --- bags written with rosbags, as the recorder, carla-capture and eval-bag read them ---------------------------
+
+SECOND = 1_000_000_000
+
+
+def bag_image_msg(pixels, stamp_ns, encoding):
+    """A rosbags sensor_msgs/Image of ``pixels`` stamped ``stamp_ns``, frame 'camera'."""
+    from seg_perception.ros.bag_format import TYPESTORE
+
+    types = TYPESTORE.types
+    pixels = np.ascontiguousarray(pixels, np.uint8)
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    header = types['std_msgs/msg/Header'](
+        stamp=types['builtin_interfaces/msg/Time'](sec=stamp_ns // SECOND, nanosec=stamp_ns % SECOND),
+        frame_id='camera')
+    return types['sensor_msgs/msg/Image'](header=header, height=pixels.shape[0], width=pixels.shape[1],
+                                          encoding=encoding, is_bigendian=0, step=pixels.shape[1] * channels,
+                                          data=pixels.reshape(-1))
+
+
+def write_bag(path, messages):
+    """An MCAP bag at ``path`` of ``messages``: (topic, receive time ns, rosbags message), in any order."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from seg_perception.ros.bag_format import TYPESTORE
+
+    writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+    writer.open()
+    connections = {}
+    for topic, receive_ns, msg in sorted(messages, key=lambda m: m[1]):
+        if topic not in connections:
+            connections[topic] = writer.add_connection(topic, msg.__msgtype__, typestore=TYPESTORE)
+        writer.write(connections[topic], receive_ns, TYPESTORE.serialize_cdr(msg, msg.__msgtype__))
+    writer.close()

@@ -5,24 +5,10 @@ import json
 
 import numpy as np
 import pytest
-from rosbags.rosbag2 import StoragePlugin, Writer
 
+from conftest import SECOND, bag_image_msg as image_msg, write_bag
 from seg_perception import datasets
-from seg_perception.ros.bag import TYPESTORE
 from seg_perception.taxonomy import CAMVID_CLASSES, TAXONOMY_CLASSES, TAXONOMY_IGNORE, to_taxonomy
-
-Image = TYPESTORE.types['sensor_msgs/msg/Image']
-Header = TYPESTORE.types['std_msgs/msg/Header']
-Time = TYPESTORE.types['builtin_interfaces/msg/Time']
-SECOND = 1_000_000_000
-
-
-def image_msg(pixels, stamp_ns, encoding):
-    pixels = np.ascontiguousarray(pixels, np.uint8)
-    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
-    return Image(header=Header(stamp=Time(sec=stamp_ns // SECOND, nanosec=stamp_ns % SECOND), frame_id='camera'),
-                 height=pixels.shape[0], width=pixels.shape[1], encoding=encoding, is_bigendian=0,
-                 step=pixels.shape[1] * channels, data=pixels.reshape(-1))
 
 
 @pytest.fixture(scope='module')
@@ -30,18 +16,13 @@ def drive(tmp_path_factory):
     """A bag of 10 rendered frames on /cam and their CamVid-id labels on /gt, plus one frame without labels."""
     data = datasets.rendered_scenes(10, seed=3)
     path = tmp_path_factory.mktemp('drive') / 'bag'
-    writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
-    writer.open()
-    cam = writer.add_connection('/cam', 'sensor_msgs/msg/Image', typestore=TYPESTORE)
-    gt = writer.add_connection('/gt', 'sensor_msgs/msg/Image', typestore=TYPESTORE)
+    messages = []
     for i, (rgb, labels) in enumerate(zip(data.images, data.labels)):
         stamp = (i + 1) * SECOND
-        writer.write(cam, stamp + 5, TYPESTORE.serialize_cdr(image_msg(rgb, stamp, 'rgb8'), 'sensor_msgs/msg/Image'))
-        writer.write(gt, stamp + 9, TYPESTORE.serialize_cdr(image_msg(labels, stamp, 'mono8'),
-                                                            'sensor_msgs/msg/Image'))
-    lone = image_msg(data.images[0], 99 * SECOND, 'rgb8')
-    writer.write(cam, 99 * SECOND, TYPESTORE.serialize_cdr(lone, 'sensor_msgs/msg/Image'))
-    writer.close()
+        messages += [('/cam', stamp + 5, image_msg(rgb, stamp, 'rgb8')),
+                     ('/gt', stamp + 9, image_msg(labels, stamp, 'mono8'))]
+    messages.append(('/cam', 99 * SECOND, image_msg(data.images[0], 99 * SECOND, 'rgb8')))
+    write_bag(path, messages)
     return str(path), data
 
 

@@ -7,39 +7,13 @@ import json
 
 import numpy as np
 import pytest
-from rosbags.rosbag2 import StoragePlugin, Writer
 
+from conftest import SECOND, bag_image_msg as image_msg, write_bag
 from seg_perception import datasets
 from seg_perception.cli import main
-from seg_perception.ros.bag import TYPESTORE
 from seg_perception.taxonomy import CAMVID_CLASSES, CARLA_TAGS, TAXONOMY_CLASSES, TO_TAXONOMY
 
 EVAL_BAG = ['eval-bag', '--pred-classes', 'camvid']   # these bags hold CamVid-id predictions
-
-Image = TYPESTORE.types['sensor_msgs/msg/Image']
-Header = TYPESTORE.types['std_msgs/msg/Header']
-Time = TYPESTORE.types['builtin_interfaces/msg/Time']
-SECOND = 1_000_000_000
-
-
-def image_msg(pixels, stamp_ns, encoding):
-    pixels = np.ascontiguousarray(pixels, np.uint8)
-    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
-    return Image(header=Header(stamp=Time(sec=stamp_ns // SECOND, nanosec=stamp_ns % SECOND), frame_id='camera'),
-                 height=pixels.shape[0], width=pixels.shape[1], encoding=encoding, is_bigendian=0,
-                 step=pixels.shape[1] * channels, data=pixels.reshape(-1))
-
-
-def write_bag(path, messages):
-    """messages: (topic, receive time ns, Image), in any order."""
-    writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
-    writer.open()
-    connections = {}
-    for topic, receive_ns, msg in sorted(messages, key=lambda m: m[1]):
-        if topic not in connections:
-            connections[topic] = writer.add_connection(topic, 'sensor_msgs/msg/Image', typestore=TYPESTORE)
-        writer.write(connections[topic], receive_ns, TYPESTORE.serialize_cdr(msg, 'sensor_msgs/msg/Image'))
-    writer.close()
 
 
 def carla_tags(rows):

@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 import pytest
-from rosbags.rosbag2 import StoragePlugin, Writer
 
+from conftest import SECOND, bag_image_msg as image_msg, write_bag
 from seg_perception.cli import main
 from seg_perception.ros.bag import TYPESTORE
 from seg_perception.ros.eval_bag import (ALARM_COUNT_KEY, ALARM_STAMPS_KEY, HazardRule, alarms_from_counts,
@@ -19,26 +19,17 @@ from seg_perception.taxonomy import CAMVID_CLASSES, CARLA_PALETTE, CARLA_TAGS, T
 
 EVAL_BAG = ['eval-bag', '--pred-classes', 'camvid']   # these bags hold CamVid-id predictions
 
-Image = TYPESTORE.types['sensor_msgs/msg/Image']
 Header = TYPESTORE.types['std_msgs/msg/Header']
 Time = TYPESTORE.types['builtin_interfaces/msg/Time']
 DiagnosticArray = TYPESTORE.types['diagnostic_msgs/msg/DiagnosticArray']
 DiagnosticStatus = TYPESTORE.types['diagnostic_msgs/msg/DiagnosticStatus']
 KeyValue = TYPESTORE.types['diagnostic_msgs/msg/KeyValue']
-SECOND = 1_000_000_000
 GT_TOPIC = '/carla/ego_vehicle/semantic_segmentation_front/image'
 T = {name: i for i, name in enumerate(TAXONOMY_CLASSES)}
 
 
 def header(stamp_ns):
     return Header(stamp=Time(sec=stamp_ns // SECOND, nanosec=stamp_ns % SECOND), frame_id='camera')
-
-
-def image_msg(pixels, stamp_ns, encoding):
-    pixels = np.ascontiguousarray(pixels, np.uint8)
-    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
-    return Image(header=header(stamp_ns), height=pixels.shape[0], width=pixels.shape[1], encoding=encoding,
-                 is_bigendian=0, step=pixels.shape[1] * channels, data=pixels.reshape(-1))
 
 
 def status_msg(stamp_ns, count, now, stamps=None):
@@ -48,18 +39,6 @@ def status_msg(stamp_ns, count, now, stamps=None):
     status = DiagnosticStatus(level=2 if now else 0, name='seg_node: segmentation', message='', hardware_id='cpu',
                               values=[KeyValue(key=k, value=v) for k, v in values.items()])
     return DiagnosticArray(header=header(stamp_ns), status=[status])
-
-
-def write_bag(path, messages):
-    """messages: (topic, receive time ns, msgtype, message)."""
-    writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
-    writer.open()
-    connections = {}
-    for topic, receive_ns, msgtype, msg in sorted(messages, key=lambda m: m[1]):
-        if topic not in connections:
-            connections[topic] = writer.add_connection(topic, msgtype, typestore=TYPESTORE)
-        writer.write(connections[topic], receive_ns, TYPESTORE.serialize_cdr(msg, msgtype))
-    writer.close()
 
 
 def palette_bgra(tag_rows):
@@ -111,16 +90,16 @@ def node_recording(path, exact):
     statuses = {0: True, 1: False, 2: True, 4: False}     # after which frame a status goes out
     for i, (car, car_as, alarm, over_car) in enumerate(FRAMES):
         stamp = (i + 1) * SECOND
-        messages.append((GT_TOPIC, stamp + 1_000_000, 'sensor_msgs/msg/Image',
+        messages.append((GT_TOPIC, stamp + 1_000_000,
                          image_msg(palette_bgra(street_tags(car)), stamp, 'bgra8')))
-        messages.append(('/segmentation/labels', stamp + 30_000_000, 'sensor_msgs/msg/Image',
+        messages.append(('/segmentation/labels', stamp + 30_000_000,
                          image_msg(camvid_labels(car_as), stamp, 'mono8')))
-        messages.append(('/segmentation/drivable', stamp + 30_000_000, 'sensor_msgs/msg/Image',
+        messages.append(('/segmentation/drivable', stamp + 30_000_000,
                          image_msg(drivable_mask(over_car), stamp, 'mono8')))
         count += alarm
         alarm_stamps += [stamp] if alarm else []
         if i in statuses:
-            messages.append(('/diagnostics', stamp + 31_000_000, 'diagnostic_msgs/msg/DiagnosticArray',
+            messages.append(('/diagnostics', stamp + 31_000_000,
                              status_msg(stamp + 31_000_000, count, alarm, alarm_stamps if exact else None)))
             alarm_stamps = []
     write_bag(path, messages)
@@ -199,8 +178,8 @@ def test_hazard_figures_are_in_the_json_and_the_html(tmp_path):
 def test_without_diagnostics_there_is_no_alarm_verdict(tmp_path):
     stamp = SECOND
     write_bag(tmp_path / 'bare', [
-        (GT_TOPIC, stamp, 'sensor_msgs/msg/Image', image_msg(palette_bgra(street_tags(True)), stamp, 'bgra8')),
-        ('/segmentation/labels', stamp, 'sensor_msgs/msg/Image', image_msg(camvid_labels('sky'), stamp, 'mono8'))])
+        (GT_TOPIC, stamp, image_msg(palette_bgra(street_tags(True)), stamp, 'bgra8')),
+        ('/segmentation/labels', stamp, image_msg(camvid_labels('sky'), stamp, 'mono8'))])
     hazards = evaluate_bag(str(tmp_path / 'bare'), GT_TOPIC, 'carla_palette').report['hazards']
     assert hazards['hazard_frames'] == 1 and hazards['alarm_source'] is None
     assert hazards['alarm_recall'] is None and hazards['drivable_violation_share'] is None
@@ -218,8 +197,8 @@ def test_run_raises_the_alarm_on_a_sky_coloured_trailer_across_the_road(palette_
         if trailer:
             truth[58:88, 10:150] = CARLA_PALETTE[CARLA_TAGS.index('truck')]
         camera = painted_frames['hazard' if trailer else 'clear']     # the same scene in CamVid colours
-        messages.append(('/image', stamp, 'sensor_msgs/msg/Image', image_msg(camera, stamp, 'rgb8')))
-        messages.append((GT_TOPIC, stamp, 'sensor_msgs/msg/Image', image_msg(truth, stamp, 'rgb8')))
+        messages.append(('/image', stamp, image_msg(camera, stamp, 'rgb8')))
+        messages.append((GT_TOPIC, stamp, image_msg(truth, stamp, 'rgb8')))
     write_bag(tmp_path / 'painted', messages)
     out_json = tmp_path / 'run.json'
     assert main([*EVAL_BAG, str(tmp_path / 'painted'), '--gt-topic', GT_TOPIC, '--gt-format', 'carla_palette',
