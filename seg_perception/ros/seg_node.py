@@ -99,7 +99,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from typing import Iterable, Optional
+from typing import Iterable, NamedTuple, Optional
 
 import numpy as np
 import rclpy
@@ -263,6 +263,15 @@ class LatestFrames:
         return items
 
 
+class Served(NamedTuple):
+    """What serves frames, replaced whole (one assignment) by a model reload."""
+
+    segmenter: Segmenter
+    temporals: dict                     # camera name -> its TemporalFlipCheck
+    fallback_warning: str               # '' unless the backend is the fallback one
+    label_lut: Optional[np.ndarray]     # model id -> taxonomy id, or None (label_ids: model)
+
+
 class CameraStream:
     """One camera's topics and the state that belongs to it alone (horizon, stamps, frame_id, counts)."""
 
@@ -278,6 +287,7 @@ class CameraStream:
         self.previous_stamp_ns = 0          # of the last input received, to count those out of order
         self.frame_id = None                # of the first input; a change is logged once
         self.counts = Counter()             # received, processed
+        self.alarm = False                  # on this camera's newest segmented frame
 
     def topic(self, relative: str) -> str:
         """``relative`` under this camera's name."""
@@ -355,8 +365,8 @@ class SegNode(Node):
         topics = ', '.join(f'{sub.topic_name}' for stream in self._streams.values() for sub in stream.inputs.values())
         self.get_logger().info(f'segmenting {topics} with model {model.name} ({model.manifest_path}) on '
                                f'{self.segmenter.backend.describe()}')
-        if self._served[2]:
-            self.get_logger().warning(self._served[2])
+        if self._served.fallback_warning:
+            self.get_logger().warning(self._served.fallback_warning)
 
     def destroy_node(self):
         """Stop the worker, then destroy the node's publishers and subscriptions."""
@@ -371,10 +381,10 @@ class SegNode(Node):
     @property
     def segmenter(self) -> Segmenter:
         """The model serving now."""
-        return self._served[0]
+        return self._served.segmenter
 
     def _load_model(self, model: str):
-        """(Segmenter, {camera: TemporalFlipCheck}, fallback warning, label lookup) for ``model`` ('': shipped).
+        """The Served (segmenter, temporal checks, fallback warning, label lookup) for ``model`` ('': shipped).
 
         The backend is ``backend``, or ``fallback_backend`` when that one cannot run here (the warning then says
         why; '' otherwise). Raises ModelFileError or BackendUnavailable (and whatever the runtime raises for a
@@ -395,7 +405,7 @@ class SegNode(Node):
                 raise ModelFileError(f'model {files.name}: its classes do not map onto the output taxonomy ({e}); '
                                      f'set label_ids to model to publish its own ids') from None
         temporals = {name: TemporalFlipCheck(segmenter.safety.temporal) for name in self._streams}
-        return segmenter, temporals, warning, label_lut
+        return Served(segmenter, temporals, warning, label_lut)
 
     def _reload(self, model: str) -> Optional[str]:
         """Load ``model`` beside the serving one and swap them; the reason as text if it cannot be loaded."""
@@ -563,15 +573,16 @@ class SegNode(Node):
             if not items:
                 continue
             try:
-                self._process(items, *self._served)
+                self._process(items, self._served)
             except Exception as e:  # noqa: BLE001 - the worker must outlive any one frame
                 if not self.context.ok():
                     return      # shutting down: the publishers are gone
                 for _, topic_name in items.values():
                     self._record_error('failed', f'{topic_name}: {type(e).__name__}: {e}')
 
-    def _process(self, items: dict, segmenter: Segmenter, temporals: dict, _warning: str, label_lut):
+    def _process(self, items: dict, served: Served):
         """Segment the newest frame of each camera in ``items`` (camera -> (message, topic name)), one batch."""
+        segmenter, temporals = served.segmenter, served.temporals
         frames = []     # (stream, message, topic name, rgb, convert ms, camera model)
         for name, (msg, topic_name) in items.items():
             t0 = time.perf_counter()
@@ -594,7 +605,7 @@ class SegNode(Node):
             results = [segmenter.segment(rgb, camera, temporals[stream.name], crf=crf_settings)
                        for stream, _, _, rgb, _, camera in frames]
         for (stream, msg, _, rgb, convert_ms, camera), result in zip(frames, results):
-            self._publish(stream, msg.header, rgb, result, camera, label_lut)
+            self._publish(stream, msg.header, rgb, result, camera, served.label_lut)
             self._account(stream, msg.header, result, convert_ms)
 
     def _account(self, stream: CameraStream, header, result, convert_ms: float):
@@ -610,8 +621,8 @@ class SegNode(Node):
             for stage, samples in self._latency_ms.items():
                 if stage in latencies:
                     samples.append(latencies[stage])
-            stream.counts['alarm'] = int(result.alarm)
-            latest = any(s.counts['alarm'] for s in self._streams.values())
+            stream.alarm = result.alarm
+            latest = any(s.alarm for s in self._streams.values())
             rising = latest and not self._alarm['latest']
             self._alarm['latest'] = latest
             self._horizon = f'{prefix}{result.horizon_row:.1f} ({result.horizon_source})'
@@ -683,7 +694,7 @@ class SegNode(Node):
             frame_id_change = self._frame_id_change
             reloads, reload_error = self._reloads, self._reload_error
             per_camera = {stream.label: stream.counts.copy() for stream in self._streams.values()}
-        fallback = self._served[2]
+        fallback = self._served.fallback_warning
         recent = counts - previous
         elapsed_s = max(now - since, 1e-6)
         level, message = self._health(counts, recent, last_error)
