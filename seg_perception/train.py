@@ -108,7 +108,7 @@ class _Distributed:
 
 def build_model(args, num_classes: int):
     """The registry model for ``args.model``, with ImageNet encoder weights when asked and available."""
-    kwargs = {}
+    kwargs = dict(getattr(args, 'arch_kwargs', None) or {})
     if args.encoder_weights == 'imagenet':
         if 'lite' not in args.model:
             raise ValueError(f'--encoder-weights imagenet: no ImageNet weights can be installed for {args.model}; '
@@ -143,7 +143,15 @@ def train(args) -> Dict:
     if args.init_from:
         init = torch.load(args.init_from, map_location='cpu', weights_only=False)
         state = init.get('state_dict', init.get('model', init))
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        missing, unexpected = model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+        if unexpected or any(not k.startswith('refine.') for k in missing):
+            raise ValueError(f'--init-from {args.init_from}: weights do not fit {args.model} '
+                             f'{getattr(args, "arch_kwargs", None) or {}}: missing {missing[:5]}, '
+                             f'unexpected {unexpected[:5]}')
+        if missing and dist.main:
+            fresh = sorted({k.split('.')[0] for k in missing})
+            print(f'--init-from: new modules start from their initialisation: {fresh}')
         model.to(device)
     net = model
     if dist.world > 1:
@@ -286,6 +294,7 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
     export_onnx(model, os.path.join(folder, name + '.onnx'), input_hw, mean, std)
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     arch_kwargs = {'aux': True} if 'pspnet' in args.model else {}
+    arch_kwargs.update(getattr(args, 'arch_kwargs', None) or {})
     torch.save({'arch': args.model, 'arch_kwargs': arch_kwargs, 'state_dict': state},
                os.path.join(folder, name + '.pt'))
     val = {k: v for k, v in result.get('val', {}).items() if k != 'confusion'}
@@ -311,9 +320,21 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
     return os.path.join(folder, name + '.json')
 
 
+def _json_object(text: str) -> Dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f'not JSON: {exc}') from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f'expected a JSON object such as {{"refine": true}}, got {text!r}')
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options of ``seg-perception train``."""
     parser.add_argument('--model', default='pspnet_lite0', help='architecture name (see models.names())')
+    parser.add_argument('--arch-kwargs', type=_json_object, default={},
+                        help='JSON object of constructor options, e.g. \'{"refine": true}\' (kept in the manifest)')
     parser.add_argument('--dataset', choices=('camvid', 'cityscapes', 'rendered', 'bag'), default='camvid')
     parser.add_argument('--root', '--camvid', dest='root', default='../shared/datasets/camvid',
                         help='dataset root (CamVid SegNet layout, or Cityscapes leftImg8bit/ + gtFine/), or the '

@@ -52,6 +52,21 @@ def test_pspnet_lite0_shapes_and_size():
     assert net(torch.randn(1, 3, 72, 96)).shape == (1, 11, 72, 96)
 
 
+def test_pspnet_lite0_refinement_starts_as_identity_and_then_sharpens_at_stride_2():
+    torch.manual_seed(0)
+    plain = models.create('pspnet_lite0', num_classes=11).eval()
+    refined = models.create('pspnet_lite0', num_classes=11, refine=True).eval()
+    result = refined.load_state_dict(plain.state_dict(), strict=False)
+    assert not result.unexpected_keys and all(k.startswith('refine.') for k in result.missing_keys)
+    x = torch.randn(1, 3, 72, 96)
+    with torch.no_grad():
+        assert torch.equal(plain(x), refined(x))        # zero-initialised output layer: the same logits
+        refined.refine[-1].weight.normal_()
+        changed = refined(x) - plain(x)
+    assert changed.shape == (1, 11, 72, 96) and changed.abs().max() > 0
+    assert 0 < _params(refined) - _params(plain) < 10_000
+
+
 def test_pspnet_lite0_exports_and_onnx_runtime_agrees_with_torch():
     ort = pytest.importorskip('onnxruntime')
     from seg_perception.export import DeployGraph, export_onnx_bytes

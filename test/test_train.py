@@ -82,3 +82,29 @@ def test_a_wall_clock_budget_stops_on_time_with_the_schedule_spanning_it_and_exp
     assert rates[0] > rates[-1] and all(a >= b for a, b in zip(rates, rates[1:]))   # decays with the time
     manifest = json.loads((export / 'budget.json').read_text())
     assert manifest['training']['recipe']['iters'] == result['iterations']
+
+
+def test_arch_kwargs_reach_the_model_and_the_manifest_and_init_from_adds_new_modules(tmp_path):
+    plain = tmp_path / 'plain'
+    train.train(_args(plain, '--iters', '2', '--export', str(plain / 'export'), '--name', 'plain',
+                      '--input-height', '48', '--input-width', '64'))
+    refined = tmp_path / 'refined'
+    train.train(_args(refined, '--iters', '2', '--arch-kwargs', '{"refine": true}',
+                      '--init-from', str(plain / 'export' / 'plain.pt'), '--export', str(refined / 'export'),
+                      '--name', 'refined', '--input-height', '48', '--input-width', '64'))
+    manifest = json.loads((refined / 'export' / 'refined.json').read_text())
+    assert manifest['arch_kwargs'] == {'aux': True, 'refine': True}
+    state = torch.load(refined / 'export' / 'refined.pt', weights_only=False)
+    assert state['arch_kwargs']['refine'] is True and any(k.startswith('refine.') for k in state['state_dict'])
+
+
+def test_arch_kwargs_must_be_a_json_object_and_init_from_must_fit(tmp_path):
+    with pytest.raises(SystemExit):
+        _args(tmp_path, '--arch-kwargs', '[1, 2]')
+    with pytest.raises(SystemExit):
+        _args(tmp_path, '--arch-kwargs', '{refine}')
+    source = tmp_path / 'source'
+    train.train(_args(source, '--iters', '1', '--arch-kwargs', '{"refine": true}', '--export',
+                      str(source / 'export'), '--name', 'm', '--input-height', '48', '--input-width', '64'))
+    with pytest.raises(ValueError, match='do not fit'):     # weights with a module the model lacks
+        train.train(_args(tmp_path / 'target', '--iters', '1', '--init-from', str(source / 'export' / 'm.pt')))
