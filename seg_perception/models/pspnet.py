@@ -148,8 +148,10 @@ def pspnet(*, num_classes: int, depth: int = 50, aux: bool = True, pretrained_ba
 
 def pspnet_lite0(*, num_classes: int, aux: bool = True, pretrained_backbone: bool = False,
                  output_stride: int = 16, refine: bool = False) -> PSPNet:
-    """CPU-sized PSPNet: EfficientNet-Lite0 encoder (optionally ImageNet weights), pyramid pooling, a skip
-    at stride 4, and with ``refine`` a residual refinement of the logits at stride 2."""
+    """CPU-sized PSPNet: EfficientNet-Lite0 encoder (optionally ImageNet weights), pyramid pooling, skips.
+
+    One skip at stride 4 and, with ``refine``, a residual refinement of the logits at stride 2.
+    """
     from .efficientnet_lite import efficientnet_lite
 
     encoder = efficientnet_lite('lite0', output_stride=output_stride, pretrained=pretrained_backbone)
