@@ -362,9 +362,7 @@ def cmd_train(args) -> int:
     """Train a model (see seg_perception.train)."""
     from . import train
 
-    args.command_line = 'seg-perception ' + ' '.join(sys.argv[1:])
-    train.train(args)
-    return 0
+    return train.run(args, 'seg-perception ' + ' '.join(sys.argv[1:]))
 
 
 def cmd_bench(args) -> int:

@@ -114,7 +114,11 @@ def build_model(args, num_classes: int):
             raise ValueError(f'--encoder-weights imagenet: no ImageNet weights can be installed for {args.model}; '
                              f'use --encoder-weights none (trained from scratch) or a *_lite0 model')
         kwargs['pretrained_backbone'] = True
-    return models.create(args.model, num_classes=num_classes, **kwargs)
+    try:
+        return models.create(args.model, num_classes=num_classes, **kwargs)
+    except TypeError as exc:        # an --arch-kwargs option the constructor does not take
+        raise ValueError(f'--arch-kwargs {getattr(args, "arch_kwargs", None) or {}}: {args.model} refuses it '
+                         f'({exc})') from None
 
 
 def train(args) -> Dict:
@@ -394,8 +398,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    args.command_line = 'seg-perception train ' + ' '.join(sys.argv[1:] if argv is None else argv)
-    train(args)
+    return run(args, 'seg-perception train ' + ' '.join(sys.argv[1:] if argv is None else argv))
+
+
+def run(args, command_line: str) -> int:
+    """Train from the command line: 0 when done, 2 with one line on stderr for settings that cannot work."""
+    args.command_line = command_line
+    try:
+        train(args)
+    except ValueError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
     return 0
 
 

@@ -108,3 +108,10 @@ def test_arch_kwargs_must_be_a_json_object_and_init_from_must_fit(tmp_path):
                       str(source / 'export'), '--name', 'm', '--input-height', '48', '--input-width', '64'))
     with pytest.raises(ValueError, match='do not fit'):     # weights with a module the model lacks
         train.train(_args(tmp_path / 'target', '--iters', '1', '--init-from', str(source / 'export' / 'm.pt')))
+
+
+def test_an_option_the_model_does_not_take_is_one_line_and_exit_2(tmp_path, capsys):
+    args = _args(tmp_path, '--iters', '1', '--arch-kwargs', '{"foo": 1}')
+    assert train.run(args, 'seg-perception train ...') == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: --arch-kwargs') and 'foo' in err and 'Traceback' not in err
