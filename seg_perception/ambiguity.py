@@ -102,7 +102,10 @@ class FloatingVehicleParams:
 
     enabled: bool = _switch('run the floating-vehicle check')
     max_height_m: float = _param(5.0, 'a vehicle resting on the road that would be taller than this if it stood '
-                                      'there is floating above it', 1.0, 50.0)
+                                      'there is floating above it: the alarm', 1.0, 50.0)
+    distrust_height_m: float = _param(3.5, 'the road beneath a vehicle that would be taller than this (down to '
+                                           'where the vehicle itself reaches) is not trusted, without an alarm: a '
+                                           'trailer whose top the network gave to the sky', 1.0, 50.0)
     margin_px: float = _param(2.0, 'only vehicle edges at least this many rows below the horizon count', 0.0,
                               200.0)
     max_gap_px: int = _param(3, 'a vehicle rests on the road with at most this many rows between them', 1, 50)
@@ -213,13 +216,16 @@ def for_horizon(config: SafetyConfig, horizon_source: str, image_height: int) ->
 class Finding:
     """What one check flagged: ``mask`` (H x W bool), whether it ``fired``, and its ``strength``.
 
-    ``strength`` is the evidence over the check's threshold: 1.0 just fires, 3.0 is three times the threshold.
+    ``strength`` is the evidence over the check's alarm threshold: 1.0 just reaches it, 3.0 is three times it.
+    A finding that fired keeps its pixels out of the drivable area; it may raise the alarm only when
+    ``may_alarm`` (a check can distrust the road on weaker evidence than it alarms on).
     """
 
     check: str
     mask: np.ndarray
     fired: bool
     strength: float
+    may_alarm: bool = True
 
 
 @dataclass(frozen=True)
@@ -401,15 +407,17 @@ def floating_vehicle(labels: np.ndarray, drivable: np.ndarray, vehicle_ids: Sequ
     top = gaps.max(axis=0) + 1
     height_px = bottom - top + 1
     implied_m = height_px * camera_height_m / np.maximum(bottom - horizon_row, 1e-6)
-    floating = columns & (height_px >= params.min_height_px) & (implied_m > params.max_height_m)
+    judged = columns & (height_px >= params.min_height_px)
+    floating = judged & (implied_m > min(params.distrust_height_m, params.max_height_m))
     if floating.any():
         mask = (rows >= top[None, :]) & (rows <= bottom[None, :]) & floating[None, :]
     n = int(np.count_nonzero(floating))
+    n_alarm = int(np.count_nonzero(judged & (implied_m > params.max_height_m)))
     strength = float(implied_m[floating].max() / params.max_height_m) if n else 0.0
     if n >= params.min_columns_px:
         # the whole vehicle: where trees or a pavement far behind show under it, it does not touch the road
         mask = _grow(mask, vehicle)
-    return Finding('floating_vehicle', mask, n >= params.min_columns_px, strength)
+    return Finding('floating_vehicle', mask, n >= params.min_columns_px, strength, n_alarm >= params.min_columns_px)
 
 
 class TemporalFlipCheck:
@@ -544,8 +552,18 @@ def assess(labels: np.ndarray, margin: np.ndarray, classes: Sequence[str], confi
     for f in fired:
         flagged |= f.mask
     ambiguous = flagged
-    if fired:
-        ambiguous = flagged | underride_shadow(flagged, horizon_row, height_m, d.underride_clearance_m, candidate)
+    strong = [f.mask for f in fired if f.may_alarm]
+    if strong:
+        ambiguous = ambiguous | underride_shadow(np.logical_or.reduce(strong), horizon_row, height_m,
+                                                 d.underride_clearance_m, candidate)
+    for f in fired:
+        if not f.may_alarm:
+            # weaker evidence: the road beneath, down to where the flagged region itself reaches (its wheels),
+            # not beyond; a tall truck standing on the road loses no road in front of it
+            lowest = int(np.flatnonzero(f.mask.any(axis=1))[-1])
+            shadow = underride_shadow(f.mask, horizon_row, height_m, d.underride_clearance_m, candidate)
+            shadow[lowest + 1:] = False
+            ambiguous = ambiguous | shadow
     drivable, freespace = safe_drivable(candidate, ambiguous, d.safety_margin_px)
     if d.far_static_underride:
         from .taxonomy import static_ids
@@ -561,7 +579,7 @@ def assess(labels: np.ndarray, margin: np.ndarray, classes: Sequence[str], confi
     if fired:
         corridor = path_corridor(labels.shape, horizon_row, d.path_half_width_m, height_m,
                                  min_half_width_px=d.path_min_half_width_px)
-        for f in fired:
+        for f in (f for f in fired if f.may_alarm):
             # the check's own pixels, not the road beneath them: that an ambiguity at the kerb might hide a
             # floating obstacle keeps the road beneath it undrivable, but is no reason for an alarm
             on_path = f.mask & corridor

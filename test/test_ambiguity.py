@@ -324,6 +324,33 @@ def test_floating_vehicle_is_silent_on_cars_standing_on_the_road():
     assert not check_all(labels).alarm
 
 
+def test_a_trailer_whose_top_went_to_the_sky_loses_the_road_under_it_without_an_alarm():
+    # 13 rows of side resting on the road 5 rows below the horizon: 3.9 m if it stood there, over the distrust
+    # height (3.5 m) but under the alarm height (5 m); the road seen under it between its wheels is not drivable
+    labels = trailer_as_car(street(), top=17, bottom=30)
+    road = connected_road(labels, CAMVID_CLASSES, SafetyConfig())
+    finding = floating_vehicle(labels, road, [CAR], HORIZON, 1.5)
+    assert finding.fired and not finding.may_alarm
+    verdict = check_all(labels)
+    assert not verdict.alarm
+    assert not (verdict.drivable[30:44, 20:60] > 0).any()
+    # no farther than the wheels reach: the road in front of them stays drivable
+    assert (verdict.drivable[50:, 25:55] > 0).all()
+    strict = SafetyConfig.from_flat({'drivable_min_alarm_px': 20, 'floating_vehicle_distrust_height_m': 5.0})
+    assert (check_all(labels, config=strict).drivable[30:44, 20:60] > 0).any()
+
+
+def test_a_tall_truck_standing_on_the_road_keeps_the_road_in_front_of_it():
+    labels = street()
+    labels[15:31, 25:55] = CAR                            # 16 rows standing at row 30: 4 m tall, 6 rows down
+    road = connected_road(labels, CAMVID_CLASSES, SafetyConfig())
+    finding = floating_vehicle(labels, road, [CAR], HORIZON, 1.5)
+    assert finding.fired and not finding.may_alarm
+    verdict = check_all(labels)
+    assert not verdict.alarm
+    assert (verdict.drivable[36:, 20:60] > 0).all()
+
+
 def test_floating_vehicle_ignores_vehicles_too_small_to_judge():
     labels = trailer_as_car(street(), top=20, bottom=27, wheels=False)   # 7 rows tall
     road = connected_road(labels, CAMVID_CLASSES, SafetyConfig())
