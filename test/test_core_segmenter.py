@@ -115,3 +115,44 @@ def test_tensorrt_backend_says_what_is_missing(tiny_model):
 def test_unknown_backend_is_refused(tiny_model):
     with pytest.raises(ValueError, match='unknown backend'):
         Segmenter.from_model(tiny_model, backend='opencl')
+
+
+# -- float16 weight storage ---------------------------------------------------------------------------------------
+
+def test_half_weights_halve_the_file_and_keep_the_labels(tiny_model, tmp_path, rgb_frame):
+    onnx = pytest.importorskip('onnx')
+    from seg_perception.export import half_weights
+
+    src = os.path.join(os.path.dirname(tiny_model), 'tiny.onnx')
+    counts = half_weights(src, str(tmp_path / 'tiny.onnx'))
+    stored = onnx.load(str(tmp_path / 'tiny.onnx'))
+    convs = [i for i in stored.graph.initializer if len(i.dims) == 4 and np.prod(i.dims) >= 16]
+    assert counts['converted'] == len(convs) > 0
+    assert {i.data_type for i in convs} == {onnx.TensorProto.FLOAT16}      # every convolution's weights
+    saved = sum(2 * int(np.prod(i.dims)) for i in convs)           # two bytes less per weight, less the casts
+    assert counts['bytes_before'] - saved <= counts['bytes_after'] < counts['bytes_before']
+    manifest = json.load(open(tiny_model))
+    from seg_perception.model_files import sha256_file
+    manifest['sha256']['onnx'] = sha256_file(str(tmp_path / 'tiny.onnx'))
+    json.dump(manifest, open(tmp_path / 'tiny.json', 'w'))
+    a = Segmenter.from_model(tiny_model, threads=1).segment(rgb_frame)
+    b = Segmenter.from_model(str(tmp_path / 'tiny.json'), threads=1).segment(rgb_frame)
+    assert (a.labels == b.labels).mean() >= 0.99
+    assert np.abs(a.margin - b.margin).max() < 0.05
+    assert b.margin.dtype == np.float32
+
+
+def test_half_weights_script_writes_the_model_with_its_check(tiny_model, tmp_path):
+    pytest.importorskip('onnx')
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), '..', 'benchmarks', 'half_weights.py')
+    spec = importlib.util.spec_from_file_location('half_weights_script', path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([tiny_model, '--out', str(tmp_path), '--limit', '2', '--threads', '1']) == 0
+    written = json.load(open(tmp_path / 'tiny.json'))
+    assert set(written['files']) == {'onnx'}
+    assert written['weights_storage_check']['frames'] == 2
+    assert written['weights_storage_check']['labels_changed'] < 0.005
+    Segmenter.from_model(str(tmp_path / 'tiny.json'), threads=1)       # the sha256 matches the file written

@@ -56,3 +56,36 @@ def test_shipped_model_recognises_road_sky_and_buildings_in_the_sample(onnx_segm
     assert summary['pixel_accuracy'] > 80
     for name in ('road', 'sky', 'building'):
         assert summary['iou'][name] > 60, (name, summary['iou'])
+
+
+# -- the CPU-sized FRRN, shipped beside the default ------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def frrn_segmenter():
+    return Segmenter.from_model('frrn_cpu_camvid', threads=2)
+
+
+def test_shipped_frrn_manifest_records_how_it_was_made_and_stored():
+    model = default_model('frrn_cpu_camvid')
+    m = model.manifest
+    assert m['architecture'] == 'frrn_cpu' and m['training']['encoder_weights'] == 'none'
+    assert m['input']['height'] % 16 == 0 and m['input']['width'] == 480
+    assert m['training']['command'].startswith('seg-perception train --model frrn_cpu')
+    assert 0 < m['validation']['miou'] <= 100 and set(m['validation']['iou']) == set(m['classes'])
+    check = m['weights_storage_check']
+    assert check['labels_changed'] < 0.005 and check['bytes_after'] < check['bytes_before']
+    for role in m['files']:
+        assert os.path.getsize(model.path(role)) < 20_000_000    # path() also checks the sha256
+
+
+def test_shipped_frrn_labels_road_and_sky_in_the_sample(frrn_segmenter):
+    classes = frrn_segmenter.classes
+    confusion = np.zeros((len(classes), len(classes)), np.int64)
+    for index in (0, 10, 20):
+        rgb, truth = _sample(index)
+        out = frrn_segmenter.segment(rgb)
+        assert out.labels.shape == truth.shape
+        confusion += metrics.confusion_matrix(truth, out.labels, len(classes), 11)
+    summary = metrics.summary(confusion, classes)
+    for name in ('road', 'sky'):
+        assert summary['iou'][name] > 60, (name, summary['iou'])
