@@ -267,6 +267,7 @@ BAD_INPUTS = {
                        'cannot decode jpeg payload of 500 bytes'),
     'unsupported format': (lambda rgb, h: edited(compressed_image(rgb, h, 'jpeg'), format='tiff'),
                            "unsupported format 'tiff'"),
+    'one row': (lambda rgb, h: rgb_image(rgb[:1], h), 'image too small to segment: 160 x 1'),
 }
 
 

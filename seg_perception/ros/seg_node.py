@@ -123,7 +123,7 @@ from ..ambiguity import SafetyConfig, TemporalFlipCheck
 from ..camera import CameraModel
 from ..engine_files import PRECISIONS, REBUILD_POLICIES
 from ..model_files import ModelFileError, ModelFiles, default_model
-from ..segmenter import InputError, Segmenter
+from ..segmenter import InputError, Segmenter, check_rgb
 from ..taxonomy import TAXONOMY_CLASSES, taxonomy_lut
 from .eval_bag import ALARM_STAMPS_KEY, format_alarm_stamps
 from .conversions import array_to_image, compressed_to_rgb, freespace_to_cloud, image_to_rgb
@@ -588,7 +588,9 @@ class SegNode(Node):
             t0 = time.perf_counter()
             try:
                 convert = compressed_to_rgb if isinstance(msg, CompressedImage) else image_to_rgb
-                rgb = convert(msg, max_pixels=self._param('max_input_pixels'))
+                # a valid message may still hold an image the network cannot take (one row): refused here, so
+                # that it costs only its own camera's frame, not the batch
+                rgb = check_rgb(convert(msg, max_pixels=self._param('max_input_pixels')))
             except InputError as e:
                 self._record_error('rejected', f'{topic_name}: {e}')
                 continue
