@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import time
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -200,7 +200,8 @@ def train(args) -> Dict:
         indices = indices[dist.rank::dist.world]
         rng = np.random.default_rng([args.seed, iteration, dist.rank])
         torch.manual_seed(args.seed * 1_000_003 + iteration)
-        pairs = [datasets.augment(train_set.images[i], train_set.labels[i], rng, crop, train_set.ignore_index)
+        pairs = [datasets.augment(train_set.images[i], train_set.labels[i], rng, crop, train_set.ignore_index,
+                                  tuple(args.scale_range))
                  for i in indices]
         x = _to_input(np.stack([p[0] for p in pairs]), mean, std, device)
         y = torch.from_numpy(np.stack([p[1] for p in pairs])).long().to(device)
@@ -308,8 +309,8 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
         + (f'; initialised from {os.path.basename(args.init_from)}' if args.init_from else ''),
         'encoder_weights': args.encoder_weights,
         'encoder_origin': _ENCODER_ORIGIN.get(args.model, 'none') if args.encoder_weights == 'imagenet' else 'none',
-        'recipe': {k: getattr(args, k) for k in ('iters', 'batch_size', 'crop_height', 'crop_width', 'lr',
-                                                 'weight_decay', 'class_weight_power', 'loss', 'seed')},
+        'recipe': {k: getattr(args, k) for k in ('iters', 'batch_size', 'crop_height', 'crop_width', 'scale_range',
+                                                 'lr', 'weight_decay', 'class_weight_power', 'loss', 'seed')},
         'optimiser': 'AdamW, poly decay power 0.9; the loss (+0.4 x the same on each auxiliary output, where the '
                      'model has one); scale 0.75-1.5, crop, flip, colour jitter',
         'wall_s': result.get('train_wall_s'),
@@ -332,6 +333,16 @@ def _json_object(text: str) -> Dict:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f'expected a JSON object such as {{"refine": true}}, got {text!r}')
     return value
+
+
+def _scale_range(text: str) -> Tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(','))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected LO,HI such as 0.75,1.5, got {text!r}') from None
+    if not 0 < lo <= hi <= 8:
+        raise argparse.ArgumentTypeError(f'expected 0 < LO <= HI <= 8, got {text!r}')
+    return lo, hi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -359,6 +370,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--batch-size', type=int, default=8, help='per process (per GPU with torchrun)')
     parser.add_argument('--crop-height', type=int, default=288)
     parser.add_argument('--crop-width', type=int, default=384)
+    parser.add_argument('--scale-range', type=_scale_range, default=(0.75, 1.5), metavar='LO,HI',
+                        help='random rescaling of each training image before the crop (default 0.75,1.5)')
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--weight-decay', type=float, default=1e-4)
     parser.add_argument('--loss', choices=('ce', 'bootstrap'), default='ce',

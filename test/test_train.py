@@ -115,3 +115,22 @@ def test_an_option_the_model_does_not_take_is_one_line_and_exit_2(tmp_path, caps
     assert train.run(args, 'seg-perception train ...') == 2
     err = capsys.readouterr().err
     assert err.startswith('error: --arch-kwargs') and 'foo' in err and 'Traceback' not in err
+
+
+def test_scale_range_reaches_the_augmentation_and_the_manifest(tmp_path):
+    for bad in ('1.5', '2,1', '0,1', 'a,b'):
+        with pytest.raises(SystemExit):
+            _args(tmp_path, '--scale-range', bad)
+    args = _args(tmp_path, '--scale-range', '1,1', '--iters', '1', '--export', str(tmp_path / 'export'),
+                 '--name', 'm', '--input-height', '48', '--input-width', '64')
+    assert args.scale_range == (1.0, 1.0)
+    train.train(args)
+    manifest = json.loads((tmp_path / 'export' / 'm.json').read_text())
+    assert manifest['training']['recipe']['scale_range'] == [1.0, 1.0]
+    # at scale 1 a crop of the image's own size is the image itself, at most flipped
+    from seg_perception import datasets
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 11, (48, 64)).astype(np.uint8)
+    image = np.zeros((48, 64, 3), np.uint8)
+    _, out = datasets.augment(image, labels, rng, (48, 64), 255, (1.0, 1.0))
+    assert np.array_equal(out, labels) or np.array_equal(out, labels[:, ::-1])
