@@ -312,7 +312,8 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
         'recipe': {k: getattr(args, k) for k in ('iters', 'batch_size', 'crop_height', 'crop_width', 'scale_range',
                                                  'lr', 'weight_decay', 'class_weight_power', 'loss', 'seed')},
         'optimiser': 'AdamW, poly decay power 0.9; the loss (+0.4 x the same on each auxiliary output, where the '
-                     'model has one); scale 0.75-1.5, crop, flip, colour jitter',
+                     f'model has one); scale {args.scale_range[0]:g}-{args.scale_range[1]:g}, crop, flip, colour '
+                     'jitter',
         'wall_s': result.get('train_wall_s'),
         'hardware': args.hardware,
         'command': getattr(args, 'command_line', ''),
