@@ -21,7 +21,7 @@ import numpy as np
 
 from seg_perception import datasets
 from seg_perception.export import half_weights
-from seg_perception.model_files import ModelFiles, sha256_file
+from seg_perception.model_files import ModelFileError, ModelFiles, sha256_file
 from seg_perception.segmenter import Segmenter
 
 MAX_CHANGED = 0.005
@@ -56,7 +56,12 @@ def main(argv=None) -> int:
     parser.add_argument('--keep-torch', action='store_true', help='copy the .pt file too')
     args = parser.parse_args(argv)
 
-    src = ModelFiles.load(args.manifest)
+    try:
+        src = ModelFiles.load(args.manifest)
+        src.path('onnx')
+    except ModelFileError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
     name = src.name
     os.makedirs(args.out, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

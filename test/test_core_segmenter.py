@@ -156,3 +156,5 @@ def test_half_weights_script_writes_the_model_with_its_check(tiny_model, tmp_pat
     assert written['weights_storage_check']['frames'] == 2
     assert written['weights_storage_check']['labels_changed'] < 0.005
     Segmenter.from_model(str(tmp_path / 'tiny.json'), threads=1)       # the sha256 matches the file written
+    assert script.main([str(tmp_path / 'missing.json'), '--out', str(tmp_path / 'x')]) == 2
+    assert not (tmp_path / 'x').exists()
