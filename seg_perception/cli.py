@@ -281,8 +281,9 @@ def _crf_labels(seg, img, args):
     from . import crf
 
     mean, std = seg.model.mean_std
-    probabilities = crf.probabilities_torch(seg.backend.graph.model, seg.preprocess(img)[None], mean, std,
-                                            seg.backend.device)[0]
+    graph = seg.backend.graph
+    probabilities = crf.probabilities_torch(graph.model, seg.preprocess(img)[None], mean, std, seg.backend.device,
+                                            graph.class_bias)[0]
     return crf.refine(probabilities, img, _crf_params(args.crf_params), args.crf_implementation)
 
 
@@ -363,6 +364,13 @@ def cmd_train(args) -> int:
     from . import train
 
     return train.run(args, 'seg-perception ' + ' '.join(sys.argv[1:]))
+
+
+def cmd_class_bias(args) -> int:
+    """Choose per-class logit offsets on a training split (see seg_perception.class_bias)."""
+    from . import class_bias
+
+    return class_bias.run(args, 'seg-perception ' + ' '.join(sys.argv[1:]))
 
 
 def cmd_bench(args) -> int:
@@ -588,6 +596,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    '--name pspnet_lite0_camvid')
     add_arguments(p)
     p.set_defaults(func=cmd_train)
+
+    from .class_bias import add_arguments as add_bias_arguments
+    p = sub.add_parser('class-bias', help='per-class logit offsets that maximise mIoU on a training split',
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description='Choose one offset per class (added to the logits before the arg-max) by '
+                                   'coordinate ascent on the mIoU of a split the model was trained on, and write '
+                                   'the model with them (ONNX, .pt, manifest).\n\nexample:\n'
+                                   '  seg-perception class-bias --model engines/pspnet_lite0_camvid.json --root '
+                                   '../shared/datasets/camvid --split train --out out/biased')
+    add_bias_arguments(p)
+    p.set_defaults(func=cmd_class_bias)
 
     from .engine_build import add_arguments as add_build_arguments
     p = sub.add_parser('build-engine', help='build TensorRT engines (FP32, FP16, INT8) from the ONNX graph',

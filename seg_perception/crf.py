@@ -289,8 +289,12 @@ class PermutohedralLattice:
         return out.reshape(shape)
 
 
-def probabilities_torch(module, images: np.ndarray, mean, std, device: Optional[str] = None) -> np.ndarray:
+def probabilities_torch(module, images: np.ndarray, mean, std, device: Optional[str] = None,
+                        class_bias=None) -> np.ndarray:
     """Softmax class probabilities N x C x H x W (float32) of a registry model on N x H x W x 3 uint8 images.
+
+    ``class_bias``: the model's per-class logit offsets (a C x 1 x 1 or 1 x C x 1 x 1 tensor, or None), as the
+    deployed graph adds them.
 
     For offline stages that need more than the deployed graph's labels and margin (the CRF); the live path
     never calls it.
@@ -307,6 +311,9 @@ def probabilities_torch(module, images: np.ndarray, mean, std, device: Optional[
         with torch.inference_mode():
             logits = module(x)
             logits = logits[0] if isinstance(logits, (tuple, list)) else logits
-            return torch.softmax(logits.float(), dim=1).cpu().numpy()
+            logits = logits.float()
+            if class_bias is not None:
+                logits = logits + class_bias.to(logits.device).view(1, -1, 1, 1)
+            return torch.softmax(logits, dim=1).cpu().numpy()
     finally:
         module.train(was_training)

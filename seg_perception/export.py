@@ -27,27 +27,35 @@ OPSET = 17
 class DeployGraph(nn.Module):
     """uint8 NHWC image -> (uint8 labels, float32 top-1 minus top-2 margin), around any model of the registry."""
 
-    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]):
+    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float],
+                 class_bias: Optional[Sequence[float]] = None):
         super().__init__()
         self.model = model
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer('inv_std', 1.0 / torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        # per-class offsets added to the logits (seg_perception.class_bias); no Add in the graph without them
+        bias = None if class_bias is None else torch.tensor(class_bias, dtype=torch.float32).view(1, -1, 1, 1)
+        self.register_buffer('class_bias', bias)
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         x = (image.permute(0, 3, 1, 2).float() - self.mean) * self.inv_std
         logits = self.model(x)
         if isinstance(logits, (tuple, list)):
             logits = logits[0]
-        top2, index = torch.softmax(logits.float(), dim=1).topk(2, dim=1)
+        logits = logits.float()
+        if self.class_bias is not None:
+            logits = logits + self.class_bias
+        top2, index = torch.softmax(logits, dim=1).topk(2, dim=1)
         labels = index[:, 0].to(torch.uint8)
         margin = top2[:, 0] - top2[:, 1]
         return labels, margin
 
 
 def export_onnx(model: nn.Module, path_or_buffer, input_hw: Tuple[int, int], mean: Sequence[float],
-                std: Sequence[float], opset: int = OPSET, dynamic_batch: bool = True) -> None:
+                std: Sequence[float], opset: int = OPSET, dynamic_batch: bool = True,
+                class_bias: Optional[Sequence[float]] = None) -> None:
     """Export ``model`` wrapped in :class:`DeployGraph` at a fixed H x W (batch dynamic when asked)."""
-    graph = DeployGraph(model, mean, std).eval()
+    graph = DeployGraph(model, mean, std, class_bias).eval()
     dummy = torch.zeros(1, input_hw[0], input_hw[1], 3, dtype=torch.uint8)
     axes = {'image': {0: 'batch'}, 'labels': {0: 'batch'}, 'margin': {0: 'batch'}} if dynamic_batch else None
     with torch.no_grad():

@@ -98,6 +98,21 @@ class ModelFiles:
         norm = self.manifest['input']['normalisation']
         return tuple(norm['mean']), tuple(norm['std'])
 
+    @property
+    def class_bias(self) -> Optional[Tuple[float, ...]]:
+        """Per-class offsets added to the logits before the arg-max (seg_perception.class_bias), or None.
+
+        The ONNX graph carries them already; the torch backend adds them from here.
+        """
+        record = self.manifest.get('class_bias')
+        if not record:
+            return None
+        values = tuple(float(v) for v in record['values'])
+        if len(values) != len(self.classes):
+            raise ModelFileError(f'model manifest {self.manifest_path}: class_bias has {len(values)} values for '
+                                 f'{len(self.classes)} classes')
+        return values
+
     def path(self, role: str, verify: bool = True) -> str:
         """Path of the file with ``role`` ('onnx', 'torch', ...), checked against the manifest's sha256."""
         files = self.manifest['files']

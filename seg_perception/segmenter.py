@@ -183,7 +183,8 @@ class Segmenter:
         t1 = time.perf_counter()
         labels, margin = self.backend.infer(batch)
         t2 = time.perf_counter()
-        probabilities = crf.probabilities_torch(graph.model, batch, *self.model.mean_std, self.backend.device)[0]
+        probabilities = crf.probabilities_torch(graph.model, batch, *self.model.mean_std, self.backend.device,
+                                                graph.class_bias)[0]
         refined, _ = crf.refine(probabilities, rgb, params)
         timings = {'preprocess': (t1 - t0) * 1e3, 'inference': (t2 - t1) * 1e3,
                    'crf': (time.perf_counter() - t2) * 1e3}

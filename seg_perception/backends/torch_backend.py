@@ -65,7 +65,7 @@ class TorchBackend(Backend):
         if self.channels_last:
             module = module.to(memory_format=torch.channels_last)
         mean, std = model.mean_std
-        self.graph = DeployGraph(module, mean, std).eval().to(self.device)
+        self.graph = DeployGraph(module, mean, std, model.class_bias).eval().to(self.device)
         self._graphs: Dict[int, tuple] = {}
         self._torch = torch
 
