@@ -246,7 +246,7 @@ def run(args, command_line: str) -> int:
     found = search(logits, labels, len(model.classes), rounds=args.rounds, orders=orders)
     wall = time.perf_counter() - t0
     record = {
-        'chosen_on': f'{args.dataset} {args.split} ({len(data)} frames, every {args.stride}th pixel both ways, '
+        'chosen_on': f'{args.dataset} {args.split} ({len(data)} frames, one pixel in {args.stride} both ways, '
                      f'{len(labels)} labelled pixels)',
         'objective': 'mIoU of the arg-max of logits + offsets, coordinate ascent from zero, steps '
                      f'+/-{", ".join(f"{s:g}" for s in STEPS)}, {args.rounds} rounds',

@@ -7,6 +7,7 @@ import argparse
 import glob
 import json
 import os
+import shlex
 import sys
 
 import numpy as np
@@ -363,14 +364,14 @@ def cmd_train(args) -> int:
     """Train a model (see seg_perception.train)."""
     from . import train
 
-    return train.run(args, 'seg-perception ' + ' '.join(sys.argv[1:]))
+    return train.run(args, 'seg-perception ' + shlex.join(sys.argv[1:]))
 
 
 def cmd_class_bias(args) -> int:
     """Choose per-class logit offsets on a training split (see seg_perception.class_bias)."""
     from . import class_bias
 
-    return class_bias.run(args, 'seg-perception ' + ' '.join(sys.argv[1:]))
+    return class_bias.run(args, 'seg-perception ' + shlex.join(sys.argv[1:]))
 
 
 def cmd_bench(args) -> int:

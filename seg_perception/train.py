@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import os
+import shlex
 import sys
 import time
 from typing import Dict, Optional, Tuple
@@ -412,7 +413,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    return run(args, 'seg-perception train ' + ' '.join(sys.argv[1:] if argv is None else argv))
+    return run(args, 'seg-perception train ' + shlex.join(sys.argv[1:] if argv is None else argv))
 
 
 def run(args, command_line: str) -> int:
