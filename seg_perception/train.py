@@ -7,6 +7,9 @@ The recipe follows the papers where they matter:
   model returns in training mode (Deep Contextual Networks has three; its paper discounts them over time);
 - FRRN's bootstrapped cross-entropy, the mean loss over the K hardest pixels (Pohlen et al. 2017, Section 4;
   K = 512 x 64 at full Cityscapes resolution, i.e. 1/64 of the pixels, scaled with the pixel count);
+- the Lovasz-softmax loss (Berman, Rannen Triki and Blaschko, CVPR 2018), a convex surrogate of each class's
+  1 - IoU, added to the cross-entropy with ``--loss ce+lovasz``: the metric itself, thin classes counting as
+  much as large ones;
 - augmentation by random scale, crop, flip and colour jitter;
 - median-frequency class balancing (SegNet on CamVid), softened by ``--class-weight-power``.
 
@@ -58,6 +61,38 @@ def bootstrapped_cross_entropy(logits: torch.Tensor, target: torch.Tensor, k: in
     top = loss.topk(k, dim=1).values
     keep = top >= 0
     return (top * keep).sum() / keep.sum().clamp(min=1)
+
+
+def _lovasz_grad(fg_sorted: torch.Tensor) -> torch.Tensor:
+    """Gradient of the Lovasz extension of the Jaccard loss at errors sorted in decreasing order."""
+    total = fg_sorted.sum()
+    intersection = total - fg_sorted.cumsum(0)
+    union = total + (1 - fg_sorted).cumsum(0)
+    jaccard = 1.0 - intersection / union
+    jaccard[1:] = jaccard[1:] - jaccard[:-1].clone()
+    return jaccard
+
+
+def lovasz_softmax(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
+    """Lovasz-softmax loss over the batch's labelled pixels, averaged over the classes present in the target.
+
+    On one-hot probabilities it equals the mean of 1 - IoU over those classes (Berman et al. 2018, Eq. 12).
+    """
+    num_classes = logits.shape[1]
+    probs = torch.softmax(logits.float(), dim=1).permute(0, 2, 3, 1).reshape(-1, num_classes)
+    target = target.reshape(-1)
+    valid = target != ignore_index
+    probs, target = probs[valid], target[valid]
+    losses = []
+    for c in range(num_classes):
+        fg = (target == c).float()
+        if fg.sum() == 0:
+            continue
+        errors, order = torch.sort((fg - probs[:, c]).abs(), descending=True)
+        losses.append(torch.dot(errors, _lovasz_grad(fg[order])))
+    if not losses:
+        return logits.sum() * 0.0
+    return torch.stack(losses).mean()
 
 
 def _batch_indices(n: int, batch_size: int, seed: int, iteration: int) -> np.ndarray:
@@ -221,6 +256,8 @@ def train(args) -> Dict:
             loss = bootstrapped_cross_entropy(main, y, k, weights, train_set.ignore_index)
         else:
             loss = F.cross_entropy(main, y, weight=weights, ignore_index=train_set.ignore_index)
+            if args.loss == 'ce+lovasz':
+                loss = loss + lovasz_softmax(main, y, train_set.ignore_index)
         for aux in auxiliaries:
             loss = loss + 0.4 * F.cross_entropy(aux.float(), y, weight=weights, ignore_index=train_set.ignore_index)
         optimiser.zero_grad(set_to_none=True)
@@ -376,8 +413,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='random rescaling of each training image before the crop (default 0.75,1.5)')
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--weight-decay', type=float, default=1e-4)
-    parser.add_argument('--loss', choices=('ce', 'bootstrap'), default='ce',
-                        help='cross-entropy, or FRRN\'s bootstrapped cross-entropy over the hardest pixels')
+    parser.add_argument('--loss', choices=('ce', 'bootstrap', 'ce+lovasz'), default='ce',
+                        help='cross-entropy, FRRN\'s bootstrapped cross-entropy over the hardest pixels, or '
+                             'cross-entropy plus the Lovasz-softmax loss (on the main output)')
     parser.add_argument('--bootstrap-fraction', type=float, default=1 / 64,
                         help='share of pixels the bootstrapped loss keeps (FRRN: 512 x 64 of 1024 x 2048 = 1/64)')
     parser.add_argument('--class-weight-power', type=float, default=0.0,

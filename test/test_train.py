@@ -64,6 +64,25 @@ def test_bootstrapped_loss_keeps_only_the_hardest_pixels_and_skips_void():
     assert torch.allclose(train.bootstrapped_cross_entropy(logits, target, k=2, ignore_index=255), hardest_two)
 
 
+def test_lovasz_loss_on_hard_predictions_is_one_minus_the_mean_iou_of_the_present_classes():
+    from seg_perception import metrics
+
+    torch.manual_seed(0)
+    target = torch.randint(0, 4, (2, 20, 30))      # class 4 never in the target: it must not count
+    target[0, :3] = 255
+    pred = torch.randint(0, 5, (2, 20, 30))
+    logits = torch.nn.functional.one_hot(pred, 5).permute(0, 3, 1, 2).float() * 100
+    iou = metrics.iou_per_class(metrics.confusion_matrix(target.numpy(), pred.numpy(), 5, 255))[:4]
+    assert train.lovasz_softmax(logits, target).item() == pytest.approx(1 - float(np.mean(iou)), abs=1e-5)
+    perfect = torch.nn.functional.one_hot(target.clamp(max=3), 5).permute(0, 3, 1, 2).float() * 100
+    assert train.lovasz_softmax(perfect, target).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_lovasz_loss_trains_a_few_steps(tmp_path):
+    train.train(_args(tmp_path, '--iters', '3', '--loss', 'ce+lovasz'))
+    assert len(_losses(tmp_path)) == 3 and all(np.isfinite(_losses(tmp_path)))
+
+
 def test_imagenet_weights_are_refused_for_models_that_have_none(tmp_path):
     args = _args(tmp_path, '--iters', '1')
     args.model, args.encoder_weights = 'frrn_cpu', 'imagenet'
