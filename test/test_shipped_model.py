@@ -89,3 +89,24 @@ def test_shipped_frrn_labels_road_and_sky_in_the_sample(frrn_segmenter):
     summary = metrics.summary(confusion, classes)
     for name in ('road', 'sky'):
         assert summary['iou'][name] > 60, (name, summary['iou'])
+
+
+# -- the per-class logit offsets both shipped models carry ---------------------------------------------------------
+
+@pytest.mark.parametrize('name', ['pspnet_lite0_camvid', 'frrn_cpu_camvid'])
+def test_shipped_offsets_keep_the_safety_orders_and_are_in_the_graph(name):
+    onnx = pytest.importorskip('onnx')
+    from onnx import numpy_helper
+
+    from seg_perception.class_bias import safety_orders
+
+    model = default_model(name)
+    bias = model.class_bias
+    assert bias is not None and len(bias) == len(model.classes)
+    record = model.manifest['class_bias']
+    assert record['chosen_on'].startswith('camvid train')      # never the split the figures are measured on
+    for a, b in safety_orders(model.classes):
+        assert bias[a] <= bias[b], (model.classes[a], model.classes[b])
+    graph = onnx.load(model.path('onnx')).graph
+    tensors = [numpy_helper.to_array(t).ravel() for t in graph.initializer if len(t.dims) == 4 and t.dims[1] == 11]
+    assert any(t.size == 11 and np.allclose(t, bias) for t in tensors)
