@@ -43,15 +43,10 @@ ROUNDS = 3
 
 def load_torch_model(model: ModelFiles):
     """The registry model of ``model``'s torch weights (float32, eval mode) and its normalisation."""
-    import torch
+    from .backends.torch_backend import load_module
 
-    from . import models
-
-    checkpoint = torch.load(model.path('torch'), map_location='cpu', weights_only=False)
-    module = models.create(checkpoint['arch'], num_classes=len(model.classes), **checkpoint.get('arch_kwargs', {}))
-    module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in checkpoint['state_dict'].items()})
     mean, std = model.mean_std
-    return module.eval(), mean, std
+    return load_module(model), mean, std
 
 
 def collect_logits(module, data, mean: Sequence[float], std: Sequence[float], input_hw: Tuple[int, int],

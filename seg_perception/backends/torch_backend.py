@@ -15,6 +15,18 @@ from . import Backend, BackendUnavailable
 from ..model_files import ModelFiles
 
 
+def load_module(model: ModelFiles):
+    """The registry model of ``model``'s torch weights (.pt), in float32 on the CPU, in eval mode."""
+    import torch
+
+    from .. import models
+
+    checkpoint = torch.load(model.path('torch'), map_location='cpu', weights_only=False)
+    module = models.create(checkpoint['arch'], num_classes=len(model.classes), **checkpoint.get('arch_kwargs', {}))
+    module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in checkpoint['state_dict'].items()})
+    return module.eval()
+
+
 class TorchBackend(Backend):
     """Runs the model's torch weights through the same deployable graph as the ONNX export.
 
@@ -32,7 +44,6 @@ class TorchBackend(Backend):
         except ImportError:
             raise BackendUnavailable('the torch backend needs PyTorch: pip install torch==2.13.0 '
                                      '(or pip install -e .[torch])') from None
-        from .. import models
         from ..export import DeployGraph
 
         if threads:
@@ -50,12 +61,7 @@ class TorchBackend(Backend):
             if on and not cuda:
                 raise ValueError(f'torch backend option {option} needs a CUDA device, got device {self.device!r}')
         if module is None:
-            path = model.path('torch')
-            checkpoint = torch.load(path, map_location='cpu', weights_only=False)
-            module = models.create(checkpoint['arch'], num_classes=len(model.classes),
-                                   **checkpoint.get('arch_kwargs', {}))
-            module.load_state_dict({k: v.float() if v.is_floating_point() else v
-                                    for k, v in checkpoint['state_dict'].items()})
+            module = load_module(model)
         elif self.half or self.channels_last:
             module = copy.deepcopy(module)      # converted below: leave the caller's module as it was
         if self.half:
