@@ -1,5 +1,8 @@
-"""Per-class logit offsets: the search finds a known shift, the graph and both backends apply them, the CLI writes
-a model whose manifest records them, and bad settings get one line and exit 2."""
+"""Per-class logit offsets: the search, the safety orders, the graph and both backends, the CLI and bad settings.
+
+The search finds a known shift, the graph and both backends apply the offsets, the CLI writes a model whose
+manifest records them, and bad settings get one line and exit 2.
+"""
 
 import argparse
 import json
