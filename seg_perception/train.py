@@ -198,8 +198,8 @@ def train(args) -> Dict:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dist.local_rank] if 'cuda' in device
                                                         else None)
     weights = None
+    freq = datasets.class_frequencies(train_set.labels, num_classes)
     if args.class_weight_power > 0:
-        freq = datasets.class_frequencies(train_set.labels, num_classes)
         weights = torch.tensor(datasets.median_frequency_weights(freq, args.class_weight_power),
                                dtype=torch.float32, device=device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -236,9 +236,11 @@ def train(args) -> Dict:
         indices = indices[dist.rank::dist.world]
         rng = np.random.default_rng([args.seed, iteration, dist.rank])
         torch.manual_seed(args.seed * 1_000_003 + iteration)
+        focus = [datasets.rare_class(train_set.labels[i], freq, rng) if rng.random() < args.rare_crops else None
+                 for i in indices] if args.rare_crops > 0 else [None] * len(indices)
         pairs = [datasets.augment(train_set.images[i], train_set.labels[i], rng, crop, train_set.ignore_index,
-                                  tuple(args.scale_range))
-                 for i in indices]
+                                  tuple(args.scale_range), f)
+                 for i, f in zip(indices, focus)]
         x = _to_input(np.stack([p[0] for p in pairs]), mean, std, device)
         y = torch.from_numpy(np.stack([p[1] for p in pairs])).long().to(device)
         if device.startswith('cuda'):
@@ -348,7 +350,8 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
         'encoder_weights': args.encoder_weights,
         'encoder_origin': _ENCODER_ORIGIN.get(args.model, 'none') if args.encoder_weights == 'imagenet' else 'none',
         'recipe': {k: getattr(args, k) for k in ('iters', 'batch_size', 'crop_height', 'crop_width', 'scale_range',
-                                                 'lr', 'weight_decay', 'class_weight_power', 'loss', 'seed')},
+                                                 'rare_crops', 'lr', 'weight_decay', 'class_weight_power', 'loss',
+                                                 'seed')},
         'optimiser': 'AdamW, poly decay power 0.9; the loss (+0.4 x the same on each auxiliary output, where the '
                      f'model has one); scale {args.scale_range[0]:g}-{args.scale_range[1]:g}, crop, flip, colour '
                      'jitter',
@@ -371,6 +374,16 @@ def _json_object(text: str) -> Dict:
         raise argparse.ArgumentTypeError(f'not JSON: {exc}') from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f'expected a JSON object such as {{"refine": true}}, got {text!r}')
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number from 0 to 1, got {text!r}') from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f'expected a number from 0 to 1, got {text!r}')
     return value
 
 
@@ -411,6 +424,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--crop-width', type=int, default=384)
     parser.add_argument('--scale-range', type=_scale_range, default=(0.75, 1.5), metavar='LO,HI',
                         help='random rescaling of each training image before the crop (default 0.75,1.5)')
+    parser.add_argument('--rare-crops', type=_share, default=0.0,
+                        help='share of crops placed on a pixel of a class present in the image, drawn inversely to '
+                             'its pixel share (default 0: crops anywhere)')
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--weight-decay', type=float, default=1e-4)
     parser.add_argument('--loss', choices=('ce', 'bootstrap', 'ce+lovasz'), default='ce',

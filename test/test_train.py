@@ -153,3 +153,32 @@ def test_scale_range_reaches_the_augmentation_and_the_manifest(tmp_path):
     image = np.zeros((48, 64, 3), np.uint8)
     _, out = datasets.augment(image, labels, rng, (48, 64), 255, (1.0, 1.0))
     assert np.array_equal(out, labels) or np.array_equal(out, labels[:, ::-1])
+
+
+def test_rare_crops_hold_a_pixel_of_the_focus_class_and_reach_the_manifest(tmp_path):
+    from seg_perception import datasets
+
+    labels = np.zeros((120, 160), np.uint8)
+    labels[5, 150] = 2                                  # one pole pixel in a corner
+    image = np.zeros((120, 160, 3), np.uint8)
+    held = {True: 0, False: 0}
+    for seed in range(40):
+        for focus in (True, False):
+            rng = np.random.default_rng(seed)
+            _, out = datasets.augment(image, labels, rng, (48, 64), 255, (1.0, 1.0), 2 if focus else None)
+            held[focus] += int((out == 2).any())
+    assert held[True] == 40 and held[False] < 10
+    freq = np.array([0.5, 0.49, 0.01])
+    rng = np.random.default_rng(0)
+    draws = [datasets.rare_class(np.array([[0, 1, 2]], np.uint8), freq, rng) for _ in range(200)]
+    assert draws.count(2) > 150 and set(draws) <= {0, 1, 2}
+    assert datasets.rare_class(np.array([[0, 0]], np.uint8), freq, rng) == 0
+    assert datasets.rare_class(np.full((2, 2), 255, np.uint8), freq, rng) is None
+    for bad in ('-0.1', '1.5', 'x'):
+        with pytest.raises(SystemExit):
+            _args(tmp_path, '--rare-crops', bad)
+    args = _args(tmp_path, '--rare-crops', '0.5', '--iters', '2', '--export', str(tmp_path / 'export'),
+                 '--name', 'm', '--input-height', '48', '--input-width', '64')
+    train.train(args)
+    manifest = json.loads((tmp_path / 'export' / 'm.json').read_text())
+    assert manifest['training']['recipe']['rare_crops'] == 0.5
