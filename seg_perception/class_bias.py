@@ -88,9 +88,8 @@ def collect_logits(module, data, mean: Sequence[float], std: Sequence[float], in
 
 def confusion(logits: np.ndarray, labels: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """Confusion matrix (truth x prediction) of the arg-max of ``logits + bias``."""
-    n = logits.shape[1]
     pred = np.argmax(logits + bias.astype(logits.dtype), axis=1)
-    return np.bincount(labels * n + pred, minlength=n * n).reshape(n, n)
+    return metrics.confusion_matrix(labels, pred, logits.shape[1])
 
 
 def mean_iou(conf: np.ndarray) -> float:
