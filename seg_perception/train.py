@@ -198,7 +198,8 @@ def train(args) -> Dict:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dist.local_rank] if 'cuda' in device
                                                         else None)
     weights = None
-    freq = datasets.class_frequencies(train_set.labels, num_classes)
+    freq = datasets.class_frequencies(train_set.labels, num_classes) \
+        if args.class_weight_power > 0 or args.rare_crops > 0 else None
     if args.class_weight_power > 0:
         weights = torch.tensor(datasets.median_frequency_weights(freq, args.class_weight_power),
                                dtype=torch.float32, device=device)
