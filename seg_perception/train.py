@@ -27,6 +27,7 @@ import sys
 import time
 from typing import Dict, Optional, Tuple
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -107,18 +108,30 @@ def _to_input(images_u8: np.ndarray, mean, std, device='cpu') -> torch.Tensor:
     return (x - torch.tensor(mean, device=device).view(1, 3, 1, 1)) / torch.tensor(std, device=device).view(1, 3, 1, 1)
 
 
-def evaluate_torch(model, data: datasets.LabelledImages, mean, std, num_classes: int, device='cpu') -> Dict:
-    """Full-resolution evaluation of a torch model; returns metrics.summary plus the confusion matrix."""
+def evaluate_torch(model, data: datasets.LabelledImages, mean, std, num_classes: int, device='cpu',
+                   input_hw: Optional[Tuple[int, int]] = None) -> Dict:
+    """Full-resolution evaluation of a torch model; returns metrics.summary plus the confusion matrix.
+
+    ``input_hw``: the network size the model will be exported at; each image goes to it the way Segmenter sends
+    it, and the labels come back to the image's size by nearest neighbour (None: the image's own size).
+    """
+    from .segmenter import to_network_size
+
     model.eval()
     confusion = np.zeros((num_classes, num_classes), np.int64)
     with torch.no_grad():
         for img, lab in zip(data.images, data.labels):
             h, w = lab.shape
+            if input_hw is not None and tuple(input_hw) != (h, w):
+                img = to_network_size(img, tuple(input_hw))
+            nh, nw = img.shape[:2]
             divisor = getattr(model, 'size_divisor', 1)
-            x = F.pad(_to_input(img[None], mean, std, device), (0, (-w) % divisor, 0, (-h) % divisor))
+            x = F.pad(_to_input(img[None], mean, std, device), (0, (-nw) % divisor, 0, (-nh) % divisor))
             out = model(x)
             out = out[0] if isinstance(out, (tuple, list)) else out
-            pred = out[0, :, :h, :w].argmax(0).cpu().numpy()
+            pred = out[0, :, :nh, :nw].argmax(0).cpu().numpy()
+            if (nh, nw) != (h, w):
+                pred = cv2.resize(pred.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
             confusion += metrics.confusion_matrix(lab, pred, num_classes, data.ignore_index)
     result = metrics.summary(confusion, data.classes)
     result['confusion'] = confusion.tolist()
@@ -167,6 +180,7 @@ def train(args) -> Dict:
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
     mean, std = normalisation(args.model)
+    input_hw = (args.input_height, args.input_width)      # the exported network size; val goes through it
 
     bag_topics = dict(image_topic=args.image_topic, gt_topic=args.gt_topic, gt_format=args.gt_format) \
         if args.dataset == 'bag' else {}
@@ -284,7 +298,7 @@ def train(args) -> Dict:
                                            or time.time() >= deadline):
             save_checkpoint(ckpt_path, model, optimiser, iteration, args)
         if dist.main and val_set is not None and args.val_every and iteration % args.val_every == 0:
-            figures = evaluate_torch(model, val_set, mean, std, num_classes, device)
+            figures = evaluate_torch(model, val_set, mean, std, num_classes, device, input_hw)
             _append_csv(os.path.join(args.out, 'val.csv'), {'iteration': iteration, 'miou': figures['miou'],
                                                             **figures['iou']})
             net.train()
@@ -299,7 +313,7 @@ def train(args) -> Dict:
                   flush=True)
         return result
     if dist.main and val_set is not None:
-        result['val'] = evaluate_torch(model, val_set, mean, std, num_classes, device)
+        result['val'] = evaluate_torch(model, val_set, mean, std, num_classes, device, input_hw)
         print(json.dumps({k: v for k, v in result['val'].items() if k != 'confusion'}), flush=True)
     if dist.main and args.export:
         export_model(model.cpu().float(), args, mean, std, train_set.classes, result)

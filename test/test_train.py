@@ -182,3 +182,35 @@ def test_rare_crops_hold_a_pixel_of_the_focus_class_and_reach_the_manifest(tmp_p
     train.train(args)
     manifest = json.loads((tmp_path / 'export' / 'm.json').read_text())
     assert manifest['training']['recipe']['rare_crops'] == 0.5
+
+
+class _ColourArgmax(torch.nn.Module):
+    """Logits = the three normalised colour channels: the label is the brightest channel."""
+
+    def __init__(self):
+        super().__init__()
+        self.sizes = []
+
+    def forward(self, x):
+        self.sizes.append(tuple(x.shape[2:]))
+        return x
+
+
+def test_validation_goes_through_the_exported_network_size_and_back_to_the_labels():
+    """Images go to input_hw and predictions come back to each label map's size by nearest neighbour."""
+    from seg_perception import datasets
+
+    labels = np.zeros((60, 80), np.uint8)
+    labels[:, 40:] = 1
+    labels[30:, :20] = 2
+    image = np.zeros((60, 80, 3), np.uint8)
+    for c in range(3):
+        image[labels == c, c] = 255
+    data = datasets.LabelledImages([image], [labels], ('a', 'b', 'c'), 255, ['x'])
+    model = _ColourArgmax()
+    same = train.evaluate_torch(model, data, [0, 0, 0], [1, 1, 1], 3)
+    scaled = train.evaluate_torch(model, data, [0, 0, 0], [1, 1, 1], 3, input_hw=(90, 120))
+    assert model.sizes == [(60, 80), (90, 120)]
+    assert same['miou'] == pytest.approx(100.0)
+    assert scaled['miou'] > 97.0
+    assert np.asarray(scaled['confusion']).sum() == labels.size
