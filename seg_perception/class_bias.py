@@ -74,7 +74,7 @@ def collect_logits(module, data, mean: Sequence[float], std: Sequence[float], in
         for image, labels in items:
             image = to_network_size(image, (h, w))
             if labels.shape != (h, w):
-                labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+                labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
             x = (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() - mean_t) / std_t
             out = module(x)
             out = out[0] if isinstance(out, (tuple, list)) else out

@@ -146,7 +146,7 @@ def augment(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, cro
     h, w = labels.shape
     nh, nw = max(int(h * scale + 0.5), 8), max(int(w * scale + 0.5), 8)
     image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    labels = cv2.resize(labels, (nw, nh), interpolation=cv2.INTER_NEAREST)
+    labels = cv2.resize(labels, (nw, nh), interpolation=cv2.INTER_NEAREST_EXACT)
     ch, cw = crop_hw
     ph, pw = max(ch - nh, 0), max(cw - nw, 0)
     if ph or pw:

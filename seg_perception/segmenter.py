@@ -129,7 +129,7 @@ class Segmenter:
         h, w = shape
         labels = labels_net
         if labels.shape != (h, w):
-            labels = cv2.resize(labels_net, (w, h), interpolation=cv2.INTER_NEAREST)
+            labels = cv2.resize(labels_net, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
         margin = margin_net
         if margin.shape != (h, w):
             margin = cv2.resize(margin_net, (w, h), interpolation=cv2.INTER_LINEAR)

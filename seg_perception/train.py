@@ -131,7 +131,7 @@ def evaluate_torch(model, data: datasets.LabelledImages, mean, std, num_classes:
             out = out[0] if isinstance(out, (tuple, list)) else out
             pred = out[0, :, :nh, :nw].argmax(0).cpu().numpy()
             if (nh, nw) != (h, w):
-                pred = cv2.resize(pred.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+                pred = cv2.resize(pred.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
             confusion += metrics.confusion_matrix(lab, pred, num_classes, data.ignore_index)
     result = metrics.summary(confusion, data.classes)
     result['confusion'] = confusion.tolist()

@@ -29,6 +29,14 @@ def test_labels_come_back_at_the_input_resolution(segmenter, shape):
     assert set(out.timings_ms) == {'preprocess', 'inference', 'postprocess', 'checks', 'total'}
 
 
+def test_labels_scaled_to_the_frame_stay_centred_on_what_the_network_saw(segmenter):
+    """A one-pixel column at the centre of the network's 17 columns lands on the centre of the frame's 11."""
+    labels_net = np.zeros((13, 17), np.uint8)
+    labels_net[:, 8] = 2
+    out = segmenter.postprocess(labels_net, np.ones((13, 17), np.float32), (9, 11), {})
+    assert np.nonzero(out.labels[4] == 2)[0].tolist() == [5]
+
+
 def test_classes_and_palette_come_from_the_manifest(segmenter, tiny_model):
     manifest = json.load(open(tiny_model))
     assert list(segmenter.classes) == manifest['classes']

@@ -214,3 +214,21 @@ def test_validation_goes_through_the_exported_network_size_and_back_to_the_label
     assert same['miou'] == pytest.approx(100.0)
     assert scaled['miou'] > 97.0
     assert np.asarray(scaled['confusion']).sum() == labels.size
+
+
+@pytest.mark.parametrize('scale', [0.7, 1.5, 2.3])
+def test_augmented_labels_stay_on_the_pixels_they_label(scale):
+    """After random rescaling, a one-pixel column of labels sits where its bright column of pixels went."""
+    from seg_perception import datasets
+
+    labels = np.zeros((15, 41), np.uint8)
+    labels[:, 20] = 1
+    image = np.where(labels[..., None] == 1, 255, 0).astype(np.uint8).repeat(3, axis=2)
+    nh, nw = int(15 * scale + 0.5), int(41 * scale + 0.5)
+    for seed in range(4):
+        img, lab = datasets.augment(image, labels, np.random.default_rng(seed), (nh, nw), 255, (scale, scale))
+        columns = np.nonzero(lab[nh // 2] == 1)[0]
+        brightest = img[nh // 2].astype(float).sum(axis=1)
+        centre = (brightest * np.arange(nw)).sum() / brightest.sum()
+        assert len(columns) >= 1
+        assert abs(columns.mean() - centre) <= 0.3, (seed, columns, centre)

@@ -128,7 +128,7 @@ def hazard(truth: np.ndarray, pred: np.ndarray, rule: HazardRule = HazardRule())
 def drivable_violation_px(truth: np.ndarray, drivable: np.ndarray) -> int:
     """Pixels of the drivable area (nonzero) that lie on ground-truth obstacles (VIOLATION_CLASSES)."""
     if drivable.shape != truth.shape:
-        drivable = cv2.resize(drivable, truth.shape[::-1], interpolation=cv2.INTER_NEAREST)
+        drivable = cv2.resize(drivable, truth.shape[::-1], interpolation=cv2.INTER_NEAREST_EXACT)
     return int(np.count_nonzero((drivable > 0) & np.isin(truth, _ids(VIOLATION_CLASSES))))
 
 
@@ -280,7 +280,7 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
             continue
         if labels.shape != frame.truth.shape:
             _check_aspect(labels.shape, frame.truth.shape, gt_topic)
-            labels = cv2.resize(labels, frame.truth.shape[::-1], interpolation=cv2.INTER_NEAREST)
+            labels = cv2.resize(labels, frame.truth.shape[::-1], interpolation=cv2.INTER_NEAREST_EXACT)
         frame.pred = lut[labels]
         frame.confusion = metrics.confusion_matrix(frame.truth, frame.pred, n, TAXONOMY_IGNORE)
         frame.hazard = hazard(frame.truth, frame.pred, rule)
