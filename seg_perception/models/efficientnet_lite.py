@@ -67,8 +67,9 @@ class Conv2dSame(nn.Conv2d):
             pad = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
             pads.append((pad // 2, pad - pad // 2))
         (top, bottom), (left, right) = pads
-        if top or bottom or left or right:
-            x = F.pad(x, (left, right, top, bottom))
+        if top == bottom and left == right:         # symmetric: the convolution pads (no separate Pad in ONNX)
+            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups)
+        x = F.pad(x, (left, right, top, bottom))
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
