@@ -28,7 +28,8 @@ def test_manifest_records_what_a_user_needs():
     m = model.manifest
     assert m['architecture'] in ('pspnet_lite0', 'pspnet', 'frrn_a', 'frrn_b', 'frrn_cpu')
     assert len(m['classes']) == len(m['palette']) == 11
-    assert m['input']['height'] == 360 and m['input']['width'] == 480
+    h, w = m['input']['height'], m['input']['width']
+    assert w >= 480 and w * 3 == h * 4                       # 4:3 like the cameras it was trained on
     assert m['input']['normalisation']['mean'] and m['input']['normalisation']['std']
     assert m['training']['data'] and m['training']['recipe'] and m['training']['command']
     assert 'encoder_origin' in m['training']
