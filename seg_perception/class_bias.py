@@ -125,6 +125,13 @@ def _keep_orders(bias: np.ndarray, orders: Sequence[Tuple[int, int]], raised: bo
     return bias
 
 
+def centred(bias: np.ndarray) -> np.ndarray:
+    """The same offsets with the median class at 0: adding one constant to every logit changes no label and no
+    softmax margin, so only the differences mean anything, and most classes then read 0."""
+    bias = np.asarray(bias, np.float32)
+    return bias - np.float32(np.median(bias))
+
+
 def search(logits: np.ndarray, labels: np.ndarray, num_classes: int, steps: Sequence[float] = STEPS,
            rounds: int = ROUNDS, orders: Sequence[Tuple[int, int]] = ()) -> Dict:
     """Coordinate ascent on mIoU: each round tries every class's offset +/- each step, keeping what improves.
@@ -153,6 +160,7 @@ def search(logits: np.ndarray, labels: np.ndarray, num_classes: int, steps: Sequ
                 if score > best + 1e-6:
                     best, bias = score, trial
         history.append({'bias': [round(float(b), 4) for b in bias], 'miou': round(100 * best, 2)})
+    bias = centred(bias)
     after = confusion(logits, labels, bias)
     return {'bias': bias, 'miou_before': 100 * mean_iou(before), 'miou_after': 100 * best,
             'iou_before': 100 * metrics.iou_per_class(before), 'iou_after': 100 * metrics.iou_per_class(after),

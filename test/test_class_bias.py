@@ -181,3 +181,12 @@ def test_a_manifest_with_the_wrong_number_of_offsets_is_refused(trained, tmp_pat
     model = ModelFiles(str(tmp_path / 'm.json'), manifest)
     with pytest.raises(ModelFileError, match='class_bias has 2 values'):
         model.class_bias
+
+
+def test_offsets_are_reported_with_the_median_class_at_zero_and_the_same_labels():
+    """A constant added to every offset is taken out; labels and differences are kept."""
+    raw = np.array([0.25] * 9 + [1.5, 0.5], np.float32)
+    out = class_bias.centred(raw)
+    assert np.median(out) == 0 and np.allclose(out - out[0], raw - raw[0])
+    logits = np.random.default_rng(0).normal(size=(500, 11)).astype(np.float32)
+    assert np.array_equal(np.argmax(logits + raw, 1), np.argmax(logits + out, 1))
