@@ -166,3 +166,22 @@ def test_half_weights_script_writes_the_model_with_its_check(tiny_model, tmp_pat
     Segmenter.from_model(str(tmp_path / 'tiny.json'), threads=1)       # the sha256 matches the file written
     assert script.main([str(tmp_path / 'missing.json'), '--out', str(tmp_path / 'x')]) == 2
     assert not (tmp_path / 'x').exists()
+
+
+def test_onnx_profile_script_sums_kernel_time_per_operator(tiny_model, capsys):
+    """The per-operator profile lists the graph's convolutions and refuses bad arguments with exit code 2."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), '..', 'benchmarks', 'onnx_profile.py')
+    spec = importlib.util.spec_from_file_location('onnx_profile_script', path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    from seg_perception.model_files import ModelFiles
+
+    per_op = script.profile(ModelFiles.load(tiny_model), runs=3, threads=1)
+    assert sum(per_op.values()) > 0 and any('Conv' in op for op in per_op)
+    assert script.main(['--model', tiny_model, '--runs', '2', '--threads', '1']) == 0
+    out = capsys.readouterr().out
+    assert '| all kernels |' in out and 'input 64x48' in out
+    assert script.main(['--model', tiny_model, '--runs', '0']) == 2
+    assert script.main(['--model', os.path.join(os.path.dirname(tiny_model), 'missing.json')]) == 2
