@@ -126,8 +126,11 @@ def _keep_orders(bias: np.ndarray, orders: Sequence[Tuple[int, int]], raised: bo
 
 
 def centred(bias: np.ndarray) -> np.ndarray:
-    """The same offsets with the median class at 0: adding one constant to every logit changes no label and no
-    softmax margin, so only the differences mean anything, and most classes then read 0."""
+    """The same offsets with the median class at 0.
+
+    Adding one constant to every logit changes no label and no softmax margin, so only the differences mean
+    anything, and most classes then read 0.
+    """
     bias = np.asarray(bias, np.float32)
     return bias - np.float32(np.median(bias))
 
