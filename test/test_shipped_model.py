@@ -33,6 +33,11 @@ def test_manifest_records_what_a_user_needs():
     assert m['input']['normalisation']['mean'] and m['input']['normalisation']['std']
     assert m['training']['data'] and m['training']['recipe'] and m['training']['command']
     assert 'encoder_origin' in m['training']
+    stages = m['training'].get('stages', [])
+    assert len({stage['command'] for stage in stages}) == len(stages)          # each stage recorded once
+    if stages:
+        assert sum(stage['wall_s'] for stage in stages) == pytest.approx(m['training']['wall_s'], abs=1.0)
+        assert m['training']['command'] == ' && '.join(stage['command'] for stage in stages)
     assert 0 < m['validation']['miou'] <= 100
     for role in m['files']:
         assert os.path.getsize(model.path(role)) < 20_000_000    # path() also checks the sha256
