@@ -17,6 +17,7 @@ import tempfile
 
 import numpy as np
 
+from seg_perception.backends.onnxruntime_backend import session_options
 from seg_perception.model_files import ModelFileError, ModelFiles, default_model
 
 
@@ -24,10 +25,7 @@ def profile(model: ModelFiles, runs: int, threads: int) -> collections.Counter:
     """Microseconds of kernel time per operator type, summed over ``runs`` timed runs."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options = session_options(threads)
     options.enable_profiling = True
     with tempfile.TemporaryDirectory() as folder:
         options.profile_file_prefix = os.path.join(folder, 'profile')

@@ -9,6 +9,17 @@ from . import Backend, BackendUnavailable
 from ..model_files import ModelFiles
 
 
+def session_options(threads: int = 0):
+    """The session options the backend runs with: ``threads`` intra-op threads (0: up to 8), all graph optimisations."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
 class OnnxRuntimeBackend(Backend):
     """Runs the model's ONNX graph with ONNX Runtime (CPU, or CUDA when that provider is installed)."""
 
@@ -21,10 +32,7 @@ class OnnxRuntimeBackend(Backend):
             raise BackendUnavailable('the onnxruntime backend needs ONNX Runtime: pip install onnxruntime '
                                      '(or onnxruntime-gpu)') from None
         path = model.path('onnx')
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options = session_options(threads)
         available = ort.get_available_providers()
         providers = providers or [p for p in ('CUDAExecutionProvider', 'CPUExecutionProvider') if p in available]
         try:
