@@ -1,9 +1,12 @@
-"""Store a model's ONNX weights as float16 and measure what that changes: labels, margin, size and CPU time.
+"""Store a model's ONNX weights as float16 (or int8) and measure what that changes: labels, margin, size and time.
 
     python benchmarks/half_weights.py runs/frrn_cpu_40/export/frrn_cpu_camvid.json --out engines \\
         --camvid ../shared/datasets/camvid --threads 2
+    python benchmarks/half_weights.py runs/frrn_a_40/export/frrn_a_camvid.json --int8 --out engines \\
+        --camvid ../shared/datasets/camvid --threads 2
 
-Writes ``<name>.onnx`` (float16 weights, float32 arithmetic: see seg_perception.export.half_weights) and its
+Writes ``<name>.onnx`` (float16 weights, float32 arithmetic: see seg_perception.export.half_weights; with
+``--int8``, int8 weights with one scale per output channel: seg_perception.export.int8_weights) and its
 manifest into ``--out``, the ONNX file only (``--keep-torch`` copies the .pt too), and prints the share of
 labels that differ from the float32 model's on CamVid val at full resolution through ``Segmenter`` (rendered
 street frames without ``--camvid``). A model ships this way only when fewer than 0.5% of the labels change.
@@ -20,7 +23,7 @@ import time
 import numpy as np
 
 from seg_perception import datasets
-from seg_perception.export import half_weights
+from seg_perception.export import half_weights, int8_weights
 from seg_perception.model_files import ModelFileError, ModelFiles, sha256_file
 from seg_perception.segmenter import Segmenter
 
@@ -54,6 +57,8 @@ def main(argv=None) -> int:
     parser.add_argument('--limit', type=int, default=0, help='first N frames only')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--keep-torch', action='store_true', help='copy the .pt file too')
+    parser.add_argument('--int8', action='store_true',
+                        help='int8 weights, one scale per output channel (a quarter of float32), not float16')
     args = parser.parse_args(argv)
 
     try:
@@ -67,14 +72,17 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         # convert beside a copy of the manifest first, so that --out may be the source's own folder
         onnx_tmp = os.path.join(tmp, name + '.onnx')
-        counts = half_weights(src.path('onnx'), onnx_tmp)
+        counts = (int8_weights if args.int8 else half_weights)(src.path('onnx'), onnx_tmp)
         manifest = json.loads(json.dumps(src.manifest))
         manifest['files'] = {'onnx': name + '.onnx'}
         if args.keep_torch:
             manifest['files']['torch'] = os.path.basename(src.path('torch'))
         manifest['sha256'] = {'onnx': sha256_file(onnx_tmp)}
-        manifest['weights_storage'] = ('float16 in the ONNX file, cast to float32 when loaded '
-                                       '(seg_perception.export.half_weights); arithmetic in float32')
+        manifest['weights_storage'] = (('int8 in the ONNX file, one float32 scale per output channel, rebuilt as '
+                                        'float32 by DequantizeLinear (seg_perception.export.int8_weights)')
+                                       if args.int8 else ('float16 in the ONNX file, cast to float32 when loaded '
+                                                          '(seg_perception.export.half_weights)'))
+        manifest['weights_storage'] += '; arithmetic in float32'
         tmp_manifest = os.path.join(tmp, name + '.json')
         with open(tmp_manifest, 'w') as f:
             json.dump(manifest, f, indent=2)
@@ -88,7 +96,7 @@ def main(argv=None) -> int:
         figures = {'frames': len(images), 'source': 'camvid val' if args.camvid else 'rendered street frames',
                    'labels_changed': round(changed, 6), 'max_margin_difference': round(margin_diff, 5),
                    'ms_per_frame_median_float32': round(ms_ref, 1),
-                   'ms_per_frame_median_float16_weights': round(ms_half, 1), **counts}
+                   f'ms_per_frame_median_{"int8" if args.int8 else "float16"}_weights': round(ms_half, 1), **counts}
         manifest['weights_storage_check'] = figures
         with open(tmp_manifest, 'w') as f:
             json.dump(manifest, f, indent=2)

@@ -150,6 +150,40 @@ def test_half_weights_halve_the_file_and_keep_the_labels(tiny_model, tmp_path, r
     assert b.margin.dtype == np.float32
 
 
+def test_int8_weights_quarter_the_weights_and_keep_the_labels(tiny_model, tmp_path, rgb_frame):
+    onnx = pytest.importorskip('onnx')
+    from onnx import numpy_helper
+    from seg_perception.export import int8_weights
+
+    src = os.path.join(os.path.dirname(tiny_model), 'tiny.onnx')
+    weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(src).graph.initializer
+               if len(i.dims) >= 2 and np.prod(i.dims) >= 16}
+    counts = int8_weights(src, str(tmp_path / 'tiny.onnx'))
+    stored = onnx.load(str(tmp_path / 'tiny.onnx'))
+    assert counts['converted'] == len(weights) > 0
+    inits = {i.name: i for i in stored.graph.initializer}
+    assert not set(weights) & set(inits)                     # every such weight is rebuilt by a node
+    dequantize = [n for n in stored.graph.node if n.op_type == 'DequantizeLinear']
+    assert sorted(n.output[0] for n in dequantize) == sorted(weights)
+    for name, w in weights.items():
+        q = numpy_helper.to_array(inits[name + '_int8'])
+        scale = numpy_helper.to_array(inits[name + '_scale'])
+        assert q.dtype == np.int8 and scale.shape == (w.shape[0],)
+        assert np.abs(q.reshape(len(q), -1)).max(axis=1).max() == 127          # each channel spans the int8 range
+        rebuilt = q * scale.reshape((-1,) + (1,) * (w.ndim - 1))
+        assert np.abs(rebuilt - w).max() <= scale.max() / 2 + 1e-7              # rounding: half a step at most
+        assert len(inits[name + '_int8'].raw_data) == w.size                 # one byte per weight instead of four
+    assert counts['bytes_after'] < counts['bytes_before']
+    manifest = json.load(open(tiny_model))
+    from seg_perception.model_files import sha256_file
+    manifest['sha256']['onnx'] = sha256_file(str(tmp_path / 'tiny.onnx'))
+    json.dump(manifest, open(tmp_path / 'tiny.json', 'w'))
+    a = Segmenter.from_model(tiny_model, threads=1).segment(rgb_frame)
+    b = Segmenter.from_model(str(tmp_path / 'tiny.json'), threads=1).segment(rgb_frame)
+    assert (a.labels == b.labels).mean() >= 0.95
+    assert b.margin.dtype == np.float32
+
+
 def test_half_weights_script_writes_the_model_with_its_check(tiny_model, tmp_path):
     pytest.importorskip('onnx')
     import importlib.util
@@ -166,6 +200,12 @@ def test_half_weights_script_writes_the_model_with_its_check(tiny_model, tmp_pat
     Segmenter.from_model(str(tmp_path / 'tiny.json'), threads=1)       # the sha256 matches the file written
     assert script.main([str(tmp_path / 'missing.json'), '--out', str(tmp_path / 'x')]) == 2
     assert not (tmp_path / 'x').exists()
+    rc = script.main([tiny_model, '--int8', '--out', str(tmp_path / 'int8'), '--limit', '2', '--threads', '1'])
+    assert rc in (0, 1) and (tmp_path / 'int8' / 'tiny.json').exists() == (rc == 0)
+    if rc == 0:                             # written only when fewer than 0.5% of the labels change
+        check = json.load(open(tmp_path / 'int8' / 'tiny.json'))
+        assert check['weights_storage'].startswith('int8') and check['weights_storage_check']['labels_changed'] < 0.005
+        Segmenter.from_model(str(tmp_path / 'int8' / 'tiny.json'), threads=1)
 
 
 def test_onnx_profile_script_sums_kernel_time_per_operator(tiny_model, capsys):
