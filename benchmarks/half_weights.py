@@ -28,6 +28,13 @@ from seg_perception.model_files import ModelFileError, ModelFiles, sha256_file
 from seg_perception.segmenter import Segmenter
 
 MAX_CHANGED = 0.005
+# storage name -> (rewrite, what the manifest says of it)
+STORAGE = {
+    'float16': (half_weights, 'float16 in the ONNX file, cast to float32 when loaded '
+                              '(seg_perception.export.half_weights)'),
+    'int8': (int8_weights, 'int8 in the ONNX file, one float32 scale per output channel, rebuilt as float32 by '
+                           'DequantizeLinear (seg_perception.export.int8_weights)'),
+}
 
 
 def frames(args):
@@ -72,17 +79,15 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         # convert beside a copy of the manifest first, so that --out may be the source's own folder
         onnx_tmp = os.path.join(tmp, name + '.onnx')
-        counts = (int8_weights if args.int8 else half_weights)(src.path('onnx'), onnx_tmp)
+        storage = 'int8' if args.int8 else 'float16'
+        rewrite, description = STORAGE[storage]
+        counts = rewrite(src.path('onnx'), onnx_tmp)
         manifest = json.loads(json.dumps(src.manifest))
         manifest['files'] = {'onnx': name + '.onnx'}
         if args.keep_torch:
             manifest['files']['torch'] = os.path.basename(src.path('torch'))
         manifest['sha256'] = {'onnx': sha256_file(onnx_tmp)}
-        manifest['weights_storage'] = (('int8 in the ONNX file, one float32 scale per output channel, rebuilt as '
-                                        'float32 by DequantizeLinear (seg_perception.export.int8_weights)')
-                                       if args.int8 else ('float16 in the ONNX file, cast to float32 when loaded '
-                                                          '(seg_perception.export.half_weights)'))
-        manifest['weights_storage'] += '; arithmetic in float32'
+        manifest['weights_storage'] = description + '; arithmetic in float32'
         tmp_manifest = os.path.join(tmp, name + '.json')
         with open(tmp_manifest, 'w') as f:
             json.dump(manifest, f, indent=2)
@@ -96,7 +101,7 @@ def main(argv=None) -> int:
         figures = {'frames': len(images), 'source': 'camvid val' if args.camvid else 'rendered street frames',
                    'labels_changed': round(changed, 6), 'max_margin_difference': round(margin_diff, 5),
                    'ms_per_frame_median_float32': round(ms_ref, 1),
-                   f'ms_per_frame_median_{"int8" if args.int8 else "float16"}_weights': round(ms_half, 1), **counts}
+                   f'ms_per_frame_median_{storage}_weights': round(ms_half, 1), **counts}
         manifest['weights_storage_check'] = figures
         with open(tmp_manifest, 'w') as f:
             json.dump(manifest, f, indent=2)

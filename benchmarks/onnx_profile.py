@@ -33,8 +33,7 @@ def profile(model: ModelFiles, runs: int, threads: int) -> collections.Counter:
         h, w = model.input_hw
         name = session.get_inputs()[0].name
         rng = np.random.default_rng(0)
-        session.run(None, {name: rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8)})
-        for _ in range(runs):
+        for _ in range(runs + 1):                   # the first is the warm-up, left out below
             session.run(None, {name: rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8)})
         with open(session.end_profiling()) as f:
             events = json.load(f)

@@ -109,7 +109,6 @@ def _store_weights(src: str, dst: str, select, store) -> Dict[str, int]:
     ``store`` returns the initializers that replace the weight and the node that rebuilds it as float32 under its
     own name, so that the rest of the graph is untouched. Returns counts: weights converted, bytes before and after.
     """
-    import numpy as np
     import onnx
     from onnx import numpy_helper
 
@@ -120,7 +119,7 @@ def _store_weights(src: str, dst: str, select, store) -> Dict[str, int]:
         if init.data_type != onnx.TensorProto.FLOAT or not select(init):
             keep.append(init)
             continue
-        stored, node = store(numpy_helper.to_array(init).astype(np.float32), init.name)
+        stored, node = store(numpy_helper.to_array(init), init.name)
         added += stored
         rebuild.append(node)
     del graph.initializer[:]
