@@ -1,97 +1,13 @@
 """The segmentation node: camera images in; class labels, a colour overlay, a safe drivable area and alarms out.
 
-Topics (relative names, so that namespaces and remapping apply):
+Topics are relative names (``image``, ``image/compressed`` and ``camera_info`` in; ``segmentation/*`` and
+``/diagnostics`` out), each camera's under its name when ``cameras`` is set. The subscription callbacks only keep
+the newest message of each camera in a one-slot holder; one worker thread converts the newest frames, segments
+them in one batch through ``Segmenter.segment_cameras`` (one by one with the dense CRF) and publishes the
+results with the input's header.
 
-====  ========================  =====================================================================
-in    image                     sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8 or mono8
-in    image/compressed          sensor_msgs/CompressedImage: jpeg or png
-in    camera_info               sensor_msgs/CameraInfo: intrinsics for the horizon (remap it to the camera's)
-out   segmentation/labels       sensor_msgs/Image mono8: class ids of the shared taxonomy (below)
-out   segmentation/color        sensor_msgs/Image rgb8: labels blended over the image, while subscribed
-out   segmentation/drivable     sensor_msgs/Image mono8: 255 where the vehicle may drive (see below)
-out   segmentation/ambiguous    sensor_msgs/Image mono8: 255 where the ambiguity checks distrust the labels
-out   segmentation/freespace    sensor_msgs/PointCloud2: the free-space boundary, one point per image column
-out   /diagnostics              diagnostic_msgs/DiagnosticArray every ``diagnostics_period_s``, and at once when
-                                the alarm rises
-====  ========================  =====================================================================
-
-Label ids: with ``label_ids: taxonomy`` (the default) ``segmentation/labels`` carries the ids of the fixed
-output taxonomy that every model, dataset and simulator maps onto (seg_perception.taxonomy.TAXONOMY_CLASSES:
-0 road, 1 sidewalk, 2 building, 3 fence, 4 pole, 5 sign, 6 vegetation, 7 sky, 8 person, 9 cyclist, 10 vehicle;
-255 a class outside it), so that a consumer does not depend on which model runs; ``label_ids: model`` gives
-the model's own class ids (its manifest names them) instead. ``segmentation/color`` uses the model's palette.
-
-The drivable area, free space and alarm come from seg_perception.ambiguity through Segmenter.segment: road
-connected to the vehicle, minus everything the checks distrust (sky below the horizon, sky resting on the road,
-sky/obstacle hesitation, sky/obstacle flicker over frames, a vehicle floating above the road) and the road seen
-beneath it, with a safety margin, cut above the first non-drivable pixel of each column. The horizon comes from
-``camera_info`` with the ``camera_pitch_deg`` and ``camera_height_m`` parameters when it has arrived (and
-``use_camera_info``), else from the road's vanishing point, else ``camera_horizon_default_frac``; without
-camera_info the checks' margins grow by ``camera_horizon_uncertainty_px``. Every check has its thresholds as
-parameters (``sky_below_horizon_*``, ``sky_on_road_*``, ``low_confidence_*``, ``temporal_*``,
-``floating_vehicle_*``, ``drivable_*``), changeable at run time.
-
-Free space as sensor_msgs/PointCloud2: an organised 1 x W cloud with float32 fields u, v (the boundary pixel:
-column, and row of the nearest non-drivable pixel, -1 when the whole column is free) and x, y, z (where that
-pixel meets a level road, in the image's optical frame, metres; NaN without camera_info or at/above the
-horizon). A planner reads it without knowing the camera: Nav2's costmap obstacle layer and every PCL tool take
-PointCloud2 and transform it through TF by the header's frame_id, clearing along each ray and marking its end
-(NaN points, as in depth cameras' organised clouds, are skipped); image-space consumers keep u and v. An Image
-or an array message would need the camera model on the planner's side, and std_msgs arrays carry no header.
-
-Every output has the input's resolution and carries the input's header (stamp and frame_id) unchanged. When a
-camera publishes both transports, a frame that already came through the other one (same stamp and frame_id)
-is skipped.
-
-QoS. Subscriptions keep the last message only. With ``reliability: auto`` they follow the publishers as
-rosbag2 does: best effort if any publisher is best effort, else reliable; with no publisher yet, reliable, and
-the choice is revisited every second, re-subscribing when publishers appear that do not match. (A best-effort
-subscription reaches every publisher, but Fast DDS loses most large frames from a reliable one over best
-effort.) Publishers are reliable, keep-last 1: reliable publishers reach reliable and best-effort subscribers
-alike, and a stale segmentation is worth nothing, so nothing queues behind a slow subscriber.
-
-Diagnostics: one status, '<node>: segmentation', with the backend as hardware_id; values for the model and its
-sha256, input and output rates, frame counts (received, processed, dropped, rejected, failed, duplicate; and,
-still segmented, future stamp, past stamp: more than ``stamp_tolerance_s`` off the node clock; out of order:
-older than the input received before it; frame_id change, the first of which is also logged), p50/p99 latency
-per stage (convert, preprocess, inference, crf when the ``crf`` parameter turns the dense CRF on, postprocess
-with checks inside it, checks, total, and end_to_end from the input stamp to publishing), the last error, and
-the alarm: on the newest frame or not, alarm frames, its reasons (check, pixels on the path, image region,
-strength) and image region (x0,y0,x1,y1), the input stamps of the alarm frames since the last status (alarm
-stamps), and the horizon used. Level ERROR while the newest frame's alarm is raised, WARN when an alarm was
-raised since the last status; otherwise WARN while inputs are rejected or frames dropped, ERROR when frames
-arrive but none could be segmented since the last status.
-
-Limits: an image of more than ``max_input_pixels`` pixels is refused before anything is allocated for it,
-from the width and height an Image claims (checked against its data length too) or that a jpeg/png header
-gives (a small file claiming 60000 x 60000 pixels is never decoded); the error names the parameter.
-
-Model reload: the model is loaded once, at start; a model file replaced or deleted on disk changes nothing
-until a reload is asked for, by calling the ``~/reload_model`` service (std_srvs/Trigger: the ``model``
-parameter's files read again) or by setting the ``model`` parameter (even to its current value). The new model
-is loaded and its sha256 checked beside the running one, which serves until the new one is ready; a reload that
-fails (missing, stale or corrupt file) is refused with the reason, and the old model keeps serving. Diagnostics
-count the reloads and show the last refusal.
-
-Never a backlog: the subscription callbacks only put the newest message into a one-slot holder
-(image_pipeline's BufferQueue pattern) and a single worker thread segments whatever is newest. A message
-replaced before the worker took it is counted as dropped.
-
-Several cameras: the ``cameras`` parameter lists camera names (e.g. ``[front, left, right]``); every topic
-above except /diagnostics then exists once per camera under its name (``front/image``, ``front/camera_info``,
-``front/segmentation/labels``, ...), each output with its own input's header. Each camera has its own one-slot
-holder; per cycle the worker takes the newest frame of every camera that has one and segments them in one
-backend run (a batch; the tensorrt backend's engine is built for batches up to the number of cameras), so a
-camera that stalls only leaves its place in the batch empty. Each camera keeps its own horizon, temporal check,
-stamp and frame_id bookkeeping; diagnostics add per-camera counts. Without ``cameras`` (the default) the node
-has the single set of topics above.
-
-Backends: ``backend`` onnxruntime, torch or tensorrt. The tensorrt backend runs a serialized engine built by
-``seg-perception build-engine`` (``engine_precision``, ``engine_dir``); an engine built for another GPU,
-TensorRT version or ONNX file is refused with the reason, or rebuilt once when ``engine_rebuild`` is ``auto``.
-When the backend cannot run here (no TensorRT, pycuda or GPU; no PyTorch) the node refuses to start, unless
-``fallback_backend`` names another backend: then it runs on that one and its diagnostics stay WARN, naming
-what is missing, for as long as it does.
+doc/node.md describes the topics, parameters, QoS, diagnostics, several cameras, model reload and limits;
+config/seg_perception.yaml holds the parameters' defaults.
 """
 
 import signal
