@@ -81,8 +81,8 @@ def _print_figures(title, rows, goals):
 
 def cmd_scenarios(args) -> int:
     """Run the model and the ambiguity checks over the rendered hazard suite (and CamVid); print the figures."""
-    from . import scenarios
-    from .scenarios import GOALS
+    from .sim import scenarios
+    from .sim.scenarios import GOALS
 
     seg = _segmenter(args)
     print(f'# seg-perception {" ".join(sys.argv[1:])}'.rstrip())
@@ -376,7 +376,7 @@ def cmd_class_bias(args) -> int:
 
 def cmd_bench(args) -> int:
     """Time Segmenter.segment per stage at several input sizes."""
-    from .scenes import render_scene
+    from .sim.scenes import render_scene
 
     seg = _segmenter(args)
     rows = []

@@ -1904,7 +1904,7 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
             `structure_distance` metres ahead; exposed for the inside, the outside burns out).
         low_sun: a low sun just above the horizon, with veiling glare and a lens streak.
     """
-    from .camera import CameraModel
+    from ...camera import CameraModel
 
     if hazard not in HAZARDS:
         raise ValueError(f'unknown hazard {hazard!r}; expected one of {HAZARDS}')
