@@ -404,8 +404,8 @@ def cmd_bench(args) -> int:
 
 
 def cmd_build_engine(args) -> int:
-    """``build-engine``: see seg_perception.engine_build."""
-    from .engine_build import run
+    """``build-engine``: see seg_perception.tensorrt.build."""
+    from .tensorrt.build import run
 
     return run(args)
 
@@ -609,7 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bias_arguments(p)
     p.set_defaults(func=cmd_class_bias)
 
-    from .engine_build import add_arguments as add_build_arguments
+    from .tensorrt.build import add_arguments as add_build_arguments
     p = sub.add_parser('build-engine', help='build TensorRT engines (FP32, FP16, INT8) from the ONNX graph',
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description='Build serialized TensorRT engines for this GPU into the model\'s engine folder, '

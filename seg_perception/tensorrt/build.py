@@ -3,7 +3,7 @@
 One build = parse the ONNX file, set the precision (FP32, FP16, or INT8 with entropy calibration and chosen
 layers kept in FP16), one optimisation profile for batch min..max at the model's input size, a workspace limit
 and a timing cache shared by every build on the same GPU and TensorRT version; then serialize, and write the
-engine with its facts (:mod:`seg_perception.engine_files`) into the model's engine folder.
+engine with its facts (:mod:`seg_perception.tensorrt.files`) into the model's engine folder.
 
 Written against the TensorRT 10 Python API (``tensorrt``) with ``pycuda`` for device memory. Neither is a
 dependency of the package: without them, building fails with what is missing and how to install it.
@@ -21,11 +21,10 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Callable, Optional, Sequence, Tuple
 
-from .backends import BackendUnavailable
-from .engine_config import DEFAULT_WORKSPACE_MB, CalibrationConfig, ConfigError, EngineConfig, find_config, load_config
-from .engine_files import (PRECISIONS, EngineFacts, Platform, engine_dir, engine_name, onnx_sha256,
-                           write_engine)
-from .model_files import ModelFileError, ModelFiles, default_model
+from ..backends import BackendUnavailable
+from ..model_files import ModelFileError, ModelFiles, default_model
+from .config import DEFAULT_WORKSPACE_MB, CalibrationConfig, ConfigError, EngineConfig, find_config, load_config
+from .files import PRECISIONS, EngineFacts, Platform, engine_dir, engine_name, onnx_sha256, write_engine
 
 INSTALL_HINT = ('install TensorRT 10 and pycuda: pip install "tensorrt-cu12>=10,<11" pycuda (or pip install -e '
                 '".[tensorrt]"); both need an NVIDIA GPU and driver (on Jetson, TensorRT comes with JetPack); or '
