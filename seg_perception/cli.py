@@ -12,8 +12,7 @@ import sys
 
 import numpy as np
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.tif', '.tiff', '.webp')
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v')
+from .image_files import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 
 def _add_model_args(parser):
