@@ -402,13 +402,6 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def cmd_build_engine(args) -> int:
-    """``build-engine``: see seg_perception.tensorrt.build."""
-    from .tensorrt.build import run
-
-    return run(args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``seg-perception``."""
     parser = argparse.ArgumentParser(prog='seg-perception', description=__doc__,
@@ -608,19 +601,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_bias_arguments(p)
     p.set_defaults(func=cmd_class_bias)
 
-    from .tensorrt.build import add_arguments as add_build_arguments
-    p = sub.add_parser('build-engine', help='build TensorRT engines (FP32, FP16, INT8) from the ONNX graph',
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description='Build serialized TensorRT engines for this GPU into the model\'s engine folder, '
-                                   'named by model, precision, compute capability, TensorRT version and ONNX hash, '
-                                   'with a JSON of the same facts beside each. Settings come from '
-                                   'engines/<model>.yaml and the options below. Needs TensorRT 10, pycuda and an '
-                                   'NVIDIA GPU (--check does not).\n\nexamples:\n'
-                                   '  seg-perception build-engine --config engines/pspnet_lite0_camvid.yaml\n'
-                                   '  seg-perception build-engine --precision int8 --max-batch 4 '
-                                   '--calib-bag out/drive1 --calib-topic /image --keep-fp16 \'^/Softmax\'')
-    add_build_arguments(p)
-    p.set_defaults(func=cmd_build_engine)
+    from .tensorrt import build as engine_build
+    p = sub.add_parser('build-engine', help=engine_build.HELP, description=engine_build.DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    engine_build.add_arguments(p)
+    p.set_defaults(func=engine_build.run)
 
     p = sub.add_parser('bench', help='time Segmenter.segment per stage',
                        formatter_class=argparse.RawDescriptionHelpFormatter,

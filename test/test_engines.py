@@ -326,6 +326,13 @@ def test_seg_build_engine_script_is_installed_for_ros2_run():
         assert "'seg-build-engine = seg_perception.tensorrt.build:main'" in f.read()
 
 
+def test_build_engine_subcommand_and_script_run_one_function():
+    from seg_perception.cli import build_parser
+    from seg_perception.tensorrt import build
+
+    assert build_parser().parse_args(['build-engine', '--check']).func is build.run
+
+
 def test_build_engine_check_plans_and_reads_calibration_without_tensorrt(tiny_model, tmp_path, camera_bag, capsys):
     write_images(str(tmp_path / 'calib'), 9)
     rc = build_main(['--model', str(tiny_model), '--precision', 'int8', '--precision', 'fp16', '--max-batch', '3',

@@ -30,6 +30,15 @@ INSTALL_HINT = ('install TensorRT 10 and pycuda: pip install "tensorrt-cu12>=10,
                 '".[tensorrt]"); both need an NVIDIA GPU and driver (on Jetson, TensorRT comes with JetPack); or '
                 'run on another backend (onnxruntime, torch), e.g. with the fallback_backend parameter')
 
+HELP = 'build TensorRT engines (FP32, FP16, INT8) from the ONNX graph'
+DESCRIPTION = ('Build serialized TensorRT engines for this GPU into the model\'s engine folder, named by model, '
+               'precision, compute capability, TensorRT version and ONNX hash, with a JSON of the same facts beside '
+               'each. Settings come from engines/<model>.yaml and the options below. Needs TensorRT 10, pycuda and '
+               'an NVIDIA GPU (--check does not).\n\nexamples:\n'
+               '  seg-perception build-engine --config engines/pspnet_lite0_camvid.yaml\n'
+               '  seg-perception build-engine --precision int8 --max-batch 4 --calib-bag out/drive1 --calib-topic '
+               '/image --keep-fp16 \'^/Softmax\'')
+
 NO_CALIBRATION = ('an INT8 build needs calibration data: --calib-images FOLDER, or --calib-bag BAG with --calib-topic '
                   'TOPIC (or a calibration section in the model\'s YAML)')
 
@@ -411,17 +420,12 @@ def run(args) -> int:
         return 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of the ``seg-build-engine`` console script (the same options as ``seg-perception build-engine``)."""
-    parser = argparse.ArgumentParser(prog='seg-build-engine', description=__doc__,
+def main(argv=None) -> int:
+    """Entry point of ``seg-build-engine`` (for ``ros2 run``): ``seg-perception build-engine``'s options and run."""
+    parser = argparse.ArgumentParser(prog='seg-build-engine', description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    return parser
-
-
-def main(argv=None) -> int:
-    """Entry point of ``seg-build-engine`` (for ``ros2 run seg_perception seg-build-engine``)."""
-    return run(build_parser().parse_args(argv))
+    return run(parser.parse_args(argv))
 
 
 if __name__ == '__main__':
