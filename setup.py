@@ -57,7 +57,7 @@ setup(
         'console_scripts': [
             'seg_node = seg_perception.ros.seg_node:main',
             'seg-perception = seg_perception.cli:main',
-            'seg-build-engine = seg_perception.engine_build:main',
+            'seg-build-engine = seg_perception.tensorrt.build:main',
         ],
     },
 )

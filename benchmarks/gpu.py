@@ -8,7 +8,7 @@ What is measured, per model, backend, precision, batch and input size:
 - torch on CUDA, FP32 and FP16 (channels-last), FP16 with CUDA graphs: the deployable graph (uint8 NHWC in,
   labels and margin out) through ``TorchBackend.infer``, so a figure includes the upload of the uint8 batch and
   the download of labels and margin;
-- TensorRT (only when ``tensorrt`` and ``pycuda`` import): engines built by ``engine_build.build_engine`` in
+- TensorRT (only when ``tensorrt`` and ``pycuda`` import): engines built by ``tensorrt.build.build_engine`` in
   FP16 and INT8 (calibrated on the bundled sample frames), run by ``TensorRTBackend.infer``;
 - parity: the share of pixels whose label equals ONNX Runtime's on the same frames (CUDA provider when
   installed, else CPU); FP16 should keep at least 99.5% (``--min-parity``) on the trained shipped model. FRRN B
@@ -166,7 +166,7 @@ def main(argv=None) -> int:
     use_trt = not args.no_tensorrt
     if use_trt:
         try:
-            from seg_perception.engine_build import import_runtime
+            from seg_perception.tensorrt.build import import_runtime
             import_runtime()
         except Exception as e:  # noqa: BLE001 - BackendUnavailable, or a broken install
             print(f'TensorRT part skipped: {e}')
@@ -234,9 +234,9 @@ def main(argv=None) -> int:
 def trt_backend(model, precision, max_batch, folder):
     """Build (or reuse) the engine of ``model`` at ``precision`` and open it."""
     from seg_perception.backends import create
-    from seg_perception.engine_build import BuildSettings, build_engine
-    from seg_perception.engine_config import CalibrationConfig
-    from seg_perception.engine_files import EngineStale
+    from seg_perception.tensorrt.build import BuildSettings, build_engine
+    from seg_perception.tensorrt.config import CalibrationConfig
+    from seg_perception.tensorrt.files import EngineStale
 
     calibration = CalibrationConfig(images=os.path.join(ROOT, 'seg_perception', 'data', 'sample', 'frame_*.jpg'),
                                     batch_size=8, cache=os.path.join(folder, f'{model.name}_int8.calib'))

@@ -30,7 +30,7 @@ def measure(size, frames, rate_hz, model, backend, threads):
     from std_msgs.msg import Header
 
     from seg_perception.ros.conversions import array_to_image
-    from seg_perception.scenes import render_scene
+    from seg_perception.sim.scenes import render_scene
 
     w, h = (int(v) for v in size.split('x'))
     ns = f'/bench_{os.getpid()}_{w}x{h}'

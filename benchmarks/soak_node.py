@@ -68,7 +68,7 @@ def soak(minutes: float, rate_hz: float, size, model: str, interval_s: float, do
     from std_msgs.msg import Header
 
     from seg_perception.ros.conversions import array_to_image
-    from seg_perception.scenes import render_scene
+    from seg_perception.sim.scenes import render_scene
 
     width, height = size
     namespace = f'/soak_{os.getpid()}'

@@ -15,9 +15,9 @@ import sys
 
 import numpy as np
 
-from seg_perception import scenarios
 from seg_perception.ambiguity import SafetyConfig
 from seg_perception.segmenter import Segmenter
+from seg_perception.sim import scenarios
 
 
 def network_outputs(seg, frames):

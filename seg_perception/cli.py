@@ -12,8 +12,7 @@ import sys
 
 import numpy as np
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.tif', '.tiff', '.webp')
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v')
+from .image_files import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 
 def _add_model_args(parser):
@@ -81,8 +80,8 @@ def _print_figures(title, rows, goals):
 
 def cmd_scenarios(args) -> int:
     """Run the model and the ambiguity checks over the rendered hazard suite (and CamVid); print the figures."""
-    from . import scenarios
-    from .scenarios import GOALS
+    from .sim import scenarios
+    from .sim.scenarios import GOALS
 
     seg = _segmenter(args)
     print(f'# seg-perception {" ".join(sys.argv[1:])}'.rstrip())
@@ -376,7 +375,7 @@ def cmd_class_bias(args) -> int:
 
 def cmd_bench(args) -> int:
     """Time Segmenter.segment per stage at several input sizes."""
-    from .scenes import render_scene
+    from .sim.scenes import render_scene
 
     seg = _segmenter(args)
     rows = []
@@ -401,13 +400,6 @@ def cmd_bench(args) -> int:
         cells = ' | '.join(f'{st[k][0]:.1f} / {st[k][1]:.1f}' for k in stages)
         print(f'| {size} | {cells} |')
     return 0
-
-
-def cmd_build_engine(args) -> int:
-    """``build-engine``: see seg_perception.engine_build."""
-    from .engine_build import run
-
-    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -609,19 +601,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_bias_arguments(p)
     p.set_defaults(func=cmd_class_bias)
 
-    from .engine_build import add_arguments as add_build_arguments
-    p = sub.add_parser('build-engine', help='build TensorRT engines (FP32, FP16, INT8) from the ONNX graph',
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description='Build serialized TensorRT engines for this GPU into the model\'s engine folder, '
-                                   'named by model, precision, compute capability, TensorRT version and ONNX hash, '
-                                   'with a JSON of the same facts beside each. Settings come from '
-                                   'engines/<model>.yaml and the options below. Needs TensorRT 10, pycuda and an '
-                                   'NVIDIA GPU (--check does not).\n\nexamples:\n'
-                                   '  seg-perception build-engine --config engines/pspnet_lite0_camvid.yaml\n'
-                                   '  seg-perception build-engine --precision int8 --max-batch 4 '
-                                   '--calib-bag out/drive1 --calib-topic /image --keep-fp16 \'^/Softmax\'')
-    add_build_arguments(p)
-    p.set_defaults(func=cmd_build_engine)
+    from .tensorrt import build as engine_build
+    p = sub.add_parser('build-engine', help=engine_build.HELP, description=engine_build.DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    engine_build.add_arguments(p)
+    p.set_defaults(func=engine_build.run)
 
     p = sub.add_parser('bench', help='time Segmenter.segment per stage',
                        formatter_class=argparse.RawDescriptionHelpFormatter,

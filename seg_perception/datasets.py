@@ -99,12 +99,12 @@ def rendered_scenes(n: int, seed: int = 0, height: int = 360, width: int = 480,
     tunnel exits, low sun) with plain streets; frame i uses scenario seed ``50000 + seed * 100003 + i``, far from
     the seeds the scenario figures are measured on (0..199 for tuning, 1000..1299 held out).
     """
-    from .scenes import render_scene
+    from .sim.scenes import render_scene
 
     images, labels = [], []
     for i in range(n):
         if hazards:
-            from .scenarios import scenario
+            from .sim.scenarios import scenario
 
             frame = scenario(50000 + seed * 100003 + i, hazardous=i % 2 == 0).render(height, width)
             rgb, lab = frame.rgb, frame.labels

@@ -17,9 +17,9 @@ import pytest
 
 from seg_perception import backends
 from seg_perception.backends import BackendUnavailable, create_with_fallback
-from seg_perception.engine_files import EngineFacts, EngineStale, Platform, engine_name, onnx_sha256, write_engine
 from seg_perception.model_files import ModelFiles
 from seg_perception.segmenter import Segmenter
+from seg_perception.tensorrt.files import EngineFacts, EngineStale, Platform, engine_name, onnx_sha256, write_engine
 
 from conftest import _tiny_net
 
@@ -258,7 +258,7 @@ def test_tensorrt_backend_refuses_a_batch_range_too_small_for_the_cameras(model,
 
 
 def test_tensorrt_backend_rebuilds_with_auto_only_when_needed(model, fake_gpu, tmp_path, monkeypatch):
-    from seg_perception import engine_build
+    from seg_perception.tensorrt import build as engine_build
 
     builds = []
 

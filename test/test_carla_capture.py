@@ -18,11 +18,12 @@ import pytest
 import yaml
 from rosbags.highlevel import AnyReader
 
+from seg_perception.bags.messages import image_array
 from seg_perception.cli import main
 from seg_perception.ros.bag_format import TYPESTORE
 from seg_perception.ros.carla_capture import (CARLA_TOPICS, CameraSpec, CaptureBag, capture, carla_topics,
                                               import_carla, tag_layout)
-from seg_perception.ros.eval_bag import ground_truth, image_array
+from seg_perception.ros.eval_bag import ground_truth
 from seg_perception.taxonomy import CARLA_LEGACY_TAGS, CARLA_TAGS, TAXONOMY_CLASSES
 
 SPEC = CameraSpec(width=64, height=48, fov_deg=90.0)

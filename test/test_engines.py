@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import yaml
 
-from seg_perception.calibration import CalibrationDataError, bag_images, batches, folder_images
-from seg_perception.engine_build import BuildSettings, main as build_main, timing_cache_file
-from seg_perception.engine_config import ConfigError, load_config, parse_config
-from seg_perception.engine_files import (EngineFacts, EngineStale, Platform, check_engine, engine_name, facts_path,
-                                         find_engine, onnx_sha256, resolve_engine, write_engine)
 from seg_perception.model_files import ModelFiles
+from seg_perception.tensorrt.build import BuildSettings, main as build_main, timing_cache_file
+from seg_perception.tensorrt.calibration import CalibrationDataError, bag_images, batches, folder_images
+from seg_perception.tensorrt.config import ConfigError, load_config, parse_config
+from seg_perception.tensorrt.files import (EngineFacts, EngineStale, Platform, check_engine, engine_name, facts_path,
+                                           find_engine, onnx_sha256, resolve_engine, write_engine)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H100 = Platform('9.0', '10.3.0', 'NVIDIA H100')
@@ -323,7 +323,14 @@ def test_build_engine_without_tensorrt_says_what_to_install_without_a_traceback(
 
 def test_seg_build_engine_script_is_installed_for_ros2_run():
     with open(os.path.join(ROOT, 'setup.py')) as f:
-        assert "'seg-build-engine = seg_perception.engine_build:main'" in f.read()
+        assert "'seg-build-engine = seg_perception.tensorrt.build:main'" in f.read()
+
+
+def test_build_engine_subcommand_and_script_run_one_function():
+    from seg_perception.cli import build_parser
+    from seg_perception.tensorrt import build
+
+    assert build_parser().parse_args(['build-engine', '--check']).func is build.run
 
 
 def test_build_engine_check_plans_and_reads_calibration_without_tensorrt(tiny_model, tmp_path, camera_bag, capsys):

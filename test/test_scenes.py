@@ -1,11 +1,11 @@
-"""Tests of the procedural street-scene renderer (seg_perception.scenes)."""
+"""Tests of the procedural street-scene renderer (seg_perception.sim.scenes)."""
 
 import cv2
 import numpy as np
 import pytest
 
-from seg_perception import scenes
-from seg_perception.scenes import CAR, ROAD, SKY, render_scene, render_sequence
+from seg_perception.sim import scenes
+from seg_perception.sim.scenes import CAR, ROAD, SKY, render_scene, render_sequence
 
 H, W = 360, 480
 

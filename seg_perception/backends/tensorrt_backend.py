@@ -1,7 +1,7 @@
 """TensorRT backend: a serialized engine built from the ONNX graph, run on the GPU with pycuda.
 
 Everything is set up once, at start: the engine is found (or, with ``engine_rebuild='auto'``, built when no
-matching one exists; see :mod:`seg_perception.engine_files`) and deserialized, then one execution context, one
+matching one exists; see :mod:`seg_perception.tensorrt.files`) and deserialized, then one execution context, one
 CUDA stream, and device and page-locked host buffers for the largest batch are allocated and bound to the
 engine's tensors by name. A frame then costs two copies and one ``execute_async_v3``: uint8 pixels go up
 (normalisation is inside the graph), uint8 labels and the float margin come down.
@@ -37,11 +37,11 @@ class TensorRTBackend(Backend):
 
     def __init__(self, model: ModelFiles, precision: str = 'fp16', max_batch: int = 1, engine_rebuild: str = 'never',
                  engine: Optional[str] = None, engine_dir: Optional[str] = None, threads: int = 0, log=None):
-        from ..calibration import CalibrationDataError
-        from ..engine_build import (BuildError, build_engine, default_settings, device_context, gpu_platform,
-                                    import_runtime)
-        from ..engine_config import ConfigError
-        from ..engine_files import EngineStale, ResolvedEngine, check_engine, resolve_engine
+        from ..tensorrt.build import (BuildError, build_engine, default_settings, device_context, gpu_platform,
+                                      import_runtime)
+        from ..tensorrt.calibration import CalibrationDataError
+        from ..tensorrt.config import ConfigError
+        from ..tensorrt.files import EngineStale, ResolvedEngine, check_engine, resolve_engine
 
         trt, cuda = import_runtime()
         self._cuda = cuda

@@ -1,4 +1,4 @@
-"""Write the bundled sample sequence rendered by seg_perception.scenes.
+"""Write the bundled sample sequence rendered by seg_perception.sim.scenes.
 
 The frames are procedurally rendered (no dataset images), so they may be shipped with the package:
 30 frames of one street at 480x360 and 10 fps, as JPEG (quality 90) `sample/frame_000.jpg ...` and
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import cv2
 
-from seg_perception.scenes import render_sequence
+from seg_perception.sim.scenes import render_sequence
 
 SAMPLE_SEED = 27          # a street with buildings, trees, parked and moving cars, pedestrians and a cyclist
 SAMPLE_FRAMES = 30

@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from .. import metrics
+from ..bags.messages import image_array
 from ..taxonomy import (CAMVID_CLASSES, SOURCE_CLASSES, TAXONOMY_CLASSES, TAXONOMY_IGNORE, TAXONOMY_PALETTE,
                         palette_array, palette_to_taxonomy, taxonomy_lut, to_taxonomy)
 
@@ -41,27 +42,6 @@ HAZARD_CLASSES = ('person', 'cyclist', 'vehicle')       # obstacles on the path 
 VIOLATION_CLASSES = ('building', 'fence', 'pole', 'sign', 'vegetation', 'person', 'cyclist', 'vehicle')
 ALARM_STAMPS_KEY = 'alarm stamps'   # diagnostics value: input stamps of the alarm frames since the last status
 ALARM_COUNT_KEY = 'alarm frames'    # diagnostics value: alarm frames since the node started
-IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
-_CHANNELS = {'mono8': 1, '8UC1': 1, 'mono16': 1, '16UC1': 1, 'rgb8': 3, 'bgr8': 3, '8UC3': 3, 'rgba8': 4,
-             'bgra8': 4, '8UC4': 4}
-
-
-def image_array(msg) -> np.ndarray:
-    """A deserialized Image or CompressedImage as H x W (mono) or H x W x 3 RGB pixels; alpha dropped."""
-    if hasattr(msg, 'format'):
-        pixels = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_UNCHANGED)
-        if pixels is None:
-            raise ValueError(f'cannot decode a {msg.format!r} CompressedImage')
-        return pixels[:, :, 2::-1] if pixels.ndim == 3 else pixels
-    if msg.encoding not in _CHANNELS:
-        raise ValueError(f'image encoding {msg.encoding!r} is not read here; expected one of {", ".join(_CHANNELS)}')
-    channels = _CHANNELS[msg.encoding]
-    dtype = np.dtype('>u2' if msg.is_bigendian else '<u2') if '16' in msg.encoding else np.dtype(np.uint8)
-    rows = np.frombuffer(bytes(msg.data), dtype).reshape(msg.height, msg.step // dtype.itemsize)
-    pixels = rows[:, :msg.width * channels].reshape(msg.height, msg.width, channels)
-    if channels == 1:
-        return pixels[:, :, 0]
-    return pixels[:, :, 2::-1] if msg.encoding.startswith('bgr') else pixels[:, :, :3]
 
 
 def ground_truth(msg, gt_format: str) -> np.ndarray:

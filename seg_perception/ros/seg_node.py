@@ -37,7 +37,7 @@ except ImportError:     # Humble
 from .. import backends, crf
 from ..ambiguity import SafetyConfig, TemporalFlipCheck
 from ..camera import CameraModel
-from ..engine_files import PRECISIONS, REBUILD_POLICIES
+from ..tensorrt.files import PRECISIONS, REBUILD_POLICIES
 from ..model_files import ModelFileError, ModelFiles, default_model
 from ..segmenter import InputError, Segmenter, check_rgb
 from ..taxonomy import TAXONOMY_CLASSES, taxonomy_lut

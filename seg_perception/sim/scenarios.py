@@ -20,8 +20,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .ambiguity import SafetyConfig, connected_road
-from .drivable import safe_drivable
+from ..ambiguity import SafetyConfig, connected_road
+from ..drivable import safe_drivable
 from .scenes import render_frame
 
 HANDLED_SHARE = 0.98              # a hazard frame is handled when the drivable area excludes this share of it
@@ -47,7 +47,7 @@ class Scenario:
         return dict(self.options).get('hazard') is not None
 
     def render(self, height: int = 360, width: int = 480):
-        """The frame and its ground truth (a :class:`scenes.RenderedFrame`)."""
+        """The frame and its ground truth (a :class:`seg_perception.sim.scenes.RenderedFrame`)."""
         return render_frame(self.seed, height, width, **dict(self.options))
 
 

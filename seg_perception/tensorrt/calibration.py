@@ -16,9 +16,9 @@ from typing import Iterator, List, Tuple
 import cv2
 import numpy as np
 
-from .segmenter import to_network_size
-
-IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
+from ..bags.messages import IMAGE_TYPES, image_array
+from ..image_files import IMAGE_EXTENSIONS
+from ..segmenter import to_network_size
 
 
 class CalibrationDataError(ValueError):
@@ -38,8 +38,6 @@ def folder_images(folder: str, input_hw: Tuple[int, int], limit: int = 0) -> Ite
 
     Files are taken sorted by name, at most ``limit`` of them (0: all).
     """
-    from .cli import IMAGE_EXTENSIONS
-
     if glob.has_magic(folder):
         files = sorted(f for f in glob.glob(folder) if f.lower().endswith(IMAGE_EXTENSIONS))
     elif os.path.isdir(folder):
@@ -72,8 +70,6 @@ def bag_images(bag: str, topic: str, input_hw: Tuple[int, int], limit: int = 0,
     """Network-sized RGB images from ``topic`` (Image or CompressedImage) of ``bag``; every ``every``-th frame."""
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import Stores, get_typestore
-
-    from .ros.eval_bag import image_array
 
     with AnyReader([Path(p) for p in _bag_paths(bag)], default_typestore=get_typestore(Stores.ROS2_KILTED)) as reader:
         connections = [c for c in reader.connections if c.topic == topic]
@@ -108,7 +104,7 @@ def batches(images: Iterator[np.ndarray], batch_size: int) -> Iterator[np.ndarra
 
 
 def calibration_images(config, input_hw: Tuple[int, int]) -> Iterator[np.ndarray]:
-    """The images of an engine_config.CalibrationConfig (its folder, or its bag and topic), up to its limit."""
+    """The images of a tensorrt.config.CalibrationConfig (its folder, or its bag and topic), up to its limit."""
     if config.images:
         return folder_images(config.images, input_hw, config.limit)
     return bag_images(config.bag, config.topic, input_hw, config.limit)

@@ -21,8 +21,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Callable, List, Optional, Tuple
 
-from .backends import BackendUnavailable
-from .model_files import ModelFiles, sha256_file
+from ..backends import BackendUnavailable
+from ..model_files import ModelFiles, sha256_file
 
 PRECISIONS = ('fp32', 'fp16', 'int8')
 REBUILD_POLICIES = ('never', 'auto')

@@ -3,7 +3,7 @@
 One build = parse the ONNX file, set the precision (FP32, FP16, or INT8 with entropy calibration and chosen
 layers kept in FP16), one optimisation profile for batch min..max at the model's input size, a workspace limit
 and a timing cache shared by every build on the same GPU and TensorRT version; then serialize, and write the
-engine with its facts (:mod:`seg_perception.engine_files`) into the model's engine folder.
+engine with its facts (:mod:`seg_perception.tensorrt.files`) into the model's engine folder.
 
 Written against the TensorRT 10 Python API (``tensorrt``) with ``pycuda`` for device memory. Neither is a
 dependency of the package: without them, building fails with what is missing and how to install it.
@@ -21,15 +21,23 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Callable, Optional, Sequence, Tuple
 
-from .backends import BackendUnavailable
-from .engine_config import DEFAULT_WORKSPACE_MB, CalibrationConfig, ConfigError, EngineConfig, find_config, load_config
-from .engine_files import (PRECISIONS, EngineFacts, Platform, engine_dir, engine_name, onnx_sha256,
-                           write_engine)
-from .model_files import ModelFileError, ModelFiles, default_model
+from ..backends import BackendUnavailable
+from ..model_files import ModelFileError, ModelFiles, default_model
+from .config import DEFAULT_WORKSPACE_MB, CalibrationConfig, ConfigError, EngineConfig, find_config, load_config
+from .files import PRECISIONS, EngineFacts, Platform, engine_dir, engine_name, onnx_sha256, write_engine
 
 INSTALL_HINT = ('install TensorRT 10 and pycuda: pip install "tensorrt-cu12>=10,<11" pycuda (or pip install -e '
                 '".[tensorrt]"); both need an NVIDIA GPU and driver (on Jetson, TensorRT comes with JetPack); or '
                 'run on another backend (onnxruntime, torch), e.g. with the fallback_backend parameter')
+
+HELP = 'build TensorRT engines (FP32, FP16, INT8) from the ONNX graph'
+DESCRIPTION = ('Build serialized TensorRT engines for this GPU into the model\'s engine folder, named by model, '
+               'precision, compute capability, TensorRT version and ONNX hash, with a JSON of the same facts beside '
+               'each. Settings come from engines/<model>.yaml and the options below. Needs TensorRT 10, pycuda and '
+               'an NVIDIA GPU (--check does not).\n\nexamples:\n'
+               '  seg-perception build-engine --config engines/pspnet_lite0_camvid.yaml\n'
+               '  seg-perception build-engine --precision int8 --max-batch 4 --calib-bag out/drive1 --calib-topic '
+               '/image --keep-fp16 \'^/Softmax\'')
 
 NO_CALIBRATION = ('an INT8 build needs calibration data: --calib-images FOLDER, or --calib-bag BAG with --calib-topic '
                   'TOPIC (or a calibration section in the model\'s YAML)')
@@ -412,17 +420,12 @@ def run(args) -> int:
         return 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of the ``seg-build-engine`` console script (the same options as ``seg-perception build-engine``)."""
-    parser = argparse.ArgumentParser(prog='seg-build-engine', description=__doc__,
+def main(argv=None) -> int:
+    """Entry point of ``seg-build-engine`` (for ``ros2 run``): ``seg-perception build-engine``'s options and run."""
+    parser = argparse.ArgumentParser(prog='seg-build-engine', description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    return parser
-
-
-def main(argv=None) -> int:
-    """Entry point of ``seg-build-engine`` (for ``ros2 run seg_perception seg-build-engine``)."""
-    return run(build_parser().parse_args(argv))
+    return run(parser.parse_args(argv))
 
 
 if __name__ == '__main__':

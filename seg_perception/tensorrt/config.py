@@ -23,8 +23,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
-from .engine_files import PRECISIONS
-from .model_files import model_dirs
+from ..model_files import model_dirs
+from .files import PRECISIONS
 
 DEFAULT_WORKSPACE_MB = 2048
 TOP_KEYS = ('onnx', 'precisions', 'batch', 'workspace_mb', 'timing_cache', 'calibration', 'keep_fp16')

@@ -1,0 +1,169 @@
+"""A frame from a seed: the street painted far to near, the hazard, the effects, and the frame's ground truth.
+
+The public functions of :mod:`seg_perception.sim.scenes`; see its docstring for the world and the camera.
+"""
+
+from dataclasses import dataclass
+import math
+
+import numpy as np
+
+from .effects import _finish, _sun_glare, _tunnel_exposure
+from .layout import (CAM_HEIGHT, HAZARDS, ROAD, SPEED, STRUCTURES, _BACKDROP, _Car, _Cyclist, _items, _pick, _seed_of,
+                     _street)
+from .raster import _Ctx, _draw_ground, _draw_item, _draw_tunnel, _quad
+from .textures import _backdrop_tex, _sky, _truck_tex
+
+
+@dataclass(frozen=True)
+class RenderedFrame:
+    """A rendered frame with its ground truth: labels, the hazard's pixels and the camera that saw it.
+
+    ``hazard`` is H x W bool: the hazard itself and the road seen beneath it (driving there means passing
+    under it), all False without a hazard. ``camera`` is the pinhole model with the frame's nominal pitch (the
+    suspension's shake is not in it, as a real car's calibration would not know it either).
+    """
+
+    rgb: np.ndarray
+    labels: np.ndarray
+    hazard: np.ndarray
+    camera: object
+
+
+def render_scene(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_brightness=None,
+                 hazard_distance=40.0, speed=SPEED, **hard_cases):
+    """Render one car-camera street frame and its pixel-exact CamVid label map.
+
+    Args:
+        rng_or_seed: an int seed or a numpy Generator (one integer is drawn from it). The seed fixes the
+            whole street: layout, styles, traffic, lighting.
+        height, width: frame size in pixels.
+        t: time in seconds; the camera sits at Z = speed * t, so frames with the same seed and increasing t
+            form a coherent forward-driving sequence.
+        hazard: None, or a vehicle crossing the road `hazard_distance` metres ahead of the camera's start
+            (labelled Car): 'white_trailer' -- a white box semi-trailer under a bright washed-out sky;
+            'sky_trailer' -- a semi-trailer painted the colour of the sky at the horizon; 'truck_side' -- the
+            side of a white, silver or sky-coloured box truck.
+        sky_brightness: 0..1 overrides the seed's sky brightness (1 = white, washed out).
+        hazard_distance: distance of the hazard from the camera at t = 0, metres.
+        speed: camera speed along the road, m/s.
+        hard_cases: more options of :func:`render_frame` (overcast, pitch_deg, structure, structure_distance,
+            low_sun).
+
+    Returns:
+        (rgb, labels): HxWx3 uint8 RGB frame and HxW uint8 label map with ids 0..11 (see CLASS_NAMES).
+    """
+    frame = render_frame(rng_or_seed, height, width, t, hazard, sky_brightness, hazard_distance, speed,
+                         **hard_cases)
+    return frame.rgb, frame.labels
+
+
+def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_brightness=None,
+                 hazard_distance=40.0, speed=SPEED, overcast=None, pitch_deg=0.0, structure=None,
+                 structure_distance=40.0, low_sun=False) -> RenderedFrame:
+    """Render a frame as :func:`render_scene` does, with the hard cases and the hazard's ground truth.
+
+    Args (beyond render_scene's):
+        overcast: True/False overrides the seed's sky (overcast: an even grey-white dome; hazards default to it).
+        pitch_deg: camera pitch below the horizontal; the horizon moves up by f * tan(pitch).
+        structure: None, 'overpass' (a bridge deck across the street, 4.6..6 m clear, `structure_distance`
+            metres ahead) or 'tunnel_exit' (the camera inside a tunnel whose bright exit is
+            `structure_distance` metres ahead; exposed for the inside, the outside burns out).
+        low_sun: a low sun just above the horizon, with veiling glare and a lens streak.
+    """
+    from ...camera import CameraModel
+
+    if hazard not in HAZARDS:
+        raise ValueError(f'unknown hazard {hazard!r}; expected one of {HAZARDS}')
+    if structure not in STRUCTURES:
+        raise ValueError(f'unknown structure {structure!r}; expected one of {STRUCTURES}')
+    seed = _seed_of(rng_or_seed)
+    layout = None if hazard is None else 'white_trailer'    # every hazard crosses the same kind of street
+    st = _street(seed, layout)
+    if sky_brightness is None:
+        sky_brightness = 0.95 if hazard is not None else st.sky_brightness
+    sky_brightness = float(np.clip(sky_brightness, 0.0, 1.0))
+    ctx = _Ctx(st, int(height), int(width), float(t), float(speed), float(pitch_deg))
+    if overcast is None:
+        overcast = st.overcast or hazard is not None
+    sky_row = st.horizon * ctx.H - ctx.f * math.tan(math.radians(pitch_deg))
+    sky, hor = _sky(seed, ctx.H, ctx.W, round(sky_row * 2) / 2, round(sky_brightness, 3), bool(overcast))
+    ctx.rgb[:] = sky
+    _draw_ground(ctx)
+    btex, balpha, blab, bppm = _backdrop_tex(seed, hazard is not None)
+    s = 1.0 / bppm
+    _quad(ctx, btex, (ctx.pos[0] - 300 + s / 2, 40 - s / 2, ctx.pos[2] + _BACKDROP), (s, 0, 0), (0, -s, 0),
+          blab, balpha, shade=0.9)
+    back, bl, ob = _items(ctx, seed, layout)
+    for _, it in sorted(back, key=lambda kv: -kv[0]):
+        _draw_item(ctx, it)
+    for _, it in sorted(bl, key=lambda kv: -kv[0]):
+        _draw_item(ctx, it)
+    exit_z = ctx.pos[2] + structure_distance
+    if structure == 'tunnel_exit':
+        _draw_tunnel(ctx, exit_z)
+        # nothing stands on the pavement inside a tunnel: keep only what is on the road there
+        ob = [(z, it) for z, it in ob if z >= exit_z or isinstance(it, _Car) or
+              (isinstance(it, _Cyclist) and not it.crossing)]
+    elif structure == 'overpass':
+        rng = np.random.default_rng([seed, 321])
+        z = ctx.pos[2] + structure_distance
+        ob.append((z, ('overpass', z, float(rng.uniform(9, 15)), float(rng.uniform(4.6, 6.0)),
+                       float(rng.uniform(1.0, 1.6)))))
+    hazard_at = None
+    if hazard is not None and -20.0 < hazard_distance - ctx.pos[2] < _BACKDROP:
+        rng = np.random.default_rng([seed, 123])
+        d = 1 if rng.random() < 0.5 else -1
+        centre = (st.road_left + st.road_right) / 2
+        if hazard == 'white_trailer':
+            # the box (13.6 m) starts centred on the road and creeps across at 0.5 m/s, cab leading
+            x_rear = centre - d * (6.8 + rng.uniform(0.5, 1.0)) + d * 0.5 * ctx.t
+            item, length = ('trailer', seed, x_rear, hazard_distance, d), 16.6
+        else:
+            length = _truck_tex(seed, hazard, (0, 0, 0))[3]
+            box = 13.6 if hazard == 'sky_trailer' else length - 2.4
+            colour = _hazard_colour(seed, hazard, hor)
+            x_rear = centre - d * (box / 2 + rng.uniform(-0.5, 0.5)) + d * 0.5 * ctx.t
+            item = ('truck', seed, hazard, colour, x_rear, hazard_distance, d)
+        ob.append((hazard_distance, item))
+        hazard_at = (hazard_distance, min(x_rear, x_rear + d * length), max(x_rear, x_rear + d * length))
+    for _, it in sorted(ob, key=lambda kv: -kv[0]):
+        _draw_item(ctx, it)
+    if hazard_at is not None:
+        ctx.hazard_mask |= _road_beneath(ctx, *hazard_at)
+    if structure == 'tunnel_exit':
+        _tunnel_exposure(ctx, exit_z)
+    rgb, labels = _finish(ctx, seed, hor)
+    if low_sun:
+        rgb = _sun_glare(rgb, seed, ctx.v0, ctx.f)
+    camera = CameraModel(ctx.f, ctx.f, ctx.cx, st.horizon * ctx.H, ctx.W, ctx.H, math.radians(pitch_deg),
+                         CAM_HEIGHT)
+    return RenderedFrame(rgb, labels, ctx.hazard_mask.copy(), camera)
+
+
+def _hazard_colour(seed, hazard, hor):
+    """The hazard's body colour: the sky's own colour at the horizon, or a white or silver truck."""
+    rng = np.random.default_rng([seed, 97])
+    sky = tuple(float(v) for v in np.clip(np.asarray(hor, np.float64) * rng.uniform(0.96, 1.03), 0, 255))
+    if hazard == 'sky_trailer':
+        return sky
+    return _pick(rng, ((226.0, 228.0, 230.0), (200.0, 204.0, 208.0), sky))
+
+
+def _road_beneath(ctx, z, x0, x1):
+    """H x W bool: the road seen at or beyond depth ``z`` between ``x0`` and ``x1``, i.e. under the hazard."""
+    rows = np.arange(ctx.H, dtype=np.float64) - ctx.v0
+    with np.errstate(divide='ignore'):
+        depth = np.where(rows > 0, ctx.f * CAM_HEIGHT / np.maximum(rows, 1e-9), np.inf)
+    x = (np.arange(ctx.W) - ctx.cx)[None, :] * depth[:, None] / ctx.f + ctx.pos[0]
+    beyond = (depth[:, None] >= z - ctx.pos[2]) & np.isfinite(depth)[:, None]
+    return beyond & (x >= x0) & (x <= x1) & (ctx.lab == ROAD)
+
+
+def render_sequence(seed, n_frames, height=360, width=480, fps=10, **options):
+    """Yield (rgb, labels) for n_frames consecutive frames of one street, t = i / fps.
+
+    Options are passed on to render_scene (hazard, sky_brightness, hazard_distance, speed).
+    """
+    for i in range(int(n_frames)):
+        yield render_scene(seed, height, width, t=i / float(fps), **options)
