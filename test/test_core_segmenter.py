@@ -11,6 +11,7 @@ from seg_perception import Segmenter
 from seg_perception.backends import BackendUnavailable
 from seg_perception.model_files import ModelFileError
 from seg_perception.segmenter import InputError
+from seg_perception.taxonomy import class_palette
 
 
 @pytest.fixture(scope='module')
@@ -37,10 +38,11 @@ def test_labels_scaled_to_the_frame_stay_centred_on_what_the_network_saw(segment
     assert np.nonzero(out.labels[4] == 2)[0].tolist() == [5]
 
 
-def test_classes_and_palette_come_from_the_manifest(segmenter, tiny_model):
+def test_classes_come_from_the_manifest_and_colours_from_the_taxonomy(segmenter, tiny_model):
     manifest = json.load(open(tiny_model))
-    assert list(segmenter.classes) == manifest['classes']
-    assert len(segmenter.palette) == len(segmenter.classes)
+    assert list(segmenter.classes) == manifest['classes'] and 'palette' not in manifest
+    assert segmenter.palette == class_palette(segmenter.classes)
+    assert segmenter.palette[segmenter.classes.index('car')] == (0, 0, 142)     # vehicle's blue
 
 
 def test_color_and_overlay_use_the_palette(segmenter, rgb_frame):

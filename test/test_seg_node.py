@@ -38,7 +38,7 @@ from seg_perception import crf
 from seg_perception.model_files import default_model, sha256_file
 from seg_perception import backends
 from seg_perception.segmenter import Segmenter
-from seg_perception.taxonomy import CAMVID_CLASSES, TAXONOMY_CLASSES, taxonomy_lut
+from seg_perception.taxonomy import CAMVID_CLASSES, TAXONOMY_CLASSES, class_palette, taxonomy_lut
 
 pytestmark = pytest.mark.ros
 
@@ -818,7 +818,7 @@ def test_a_region_flickering_between_sky_and_vehicle_raises_the_temporal_alarm(p
                                                                                painted_frames):
     probe = palette_probe
     others = ('sky_below_horizon_enabled', 'sky_on_road_enabled', 'low_confidence_enabled')
-    car = np.array([64, 0, 128], np.uint8)                  # CamVid's car colour
+    car = np.array(class_palette(['car'])[0], np.uint8)   # what the palette model calls car
     flicker = []
     for i in range(4):
         frame = painted_frames['clear'].copy()

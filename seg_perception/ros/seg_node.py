@@ -19,7 +19,9 @@ Label ids: with ``label_ids: taxonomy`` (the default) ``segmentation/labels`` ca
 output taxonomy that every model, dataset and simulator maps onto (seg_perception.taxonomy.TAXONOMY_CLASSES:
 0 road, 1 sidewalk, 2 building, 3 fence, 4 pole, 5 sign, 6 vegetation, 7 sky, 8 person, 9 cyclist, 10 vehicle;
 255 a class outside it), so that a consumer does not depend on which model runs; ``label_ids: model`` gives
-the model's own class ids (its manifest names them) instead. ``segmentation/color`` uses the model's palette.
+the model's own class ids (its manifest names them) instead. ``segmentation/color`` colours every pixel by its
+taxonomy class with either setting (seg_perception.taxonomy.TAXONOMY_PALETTE, Cityscapes' colours; black
+outside the taxonomy).
 
 The drivable area, free space and alarm come from seg_perception.ambiguity through Segmenter.segment: road
 connected to the vehicle, minus everything the checks distrust (sky below the horizon, sky resting on the road,
