@@ -54,6 +54,13 @@ class Segmentation:
             return self.margin_net
         return cv2.resize(self.margin_net, (w, h), interpolation=cv2.INTER_LINEAR)
 
+    def confidence(self) -> np.ndarray:
+        """H x W uint8: the margin x 255, rounded and clipped to 0..255 (what segmentation/confidence carries).
+
+        The margin comes from the network's resolution bilinearly (:attr:`margin`), as the checks see it.
+        """
+        return cv2.convertScaleAbs(self.margin, alpha=255.0)   # the margin is >= 0: |255 m| saturated = 255 m
+
     def color(self) -> np.ndarray:
         """H x W x 3 uint8 RGB colours of the labels: each class in its taxonomy class's colour."""
         return colourise(self.labels, self.classes)

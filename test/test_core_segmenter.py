@@ -60,6 +60,20 @@ def test_margin_lies_between_zero_and_one(segmenter, rgb_frame):
     assert margin.min() >= 0.0 and margin.max() <= 1.0
 
 
+def test_confidence_is_the_margin_times_255_at_the_frame_resolution(segmenter):
+    margin_net = np.array([[0.0, 0.25], [0.5, 1.0]], np.float32)
+    same = segmenter.postprocess(np.zeros((2, 2), np.uint8), margin_net, (2, 2), {})
+    assert same.confidence().dtype == np.uint8
+    assert same.confidence().tolist() == [[0, 64], [128, 255]]
+    frame = segmenter.postprocess(np.zeros((2, 2), np.uint8), margin_net, (6, 9), {})
+    confidence = frame.confidence()
+    assert confidence.shape == (6, 9) == frame.labels.shape
+    # resized bilinearly from the network's resolution: corners keep their values, between them it blends
+    assert (confidence[0, 0], confidence[-1, -1]) == (0, 255)
+    np.testing.assert_allclose(confidence, np.clip(np.rint(frame.margin * 255), 0, 255), atol=1)
+    assert 0 < confidence[3, 4] < 255
+
+
 def test_batch_equals_single_frames(segmenter, rgb_frame):
     other = rgb_frame[::-1].copy()
     batch = segmenter.segment_batch([rgb_frame, other])

@@ -8,6 +8,8 @@ in    image/compressed          sensor_msgs/CompressedImage: jpeg or png
 in    camera_info               sensor_msgs/CameraInfo: intrinsics for the horizon (remap it to the camera's)
 out   segmentation/labels       sensor_msgs/Image mono8: class ids of the shared taxonomy (below)
 out   segmentation/color        sensor_msgs/Image rgb8: labels blended over the image, while subscribed
+out   segmentation/confidence   sensor_msgs/Image mono8: top-1 minus top-2 softmax probability x 255, while
+                                subscribed (0: two classes tie, 255: certain)
 out   segmentation/drivable     sensor_msgs/Image mono8: 255 where the vehicle may drive (see below)
 out   segmentation/ambiguous    sensor_msgs/Image mono8: 255 where the ambiguity checks distrust the labels
 out   segmentation/freespace    sensor_msgs/PointCloud2: the free-space boundary, one point per image column
@@ -22,6 +24,11 @@ output taxonomy that every model, dataset and simulator maps onto (seg_perceptio
 the model's own class ids (its manifest names them) instead. ``segmentation/color`` colours every pixel by its
 taxonomy class with either setting (seg_perception.taxonomy.TAXONOMY_PALETTE, Cityscapes' colours; black
 outside the taxonomy).
+
+Confidence: ``segmentation/confidence`` is the margin between the two most probable classes, which the
+deployed graph outputs beside the labels, as a costmap layer such as Nav2's semantic segmentation layer takes
+a per-pixel confidence (0..255) beside a class mask. It is resized from the network's resolution bilinearly
+(labels: nearest neighbour), and like ``segmentation/color`` it is computed only while someone subscribes.
 
 The drivable area, free space and alarm come from seg_perception.ambiguity through Segmenter.segment: road
 connected to the vehicle, minus everything the checks distrust (sky below the horizon, sky resting on the road,
@@ -135,6 +142,7 @@ IMAGE_TOPIC = 'image'
 COMPRESSED_TOPIC = 'image/compressed'
 LABELS_TOPIC = 'segmentation/labels'
 COLOR_TOPIC = 'segmentation/color'
+CONFIDENCE_TOPIC = 'segmentation/confidence'
 DRIVABLE_TOPIC = 'segmentation/drivable'
 AMBIGUOUS_TOPIC = 'segmentation/ambiguous'
 FREESPACE_TOPIC = 'segmentation/freespace'
@@ -297,7 +305,7 @@ class CameraStream:
 
 
 class SegNode(Node):
-    """Segments the newest camera frame; publishes labels, a colour overlay, drivable area, diagnostics."""
+    """Segments the newest camera frame; publishes labels, a colour overlay, confidence, drivable area, diagnostics."""
 
     def __init__(self, **kwargs):
         """Declare the parameters, load the model, then wire publishers, subscriptions, timers, worker.
@@ -342,7 +350,8 @@ class SegNode(Node):
                                 reliability=ReliabilityPolicy.RELIABLE)
         reliability = self._param('reliability')
         for stream in self._streams.values():
-            for topic in (LABELS_TOPIC, COLOR_TOPIC, DRIVABLE_TOPIC, AMBIGUOUS_TOPIC, FREESPACE_TOPIC):
+            for topic in (LABELS_TOPIC, COLOR_TOPIC, CONFIDENCE_TOPIC, DRIVABLE_TOPIC, AMBIGUOUS_TOPIC,
+                          FREESPACE_TOPIC):
                 msg_type = PointCloud2 if topic == FREESPACE_TOPIC else Image
                 stream.outputs[topic] = self.create_publisher(msg_type, stream.topic(topic), output_qos)
             for topic, msg_type in ((IMAGE_TOPIC, Image), (COMPRESSED_TOPIC, CompressedImage)):
@@ -656,6 +665,8 @@ class SegNode(Node):
         out[FREESPACE_TOPIC].publish(freespace_to_cloud(result.freespace, points, header))
         if self._param('publish_color') and out[COLOR_TOPIC].get_subscription_count() > 0:
             out[COLOR_TOPIC].publish(array_to_image(result.overlay(rgb, self._param('color_alpha')), header))
+        if out[CONFIDENCE_TOPIC].get_subscription_count() > 0:
+            out[CONFIDENCE_TOPIC].publish(array_to_image(result.confidence(), header))
 
     def _record_error(self, kind: str, text: str):
         """Count a frame that could not be segmented and log it, at most once per error_throttle_s."""
