@@ -143,7 +143,7 @@ def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnx
             cv2.imwrite(os.path.join(out, f'drivable_{i:03d}.png'), mask)
     if thumbs:
         cols = 5
-        thumbs += [np.zeros_like(thumbs[0])] * ((-len(thumbs)) % cols)
+        thumbs += [np.full_like(thumbs[0], 255)] * ((-len(thumbs)) % cols)    # white like the legend: black is "other"
         sheet = np.vstack([np.hstack(thumbs[r:r + cols]) for r in range(0, len(thumbs), cols)])
         sheet = np.vstack([sheet, legend_strip(sheet.shape[1])])
         cv2.imwrite(os.path.join(out, 'contact_sheet.jpg'), sheet[:, :, ::-1])
