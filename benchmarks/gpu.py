@@ -55,7 +55,7 @@ def prepare(name, hw, folder):
     from seg_perception import models
     from seg_perception.export import export_onnx, write_manifest
     from seg_perception.model_files import ModelFiles, default_model
-    from seg_perception.taxonomy import CAMVID_CLASSES, CAMVID_PALETTE
+    from seg_perception.taxonomy import CAMVID_CLASSES
 
     if name == 'shipped':
         return default_model(), None
@@ -66,7 +66,7 @@ def prepare(name, hw, folder):
     stem = f'{name}_{hw[1]}x{hw[0]}'
     export_onnx(module, os.path.join(folder, stem + '.onnx'), hw, MEAN, STD)
     write_manifest(os.path.join(folder, stem + '.json'), name=stem, architecture=name, arch_kwargs={},
-                   classes=CAMVID_CLASSES, palette=CAMVID_PALETTE, input_hw=hw, mean=MEAN, std=STD,
+                   classes=CAMVID_CLASSES, input_hw=hw, mean=MEAN, std=STD,
                    files={'onnx': stem + '.onnx'})
     return ModelFiles.load(os.path.join(folder, stem + '.json')), module
 

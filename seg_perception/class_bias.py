@@ -194,7 +194,7 @@ def write_model(model: ModelFiles, module, bias: Sequence[float], folder: str, n
     training['base_model'] = f'{m["name"]} (sha256 of its .pt {m["sha256"].get("torch", "?")[:16]}...)'
     path = os.path.join(folder, name + '.json')
     write_manifest(path, name=name, architecture=m.get('architecture', ''), arch_kwargs=m.get('arch_kwargs', {}),
-                   classes=model.classes, palette=model.palette, input_hw=model.input_hw, mean=model.mean_std[0],
+                   classes=model.classes, input_hw=model.input_hw, mean=model.mean_std[0],
                    std=model.mean_std[1], files={'onnx': name + '.onnx', 'torch': name + '.pt'},
                    training=training, validation={}, extra=extra)
     return path

@@ -11,11 +11,10 @@ from typing import List, Optional, Tuple
 import cv2
 import numpy as np
 
-from .taxonomy import (CAMVID_CLASSES, CAMVID_VOID, CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAIN_ID, CITYSCAPES_VOID,
-                       palette_for)
+from .taxonomy import CAMVID_CLASSES, CAMVID_VOID, CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAIN_ID, CITYSCAPES_VOID
 
 __all__ = ['LabelledImages', 'load', 'load_camvid', 'load_cityscapes', 'rendered_scenes', 'augment',
-           'class_frequencies', 'median_frequency_weights', 'palette_for']
+           'class_frequencies', 'median_frequency_weights']
 
 
 @dataclass

@@ -74,9 +74,9 @@ def export_onnx_bytes(model: nn.Module, input_hw: Tuple[int, int], mean, std, **
 
 
 def write_manifest(manifest_path: str, *, name: str, architecture: str, arch_kwargs: Dict, classes: Sequence[str],
-                   palette: Sequence[Sequence[int]], input_hw: Tuple[int, int], mean: Sequence[float],
-                   std: Sequence[float], files: Dict[str, str], training: Optional[Dict] = None,
-                   validation: Optional[Dict] = None, extra: Optional[Dict] = None) -> Dict:
+                   input_hw: Tuple[int, int], mean: Sequence[float], std: Sequence[float], files: Dict[str, str],
+                   training: Optional[Dict] = None, validation: Optional[Dict] = None,
+                   extra: Optional[Dict] = None) -> Dict:
     """Write the JSON manifest beside the model files (``files``: role -> file name relative to the manifest)."""
     folder = os.path.dirname(os.path.abspath(manifest_path))
     manifest = {
@@ -85,7 +85,6 @@ def write_manifest(manifest_path: str, *, name: str, architecture: str, arch_kwa
         'architecture': architecture,
         'arch_kwargs': dict(arch_kwargs),
         'classes': list(classes),
-        'palette': [list(map(int, c)) for c in palette],
         'input': {'height': int(input_hw[0]), 'width': int(input_hw[1]), 'layout': 'NHWC uint8 RGB',
                   'normalisation': {'mean': list(mean), 'std': list(std),
                                     'formula': '(x - mean) / std, inside the ONNX graph'}},

@@ -83,11 +83,6 @@ class ModelFiles:
         return tuple(self.manifest['classes'])
 
     @property
-    def palette(self) -> Tuple[Tuple[int, int, int], ...]:
-        """One RGB colour per class."""
-        return tuple(tuple(c) for c in self.manifest['palette'])
-
-    @property
     def input_hw(self) -> Tuple[int, int]:
         """The network's input height and width."""
         return int(self.manifest['input']['height']), int(self.manifest['input']['width'])

@@ -22,7 +22,7 @@ from . import backends
 from .ambiguity import Reason, SafetyConfig, TemporalFlipCheck, assess, connected_road, for_horizon
 from .camera import CameraModel, resolve_horizon
 from .model_files import ModelFiles, default_model
-from .taxonomy import drivable_ids, obstacle_ids, palette_array, sky_ids
+from .taxonomy import class_palette, colourise, drivable_ids, obstacle_ids, sky_ids
 
 
 class InputError(ValueError):
@@ -35,7 +35,7 @@ class Segmentation:
 
     labels: np.ndarray                      # H x W uint8 class ids
     classes: Tuple[str, ...]
-    palette: Tuple[Tuple[int, int, int], ...]
+    palette: Tuple[Tuple[int, int, int], ...]     # per class: its taxonomy class's colour (taxonomy.class_palette)
     margin_net: np.ndarray                  # top-1 minus top-2 probability at the network's resolution
     drivable: np.ndarray                    # H x W uint8, 255 where the vehicle may drive (see ambiguity.assess)
     freespace: np.ndarray                   # W int32: per column, row of the nearest non-drivable pixel; -1: none
@@ -54,12 +54,19 @@ class Segmentation:
             return self.margin_net
         return cv2.resize(self.margin_net, (w, h), interpolation=cv2.INTER_LINEAR)
 
+    def confidence(self) -> np.ndarray:
+        """H x W uint8: the margin x 255, rounded and clipped to 0..255 (what segmentation/confidence carries).
+
+        The margin comes from the network's resolution bilinearly (:attr:`margin`), as the checks see it.
+        """
+        return cv2.convertScaleAbs(self.margin, alpha=255.0)   # the margin is >= 0: |255 m| saturated = 255 m
+
     def color(self) -> np.ndarray:
-        """H x W x 3 uint8 RGB colourisation of the labels."""
-        return palette_array(self.palette)[self.labels]
+        """H x W x 3 uint8 RGB colours of the labels: each class in its taxonomy class's colour."""
+        return colourise(self.labels, self.classes)
 
     def overlay(self, rgb: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-        """The colourised labels blended over the input image."""
+        """The coloured labels blended over the input image (``alpha``: the colours' weight)."""
         return cv2.addWeighted(np.asarray(rgb, np.uint8), 1.0 - alpha, self.color(), alpha, 0.0)
 
     def class_shares(self) -> Dict[str, float]:
@@ -98,7 +105,7 @@ class Segmenter:
         self.model = model
         self.backend = backend
         self.classes = model.classes
-        self.palette = model.palette
+        self.palette = class_palette(self.classes)
         self.input_hw = model.input_hw
         self.drivable_ids = drivable_ids(self.classes)
         self.sky_ids, self.obstacle_ids = sky_ids(self.classes), obstacle_ids(self.classes)

@@ -1,28 +1,29 @@
 """The classes the node publishes, their colours, which of them a vehicle may drive on, and the shared taxonomy.
 
-One source of truth for class names and palettes. The shipped models are trained on CamVid's 11 classes
-(the SegNet split); a model's manifest lists its classes, and these tables are the defaults.
+One source of truth for class names and for the one colour table. The shipped models are trained on CamVid's
+11 classes (the SegNet split); a model's manifest lists its classes, and these tables are the defaults.
 
 The shared taxonomy (``TAXONOMY_CLASSES``) is what predictions and ground truth from different sources are
 compared on: CamVid ids, Cityscapes ids and trainIds, CARLA's semantic tags (the 0.9.14+ layout aligned with
 Cityscapes, and the older 0.9.x layout) and a model's own class names all map onto it through one table,
 ``TO_TAXONOMY``, by class name. It is as coarse as CamVid's 11-class split, which every other source refines.
+
+Colours: every image that shows labels (overlays, ``segmentation/color``, the demo, the eval and eval-bag
+reports) colours a pixel by its taxonomy class, in the Cityscapes colours that CARLA's CityScapesPalette
+shares (``TAXONOMY_PALETTE``): a model's class ids go through ``TO_TAXONOMY`` first (:func:`class_palette`),
+and a pixel outside the taxonomy is ``OUTSIDE_COLOUR``. :func:`legend_strip` draws the key.
 """
 
+from functools import lru_cache
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 
 CAMVID_CLASSES: Tuple[str, ...] = (
     'sky', 'building', 'pole', 'road', 'sidewalk', 'tree', 'sign', 'fence', 'car', 'pedestrian', 'bicyclist',
 )
 CAMVID_VOID = 11  # unlabelled pixels in CamVid annotations; ignored in losses and metrics
-
-# Colours of the CamVid palette (Brostow et al. 2009), as SegNet's tutorial shows them, RGB.
-CAMVID_PALETTE: Tuple[Tuple[int, int, int], ...] = (
-    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
-    (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
-)
 
 # Classes a vehicle may drive on (lane markings are part of "road" in CamVid's 11-class split).
 DRIVABLE_CLASSES: Tuple[str, ...] = ('road', 'lane_marking', 'road_marking')
@@ -67,38 +68,14 @@ def obstacle_ids(classes: Sequence[str]) -> List[int]:
     return [i for i, name in enumerate(classes) if name in OBSTACLE_CLASSES]
 
 
-def palette_array(palette: Sequence[Sequence[int]]) -> np.ndarray:
-    """A 256 x 3 uint8 lookup table: class id -> colour, black for ids beyond the palette."""
-    lut = np.zeros((256, 3), np.uint8)
-    lut[:len(palette)] = np.asarray(palette, np.uint8)
-    return lut
-
-
 CITYSCAPES_CLASSES: Tuple[str, ...] = (
     'road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic_light', 'traffic_sign', 'vegetation',
     'terrain', 'sky', 'person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle',
-)
-CITYSCAPES_PALETTE: Tuple[Tuple[int, int, int], ...] = (
-    (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153), (153, 153, 153),
-    (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152), (70, 130, 180), (220, 20, 60), (255, 0, 0),
-    (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32),
 )
 CITYSCAPES_VOID = 255
 # Cityscapes label ids (gtFine_labelIds) -> trainIds (gtFine_labelTrainIds); every other id is void
 CITYSCAPES_ID_TO_TRAIN_ID = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11,
                              25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
-
-
-def palette_for(classes: Sequence[str]) -> Tuple[Tuple[int, int, int], ...]:
-    """The palette of a known class list (CamVid, Cityscapes, the shared taxonomy), else generated colours."""
-    if tuple(classes) == CAMVID_CLASSES:
-        return CAMVID_PALETTE
-    if tuple(classes) == CITYSCAPES_CLASSES:
-        return CITYSCAPES_PALETTE
-    if tuple(classes) == TAXONOMY_CLASSES:
-        return TAXONOMY_PALETTE
-    rng = np.random.default_rng(len(classes))
-    return tuple(tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in classes)
 
 
 # --- the shared taxonomy ---------------------------------------------------------------------------------------
@@ -107,10 +84,26 @@ TAXONOMY_CLASSES: Tuple[str, ...] = (
     'road', 'sidewalk', 'building', 'fence', 'pole', 'sign', 'vegetation', 'sky', 'person', 'cyclist', 'vehicle',
 )
 TAXONOMY_IGNORE = 255   # pixels of a class outside the taxonomy (ego vehicle, water, rails, ...): not scored
+# The one colour table, RGB per taxonomy id: Cityscapes' colours (cityscapesScripts labels.py), which CARLA's
+# CityScapesPalette repeats. Where the taxonomy merges Cityscapes classes, the colour is that of the class
+# that names it: sign is traffic sign's yellow, cyclist is bicycle's dark red (rider's pure red sits too close
+# to person's crimson), vehicle is car's blue, which an overlay tells apart from road's purple at a glance
+# (CamVid's car, 64,0,128, is a darker shade of the same purple as its road).
 TAXONOMY_PALETTE: Tuple[Tuple[int, int, int], ...] = (
-    (128, 64, 128), (244, 35, 232), (70, 70, 70), (190, 153, 153), (153, 153, 153), (220, 220, 0),
-    (107, 142, 35), (70, 130, 180), (220, 20, 60), (119, 11, 32), (0, 0, 142),
+    (128, 64, 128),     # road
+    (244, 35, 232),     # sidewalk
+    (70, 70, 70),       # building
+    (190, 153, 153),    # fence
+    (153, 153, 153),    # pole
+    (220, 220, 0),      # sign
+    (107, 142, 35),     # vegetation
+    (70, 130, 180),     # sky
+    (220, 20, 60),      # person
+    (119, 11, 32),      # cyclist
+    (0, 0, 142),        # vehicle
 )
+OUTSIDE_COLOUR: Tuple[int, int, int] = (0, 0, 0)    # a pixel outside the taxonomy: Cityscapes' unlabeled black
+OUTSIDE_NAME = 'other'                              # what the legend calls it
 
 # Every source class name -> its taxonomy class, or None for "not scored". CamVid's SegNet split already merges
 # wall, bridge and tunnel into building, traffic lights into sign, trucks, buses and trains into car, and
@@ -240,3 +233,67 @@ def palette_to_taxonomy(rgb: np.ndarray, max_unknown_share: float = 0.01) -> np.
                          f'CityScapesPalette (most common: {common}); raw tags in the red channel are '
                          f'--gt-format carla or carla_legacy, and a jpeg-compressed palette image cannot be decoded')
     return np.where(known, ids[index], np.uint8(TAXONOMY_IGNORE)).astype(np.uint8)
+
+
+# --- colours ---------------------------------------------------------------------------------------------------
+
+def class_palette(classes: Sequence[str] = TAXONOMY_CLASSES) -> Tuple[Tuple[int, int, int], ...]:
+    """The colour of each class in ``classes``: its taxonomy class's (TAXONOMY_PALETTE), by ``TO_TAXONOMY``.
+
+    A class that maps to None, or that ``TO_TAXONOMY`` does not name, is OUTSIDE_COLOUR: colouring never
+    refuses a model (scoring does, see :func:`taxonomy_lut`).
+    """
+    def colour(name):
+        target = TO_TAXONOMY.get(name)
+        return OUTSIDE_COLOUR if target is None else TAXONOMY_PALETTE[TAXONOMY_CLASSES.index(target)]
+    return tuple(colour(name) for name in classes)
+
+
+@lru_cache(maxsize=16)
+def _colour_lut(classes: Tuple[str, ...]) -> np.ndarray:
+    lut = np.tile(np.asarray(OUTSIDE_COLOUR, np.uint8), (256, 1))
+    lut[:len(classes)] = np.asarray(class_palette(classes), np.uint8).reshape(-1, 3)
+    lut.setflags(write=False)   # shared between callers
+    return lut
+
+
+def colour_lut(classes: Sequence[str] = TAXONOMY_CLASSES) -> np.ndarray:
+    """A read-only 256 x 3 uint8 lookup table: id in ``classes`` -> RGB colour; OUTSIDE_COLOUR beyond them.
+
+    The default, the taxonomy itself, colours the node's ``segmentation/labels`` (255 included).
+    """
+    return _colour_lut(tuple(classes))
+
+
+def colourise(labels: np.ndarray, classes: Sequence[str] = TAXONOMY_CLASSES) -> np.ndarray:
+    """H x W x 3 uint8 RGB colours of H x W uint8 ``labels``, ids in ``classes`` (default: taxonomy ids)."""
+    return colour_lut(classes)[np.asarray(labels, np.uint8)]
+
+
+def legend_strip(width: int, font_scale: float = 0.5) -> np.ndarray:
+    """An RGB image ``width`` pixels wide: a swatch and the name of every taxonomy class, and of OUTSIDE_NAME.
+
+    Entries run left to right in taxonomy order, black text on white, and wrap onto further rows where
+    ``width`` is too narrow; the strip goes under a contact sheet or a report's images.
+    """
+    font, thickness = cv2.FONT_HERSHEY_SIMPLEX, 1
+    entries = list(zip(TAXONOMY_CLASSES, TAXONOMY_PALETTE)) + [(OUTSIDE_NAME, OUTSIDE_COLOUR)]
+    (_, text_h), baseline = cv2.getTextSize('Hg', font, font_scale, thickness)
+    swatch = text_h + baseline + 4
+    pad = max(4, swatch // 3)
+    row_h = swatch + 2 * pad
+    places, x, y = [], pad, pad        # each entry's top-left corner, flowed like words in a line of text
+    for name, _ in entries:
+        entry_w = swatch + pad + cv2.getTextSize(name, font, font_scale, thickness)[0][0]
+        if x > pad and x + entry_w > width - pad:
+            x, y = pad, y + row_h
+        places.append((x, y))
+        x += entry_w + 3 * pad
+    strip = np.full((y + swatch + pad, width, 3), 255, np.uint8)
+    for (name, colour), (x, y) in zip(entries, places):
+        cv2.rectangle(strip, (x, y), (x + swatch - 1, y + swatch - 1), tuple(int(c) for c in colour), cv2.FILLED)
+        # a grey outline, so that a dark or light swatch keeps its edge on the white strip
+        cv2.rectangle(strip, (x, y), (x + swatch - 1, y + swatch - 1), (128, 128, 128), 1)
+        cv2.putText(strip, name, (x + swatch + pad, y + swatch - baseline - 2), font, font_scale, (0, 0, 0),
+                    thickness, cv2.LINE_AA)
+    return strip

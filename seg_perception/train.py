@@ -374,9 +374,8 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
         'hardware': args.hardware,
         'command': getattr(args, 'command_line', ''),
     }
-    palette = datasets.palette_for(classes)
     write_manifest(os.path.join(folder, name + '.json'), name=name, architecture=args.model, arch_kwargs=arch_kwargs,
-                   classes=classes, palette=palette, input_hw=input_hw, mean=mean, std=std,
+                   classes=classes, input_hw=input_hw, mean=mean, std=std,
                    files={'onnx': name + '.onnx', 'torch': name + '.pt'}, training=training,
                    validation={'dataset': f'{args.dataset} val, full resolution, void ignored', **val})
     return os.path.join(folder, name + '.json')

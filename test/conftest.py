@@ -5,7 +5,11 @@ import os
 import numpy as np
 import pytest
 
-from seg_perception.taxonomy import CAMVID_CLASSES, CAMVID_PALETTE
+from seg_perception.taxonomy import CAMVID_CLASSES, class_palette
+
+# The colours the palette model tells apart and painted frames are painted in: CamVid's classes in the one
+# colour table (each CamVid class has a taxonomy class of its own, so the 11 colours differ).
+CAMVID_COLOURS = class_palette(CAMVID_CLASSES)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY_HW = (48, 64)
@@ -79,7 +83,7 @@ def tiny_model(tmp_path_factory):
     mean, std = (127.0, 127.0, 127.0), (128.0, 128.0, 128.0)
     export_onnx(net, str(folder / 'tiny.onnx'), TINY_HW, mean, std)
     return str(write_manifest(str(folder / 'tiny.json'), name='tiny', architecture='tiny', arch_kwargs={},
-                              classes=CAMVID_CLASSES, palette=CAMVID_PALETTE, input_hw=TINY_HW, mean=mean,
+                              classes=CAMVID_CLASSES, input_hw=TINY_HW, mean=mean,
                               std=std, files={'onnx': 'tiny.onnx'}) and folder / 'tiny.json')
 
 
@@ -98,7 +102,7 @@ def _palette_net():
     import torch.nn as nn
 
     class NearestPaletteColour(nn.Module):
-        """Labels each pixel with the CamVid class whose palette colour is nearest.
+        """Labels each pixel with the CamVid class whose colour (CAMVID_COLOURS) is nearest.
 
         Painted frames then mean what their colours say: a test can paint a hazard (a trailer in the sky's
         colour) and know the labels the node works with.
@@ -106,8 +110,8 @@ def _palette_net():
 
         def __init__(self):
             super().__init__()
-            palette = torch.tensor(CAMVID_PALETTE, dtype=torch.float32)
-            self.score = nn.Conv2d(3, len(CAMVID_PALETTE), 1)
+            palette = torch.tensor(CAMVID_COLOURS, dtype=torch.float32)
+            self.score = nn.Conv2d(3, len(CAMVID_COLOURS), 1)
             with torch.no_grad():       # -|x - p|^2 = 2 x.p - |p|^2 - |x|^2, and |x|^2 is the same for all p
                 self.score.weight.copy_(2 * palette[:, :, None, None] / 1000.0)
                 self.score.bias.copy_(-(palette ** 2).sum(1) / 1000.0)
@@ -120,7 +124,7 @@ def _palette_net():
 
 @pytest.fixture(scope='session')
 def palette_model(tmp_path_factory):
-    """Path of the manifest of a model that labels each pixel by its nearest CamVid palette colour, at 120 x 160."""
+    """Path of the manifest of a model that labels each pixel by its nearest class colour, at 120 x 160."""
     from seg_perception.export import export_onnx, write_manifest
 
     folder = tmp_path_factory.mktemp('palette_model')
@@ -128,17 +132,18 @@ def palette_model(tmp_path_factory):
     mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)     # the net takes raw 0..255 colours
     export_onnx(_palette_net(), str(folder / 'palette.onnx'), hw, mean, std)
     write_manifest(str(folder / 'palette.json'), name='palette', architecture='palette', arch_kwargs={},
-                   classes=CAMVID_CLASSES, palette=CAMVID_PALETTE, input_hw=hw, mean=mean, std=std,
+                   classes=CAMVID_CLASSES, input_hw=hw, mean=mean, std=std,
                    files={'onnx': 'palette.onnx'})
     return str(folder / 'palette.json')
 
 
 def painted_street(hazard=False):
-    """A 120 x 160 street painted in CamVid palette colours: sky above row 54, road between pavements below.
+    """A 120 x 160 street painted in class colours: sky above row 54, road between pavements below.
 
     With ``hazard``, a trailer painted in the sky's colour crosses the road, rows 58..87, from kerb to kerb.
     """
-    sky, road, sidewalk, building = (CAMVID_PALETTE[i] for i in (0, 3, 4, 1))
+    sky, road, sidewalk, building = (CAMVID_COLOURS[CAMVID_CLASSES.index(c)] for c in
+                                     ('sky', 'road', 'sidewalk', 'building'))
     img = np.zeros((120, 160, 3), np.uint8)
     img[:54] = sky
     img[:54, :20] = img[:54, 140:] = building

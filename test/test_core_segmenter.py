@@ -11,6 +11,7 @@ from seg_perception import Segmenter
 from seg_perception.backends import BackendUnavailable
 from seg_perception.model_files import ModelFileError
 from seg_perception.segmenter import InputError
+from seg_perception.taxonomy import class_palette
 
 
 @pytest.fixture(scope='module')
@@ -37,10 +38,11 @@ def test_labels_scaled_to_the_frame_stay_centred_on_what_the_network_saw(segment
     assert np.nonzero(out.labels[4] == 2)[0].tolist() == [5]
 
 
-def test_classes_and_palette_come_from_the_manifest(segmenter, tiny_model):
+def test_classes_come_from_the_manifest_and_colours_from_the_taxonomy(segmenter, tiny_model):
     manifest = json.load(open(tiny_model))
-    assert list(segmenter.classes) == manifest['classes']
-    assert len(segmenter.palette) == len(segmenter.classes)
+    assert list(segmenter.classes) == manifest['classes'] and 'palette' not in manifest
+    assert segmenter.palette == class_palette(segmenter.classes)
+    assert segmenter.palette[segmenter.classes.index('car')] == (0, 0, 142)     # vehicle's blue
 
 
 def test_color_and_overlay_use_the_palette(segmenter, rgb_frame):
@@ -56,6 +58,20 @@ def test_color_and_overlay_use_the_palette(segmenter, rgb_frame):
 def test_margin_lies_between_zero_and_one(segmenter, rgb_frame):
     margin = segmenter.segment(rgb_frame).margin
     assert margin.min() >= 0.0 and margin.max() <= 1.0
+
+
+def test_confidence_is_the_margin_times_255_at_the_frame_resolution(segmenter):
+    margin_net = np.array([[0.0, 0.25], [0.5, 1.0]], np.float32)
+    same = segmenter.postprocess(np.zeros((2, 2), np.uint8), margin_net, (2, 2), {})
+    assert same.confidence().dtype == np.uint8
+    assert same.confidence().tolist() == [[0, 64], [128, 255]]
+    frame = segmenter.postprocess(np.zeros((2, 2), np.uint8), margin_net, (6, 9), {})
+    confidence = frame.confidence()
+    assert confidence.shape == (6, 9) == frame.labels.shape
+    # resized bilinearly from the network's resolution: corners keep their values, between them it blends
+    assert (confidence[0, 0], confidence[-1, -1]) == (0, 255)
+    np.testing.assert_allclose(confidence, np.clip(np.rint(frame.margin * 255), 0, 255), atol=1)
+    assert 0 < confidence[3, 4] < 255
 
 
 def test_batch_equals_single_frames(segmenter, rgb_frame):

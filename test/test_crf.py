@@ -159,7 +159,7 @@ def torch_model(tmp_path_factory):
     torch = pytest.importorskip('torch')
     from seg_perception import models
     from seg_perception.export import export_onnx, write_manifest
-    from seg_perception.taxonomy import CAMVID_CLASSES, CAMVID_PALETTE
+    from seg_perception.taxonomy import CAMVID_CLASSES
 
     torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp('crf_model')
@@ -169,7 +169,7 @@ def torch_model(tmp_path_factory):
     export_onnx(net, str(folder / 'm.onnx'), (48, 64), mean, std)
     torch.save({'arch': 'frrn_cpu', 'arch_kwargs': {}, 'state_dict': net.state_dict()}, str(folder / 'm.pt'))
     write_manifest(str(folder / 'm.json'), name='m', architecture='frrn_cpu', arch_kwargs={},
-                   classes=CAMVID_CLASSES, palette=CAMVID_PALETTE, input_hw=(48, 64), mean=mean, std=std,
+                   classes=CAMVID_CLASSES, input_hw=(48, 64), mean=mean, std=std,
                    files={'onnx': 'm.onnx', 'torch': 'm.pt'})
     return str(folder / 'm.json')
 

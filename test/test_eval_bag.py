@@ -5,13 +5,14 @@ Bags are written with the ``rosbags`` library and its standard message types: no
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
 from conftest import SECOND, bag_image_msg as image_msg, write_bag
 from seg_perception import datasets
 from seg_perception.cli import main
-from seg_perception.taxonomy import CAMVID_CLASSES, CARLA_TAGS, TAXONOMY_CLASSES, TO_TAXONOMY
+from seg_perception.taxonomy import CAMVID_CLASSES, CARLA_TAGS, TAXONOMY_CLASSES, TO_TAXONOMY, class_palette
 
 EVAL_BAG = ['eval-bag', '--pred-classes', 'camvid']   # these bags hold CamVid-id predictions
 
@@ -58,10 +59,17 @@ def test_known_predictions_give_known_iou_latency_and_drops(drive, tmp_path, cap
     assert report['latency_ms']['p50'] == pytest.approx(40.0) and report['latency_ms']['max'] == pytest.approx(50.0)
     assert len(report['confusion']) == len(TAXONOMY_CLASSES)
     page = out_html.read_text()
-    for plot in ('confusion', 'latency', 'timeline', 'worst'):
+    for plot in ('confusion', 'latency', 'timeline', 'worst', 'legend'):
         png = tmp_path / 'report' / f'eval_{plot}.png'
         assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
         assert png.name in page
+    # the worst frames' ground truth (right half) in the one colour table, named by the legend and the IoU table
+    worst = cv2.imread(str(tmp_path / 'report' / 'eval_worst.png'))[:, :, ::-1]
+    truth = {tuple(int(v) for v in c) for c in np.unique(worst[:, 240:].reshape(-1, 3), axis=0)}
+    assert truth == {class_palette(['road'])[0], class_palette(['sky'])[0]}
+    legend = cv2.imread(str(tmp_path / 'report' / 'eval_legend.png'))
+    assert legend.shape[1] == worst.shape[1]
+    assert '<td style="background:rgb(128,64,128);' in page and '<td style="background:rgb(0,0,142);' in page
 
 
 def test_missing_topic_is_named_with_what_the_bag_holds(drive, capsys):

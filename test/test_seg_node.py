@@ -32,35 +32,36 @@ from std_srvs.srv import Trigger
 from seg_perception.ros.conversions import cloud_to_freespace
 from seg_perception.ros.fuzz import compressed, image, jpeg_claiming, png_claiming
 from seg_perception.ros.seg_node import (AMBIGUOUS_TOPIC, CAMERA_INFO_TOPIC, COLOR_TOPIC, COMPRESSED_TOPIC,
-                                         DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC, FREESPACE_TOPIC, IMAGE_TOPIC,
-                                         LABELS_TOPIC, MAX_INPUT_PIXELS, SegNode, parameter_declarations)
+                                         CONFIDENCE_TOPIC, DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC, FREESPACE_TOPIC,
+                                         IMAGE_TOPIC, LABELS_TOPIC, MAX_INPUT_PIXELS, SegNode, parameter_declarations)
 from seg_perception import crf
 from seg_perception.model_files import default_model, sha256_file
 from seg_perception import backends
-from seg_perception.segmenter import Segmenter
-from seg_perception.taxonomy import CAMVID_CLASSES, TAXONOMY_CLASSES, taxonomy_lut
+from seg_perception.segmenter import Segmentation, Segmenter
+from seg_perception.taxonomy import CAMVID_CLASSES, TAXONOMY_CLASSES, class_palette, taxonomy_lut
 
 pytestmark = pytest.mark.ros
 
 DOMAIN_ID = random.randint(50, 200)
-OUTPUTS = {'labels': LABELS_TOPIC, 'color': COLOR_TOPIC, 'drivable': DRIVABLE_TOPIC, 'ambiguous': AMBIGUOUS_TOPIC,
-           'freespace': FREESPACE_TOPIC}
+OUTPUTS = {'labels': LABELS_TOPIC, 'color': COLOR_TOPIC, 'confidence': CONFIDENCE_TOPIC, 'drivable': DRIVABLE_TOPIC,
+           'ambiguous': AMBIGUOUS_TOPIC, 'freespace': FREESPACE_TOPIC}
 
 
 class Probe:
     """A camera and a viewer for one seg_node: publishes frames to it and keeps what it publishes."""
 
-    def __init__(self, context, executor, namespace='', reliability=ReliabilityPolicy.RELIABLE):
+    def __init__(self, context, executor, namespace='', reliability=ReliabilityPolicy.RELIABLE, outputs=OUTPUTS):
         self.node = Node('probe', namespace=namespace, context=context)
         camera_qos = QoSProfile(depth=1, reliability=reliability)
         self.image_pub = self.node.create_publisher(Image, IMAGE_TOPIC, camera_qos)
         self.compressed_pub = self.node.create_publisher(CompressedImage, COMPRESSED_TOPIC, camera_qos)
-        self.answers = {kind: [] for kind in OUTPUTS}
+        self.answers = {kind: [] for kind in OUTPUTS}       # ``outputs``: the kinds subscribed to
         self.statuses = []
         self.camera_info_pub = self.node.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, 10)
-        for kind, topic in OUTPUTS.items():
+        self.subscriptions = {}
+        for kind, topic in outputs.items():
             msg_type = PointCloud2 if topic == FREESPACE_TOPIC else Image
-            self.node.create_subscription(msg_type, topic, self.answers[kind].append, 100)
+            self.subscriptions[kind] = self.node.create_subscription(msg_type, topic, self.answers[kind].append, 100)
         self.node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._keep_status, 100)
         self.status_name = f'{namespace.strip("/")}/seg_node: segmentation'.lstrip('/')
         self._last_ns = 0
@@ -224,6 +225,44 @@ def test_color_is_not_published_when_disabled(probe, seg_node, rgb_frame):
         assert probe.answer(header, 'color') is None
     finally:
         seg_node.set_parameters([Parameter('publish_color', value=True)])
+
+
+def test_confidence_is_computed_and_published_only_while_subscribed(ros, tiny_model, rgb_frame, monkeypatch):
+    node = start_node(ros, tiny_model, namespace='/confidence', reliability='reliable')
+    probe = Probe(*ros, namespace='/confidence', outputs={k: t for k, t in OUTPUTS.items() if k != 'confidence'})
+    topic = f'/confidence/{CONFIDENCE_TOPIC}'
+    publisher = next(p for p in node.publishers if p.topic_name == topic)
+    computed = []
+    confidence = Segmentation.confidence
+
+    def recording_confidence(result):
+        computed.append(result.labels.shape)
+        return confidence(result)
+    monkeypatch.setattr(Segmentation, 'confidence', recording_confidence)
+
+    def segment_one():      # send a frame and wait until the node is done with it (counted after publishing)
+        processed = probe.counts()['processed']
+        header = probe.send(rgb_image(rgb_frame, probe.header()))
+        probe.wait_for_status(lambda level, values: int(values['frames processed']) > processed)
+        return header
+    try:
+        assert wait_until(lambda: probe.image_pub.get_subscription_count(), 15.0), 'seg_node never subscribed'
+        assert probe.answer(segment_one(), 'labels') and publisher.get_subscription_count() == 0
+        assert computed == []                           # no subscriber: not even computed
+        subscription = probe.node.create_subscription(Image, CONFIDENCE_TOPIC, probe.answers['confidence'].append,
+                                                      10)
+        assert wait_until(lambda: publisher.get_subscription_count() == 1, 10.0)
+        header = segment_one()
+        answer, = probe.wait_for_answer(header, ('confidence',))
+        assert answer.header == header and computed == [(120, 160)]
+        probe.node.destroy_subscription(subscription)
+        assert wait_until(lambda: publisher.get_subscription_count() == 0, 10.0)
+        segment_one()
+        assert computed == [(120, 160)]                 # the subscriber left: computing stops
+    finally:
+        for n in (node, probe.node):
+            ros[1].remove_node(n)
+            n.destroy_node()
 
 
 def test_same_frame_on_both_transports_is_segmented_once(probe, rgb_frame):
@@ -738,6 +777,21 @@ def test_ambiguous_and_freespace_are_published_with_the_input_header(probe, rgb_
     assert not (mono(drivable).astype(bool) & (rows <= cloud[None, :, 1])).any()
 
 
+def test_confidence_carries_the_input_header_and_the_margin_times_255(palette_probe, palette_model, painted_frames):
+    road, sidewalk = (np.array(c, np.float32) for c in class_palette(['road', 'sidewalk']))
+    frame = painted_frames['clear'].copy()
+    frame[90:110, 40:120] = (road + sidewalk) / 2           # as near the road's colour as the sidewalk's: a tie
+    header = palette_probe.send(rgb_image(frame, palette_probe.header('camera_front')))
+    confidence, = palette_probe.wait_for_answer(header, ('confidence',))
+    assert confidence.header == header
+    assert (confidence.encoding, confidence.width, confidence.height, confidence.step) == ('mono8', 160, 120, 160)
+    values = mono(confidence)
+    margin = Segmenter.from_model(palette_model).segment(frame).margin
+    np.testing.assert_allclose(values, np.clip(np.rint(margin * 255), 0, 255), atol=1)
+    assert values[90:110, 40:120].max() < 20                # the tie: hardly any margin
+    assert values[:50, 30:130].min() > 240 and values[60:85, 30:130].min() > 240   # sky, road painted exactly
+
+
 def test_hazard_frame_raises_the_alarm_as_an_error_with_reasons_and_region(palette_probe, painted_frames):
     probe = palette_probe
     header = probe.send(rgb_image(painted_frames['clear'], probe.header()))
@@ -818,7 +872,7 @@ def test_a_region_flickering_between_sky_and_vehicle_raises_the_temporal_alarm(p
                                                                                painted_frames):
     probe = palette_probe
     others = ('sky_below_horizon_enabled', 'sky_on_road_enabled', 'low_confidence_enabled')
-    car = np.array([64, 0, 128], np.uint8)                  # CamVid's car colour
+    car = np.array(class_palette(['car'])[0], np.uint8)   # what the palette model calls car
     flicker = []
     for i in range(4):
         frame = painted_frames['clear'].copy()
@@ -921,6 +975,9 @@ def test_several_cameras_are_segmented_in_one_batch_each_answered_under_its_name
             answer = next(probe.answer(h) for h in sent[name] if probe.answer(h))
             assert answer.header.frame_id == name
             assert np.array_equal(mono(answer), reference.segment(frames[name]).labels)
+            assert wait_until(lambda: probe.answer(answer.header, 'confidence'), 5.0), name
+            confidence = probe.answer(answer.header, 'confidence')
+            assert confidence.header == answer.header and mono(confidence).shape == frames[name].shape[:2]
         assert max(batches) == 2, batches
         # a camera that stalls does not stall the other
         answered = len(probes['front'].answers['labels'])

@@ -27,7 +27,7 @@ def test_manifest_records_what_a_user_needs():
     model = default_model()
     m = model.manifest
     assert m['architecture'] in ('pspnet_lite0', 'pspnet', 'frrn_a', 'frrn_b', 'frrn_cpu')
-    assert len(m['classes']) == len(m['palette']) == 11
+    assert len(m['classes']) == 11
     h, w = m['input']['height'], m['input']['width']
     assert w >= 480 and w * 3 == h * 4                       # 4:3 like the cameras it was trained on
     assert m['input']['normalisation']['mean'] and m['input']['normalisation']['std']

@@ -1,13 +1,17 @@
 """The shared taxonomy: every label source maps onto it through the one table, checked on hand-made label maps."""
 
+import itertools
+
+import cv2
 import numpy as np
 import pytest
 
 from seg_perception.taxonomy import (CAMVID_CLASSES, CAMVID_VOID, CARLA_LEGACY_PALETTE, CARLA_LEGACY_TAGS,
                                      CARLA_PALETTE, CARLA_TAGS, CITYSCAPES_CLASSES, CITYSCAPES_ID_NAMES,
-                                     CITYSCAPES_ID_TO_TRAIN_ID, CITYSCAPES_VOID, SOURCE_CLASSES, TAXONOMY_CLASSES,
-                                     TAXONOMY_IGNORE, TAXONOMY_PALETTE, TO_TAXONOMY, palette_to_taxonomy,
-                                     taxonomy_lut, to_taxonomy)
+                                     CITYSCAPES_ID_TO_TRAIN_ID, CITYSCAPES_VOID, OUTSIDE_COLOUR, SOURCE_CLASSES,
+                                     TAXONOMY_CLASSES, TAXONOMY_IGNORE, TAXONOMY_PALETTE, TO_TAXONOMY, class_palette,
+                                     colour_lut, colourise, legend_strip, palette_to_taxonomy, taxonomy_lut,
+                                     to_taxonomy)
 
 T = {name: i for i, name in enumerate(TAXONOMY_CLASSES)}
 
@@ -116,3 +120,70 @@ def test_raw_tags_are_not_taken_for_palette_colours():
     noisy = np.array([[CARLA_PALETTE[1]] * 200], np.uint8)
     noisy[0, 0] = (1, 2, 3)     # one odd pixel in 200 (0.5%): not scored, tolerated
     assert palette_to_taxonomy(noisy)[0, 0] == TAXONOMY_IGNORE and palette_to_taxonomy(noisy)[0, 1] == T['road']
+
+
+# --- the one colour table -----------------------------------------------------------------------------------
+
+def lab(rgb):
+    """CIE L*a*b* (L 0..100) of RGB colours, through OpenCV (sRGB, D65)."""
+    out = cv2.cvtColor(np.asarray(rgb, np.float32).reshape(-1, 1, 3) / 255.0, cv2.COLOR_RGB2Lab)
+    return out.reshape(-1, 3)
+
+
+def delta_e(a, b):
+    """CIE76 colour difference: 2.3 is just noticeable; tens read as different colours."""
+    return float(np.linalg.norm(lab([a])[0] - lab([b])[0]))
+
+
+def test_taxonomy_colours_are_cityscapes_colours_that_carla_decodes_as_the_same_classes():
+    colours = dict(zip(TAXONOMY_CLASSES, TAXONOMY_PALETTE))
+    assert colours['road'] == (128, 64, 128) and colours['vehicle'] == (0, 0, 142)
+    assert colours['sky'] == (70, 130, 180) and colours['person'] == (220, 20, 60)
+    assert len(set(TAXONOMY_PALETTE) | {OUTSIDE_COLOUR}) == len(TAXONOMY_CLASSES) + 1
+    # a coloured label image reads back through CARLA's CityScapesPalette decoder as the labels it shows
+    assert palette_to_taxonomy(np.array([TAXONOMY_PALETTE], np.uint8)).tolist() == [list(range(len(colours)))]
+
+
+def test_vehicle_and_road_are_told_apart_at_a_glance_on_an_overlay_too():
+    road, vehicle = (TAXONOMY_PALETTE[TAXONOMY_CLASSES.index(c)] for c in ('road', 'vehicle'))
+    camvid_car = (64, 0, 128)           # CamVid's car, a darker shade of its road's purple: 38 apart, 23 on grey
+    grey = np.array([110, 110, 110])
+
+    def on_grey(colour):                # blended as segmentation/color does at color_alpha 0.5
+        return tuple(0.5 * grey + 0.5 * np.array(colour))
+    assert delta_e(road, vehicle) > 45 > delta_e(road, camvid_car)
+    assert delta_e(on_grey(road), on_grey(vehicle)) > 27 > delta_e(on_grey(road), on_grey(camvid_car))
+    # and no two colours of the legend are near-twins (Cityscapes' closest pair is fence and pole)
+    table = TAXONOMY_PALETTE + (OUTSIDE_COLOUR,)
+    assert min(delta_e(a, b) for a, b in itertools.combinations(table, 2)) > 12
+
+
+def test_a_model_class_takes_its_taxonomy_class_colour_and_unknown_classes_the_neutral_one():
+    vehicle = TAXONOMY_PALETTE[TAXONOMY_CLASSES.index('vehicle')]
+    camvid = dict(zip(CAMVID_CLASSES, class_palette(CAMVID_CLASSES)))
+    assert camvid['car'] == vehicle and camvid['tree'] == TAXONOMY_PALETTE[TAXONOMY_CLASSES.index('vegetation')]
+    assert class_palette(['truck', 'bus', 'trailer']) == (vehicle,) * 3
+    assert class_palette(['ego_vehicle', 'no_such_class']) == (OUTSIDE_COLOUR,) * 2
+    assert class_palette() == TAXONOMY_PALETTE
+
+
+def test_colourise_colours_taxonomy_ids_and_ids_outside_the_classes_neutrally():
+    labels = np.array([[0, 10, TAXONOMY_IGNORE, 11]], np.uint8)
+    assert colourise(labels).tolist() == [[list(TAXONOMY_PALETTE[0]), list(TAXONOMY_PALETTE[10]),
+                                           list(OUTSIDE_COLOUR), list(OUTSIDE_COLOUR)]]
+    car = CAMVID_CLASSES.index('car')
+    assert tuple(colourise(np.array([[car]], np.uint8), CAMVID_CLASSES)[0, 0]) == TAXONOMY_PALETTE[10]
+    assert not colour_lut().flags.writeable         # shared between callers
+
+
+def count_colour(image, colour):
+    return int(np.all(image == np.array(colour, np.uint8), axis=2).sum())
+
+
+def test_legend_strip_shows_every_colour_and_wraps_onto_more_rows_when_narrow():
+    wide, narrow = legend_strip(1400), legend_strip(300)
+    assert wide.shape[1] == 1400 and narrow.shape[1] == 300 and wide.dtype == np.uint8
+    assert narrow.shape[0] > 2 * wide.shape[0]
+    for strip in (wide, narrow):
+        swatch_px = [count_colour(strip, c) for c in TAXONOMY_PALETTE + (OUTSIDE_COLOUR,)]
+        assert min(swatch_px) >= 100, swatch_px      # a swatch of each, at least 10 x 10

@@ -1,8 +1,10 @@
 """The demo: the real ``seg_node`` in its own process, fed the bundled sample sequence as its camera.
 
 It publishes the frames over ROS 2 at a camera rate, receives what the node publishes, and writes to ``out/``:
-the overlays (``overlay_NNN.jpg``), the drivable masks, a contact sheet, and ``summary.json`` /
-``summary.md`` with end-to-end latency and class shares.
+the overlays (``overlay_NNN.jpg``), the labels in colour (``labels_color_NNN.png``), the drivable masks, a
+contact sheet of the overlays with the colours' legend under it, and ``summary.json`` / ``summary.md`` with
+end-to-end latency and class shares. Every image colours the classes with the one table,
+seg_perception.taxonomy.TAXONOMY_PALETTE.
 """
 
 import glob
@@ -46,7 +48,7 @@ def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnx
 
     from .conversions import array_to_image
     from ..model_files import default_model, ModelFiles
-    from ..taxonomy import TAXONOMY_CLASSES, TAXONOMY_PALETTE
+    from ..taxonomy import TAXONOMY_CLASSES, colourise, legend_strip
 
     frames = sample_frames()[:max_frames or None]
     model_files = ModelFiles.load(model) if model else default_model()
@@ -120,9 +122,7 @@ def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnx
         node.destroy_node()
         rclpy.try_shutdown()
 
-    # the node publishes the output taxonomy's ids (label_ids: taxonomy); 255 (outside it) stays black
-    lut = np.zeros((256, 3), np.uint8)
-    lut[:len(TAXONOMY_PALETTE)] = TAXONOMY_PALETTE
+    # the node publishes the output taxonomy's ids (label_ids: taxonomy), 255 outside it
     classes = TAXONOMY_CLASSES
     counts = np.zeros(len(classes), np.int64)
     latencies, thumbs = [], []
@@ -137,14 +137,15 @@ def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnx
             overlay = np.frombuffer(bytes(color.data), np.uint8).reshape(color.height, color.width, 3)
             cv2.imwrite(os.path.join(out, f'overlay_{i:03d}.jpg'), overlay[:, :, ::-1])
             thumbs.append(cv2.resize(overlay, (overlay.shape[1] // 2, overlay.shape[0] // 2)))
-        cv2.imwrite(os.path.join(out, f'labels_color_{i:03d}.png'), lut[lab][:, :, ::-1])
+        cv2.imwrite(os.path.join(out, f'labels_color_{i:03d}.png'), colourise(lab)[:, :, ::-1])
         if drivable is not None:
             mask = np.frombuffer(bytes(drivable.data), np.uint8).reshape(drivable.height, drivable.width)
             cv2.imwrite(os.path.join(out, f'drivable_{i:03d}.png'), mask)
     if thumbs:
         cols = 5
-        thumbs += [np.zeros_like(thumbs[0])] * ((-len(thumbs)) % cols)
+        thumbs += [np.full_like(thumbs[0], 255)] * ((-len(thumbs)) % cols)    # white like the legend: black is "other"
         sheet = np.vstack([np.hstack(thumbs[r:r + cols]) for r in range(0, len(thumbs), cols)])
+        sheet = np.vstack([sheet, legend_strip(sheet.shape[1])])
         cv2.imwrite(os.path.join(out, 'contact_sheet.jpg'), sheet[:, :, ::-1])
     shares = {c: round(float(n) / max(counts.sum(), 1), 4) for c, n in zip(classes, counts)}
     summary = {
@@ -167,5 +168,5 @@ def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnx
     with open(os.path.join(out, 'summary.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print('\n'.join(lines))
-    print(f'overlays, drivable masks and contact_sheet.jpg written to {out}/')
+    print(f'overlays, drivable masks and contact_sheet.jpg (with the colour legend) written to {out}/')
     return 0 if latencies else 1

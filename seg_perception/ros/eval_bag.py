@@ -34,8 +34,9 @@ import numpy as np
 
 from .. import metrics
 from ..bags.messages import image_array
-from ..taxonomy import (CAMVID_CLASSES, SOURCE_CLASSES, TAXONOMY_CLASSES, TAXONOMY_IGNORE, TAXONOMY_PALETTE,
-                        palette_array, palette_to_taxonomy, taxonomy_lut, to_taxonomy)
+from ..taxonomy import (CAMVID_CLASSES, OUTSIDE_COLOUR, OUTSIDE_NAME, SOURCE_CLASSES, TAXONOMY_CLASSES,
+                        TAXONOMY_IGNORE, TAXONOMY_PALETTE, colourise, legend_strip, palette_to_taxonomy,
+                        taxonomy_lut, to_taxonomy)
 
 GT_FORMATS = ('carla', 'carla_legacy', 'carla_palette', 'cityscapes', 'camvid')
 HAZARD_CLASSES = ('person', 'cyclist', 'vehicle')       # obstacles on the path that make a hazard
@@ -357,7 +358,11 @@ def frame_miou(frame: Frame) -> float:
 
 
 def write_html(evaluation: BagEvaluation, path: str, worst: int = 4) -> List[str]:
-    """An HTML report with PNG plots beside it: confusion matrix, latency histogram, timeline, worst frames."""
+    """An HTML report with PNG plots beside it: confusion matrix, latency histogram, timeline, worst frames.
+
+    The worst frames colour the classes with the one table (taxonomy.TAXONOMY_PALETTE); the legend strip under
+    them (``_legend.png``) and the swatches in the IoU table name the colours.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -370,7 +375,7 @@ def write_html(evaluation: BagEvaluation, path: str, worst: int = 4) -> List[str
     report = evaluation.report
     scored = [f for f in evaluation.frames if f.confusion is not None]
     plots = {'confusion': f'{stem}_confusion.png', 'latency': f'{stem}_latency.png',
-             'timeline': f'{stem}_timeline.png', 'worst': f'{stem}_worst.png'}
+             'timeline': f'{stem}_timeline.png', 'worst': f'{stem}_worst.png', 'legend': f'{stem}_legend.png'}
     plot_confusion(evaluation.confusion, TAXONOMY_CLASSES, plots['confusion'],
                    f'{report["predictions"]} vs {report["gt_topic"]}: mIoU {report["miou"]:.1f}%')
     latencies = [f.latency_ms for f in scored if f.latency_ms is not None]
@@ -404,10 +409,9 @@ def write_html(evaluation: BagEvaluation, path: str, worst: int = 4) -> List[str
     fig.tight_layout()
     fig.savefig(plots['timeline'], dpi=100)
     plt.close(fig)
-    lut = palette_array(TAXONOMY_PALETTE)
     tiles = []
     for frame in sorted(scored, key=frame_miou)[:worst]:
-        pred, truth = lut[frame.pred], lut[frame.truth]
+        pred, truth = colourise(frame.pred), colourise(frame.truth)
         if frame.image is not None:
             rgb = frame.image if frame.image.ndim == 3 else np.repeat(frame.image[:, :, None], 3, axis=2)
             if rgb.shape[:2] != pred.shape[:2]:
@@ -420,7 +424,13 @@ def write_html(evaluation: BagEvaluation, path: str, worst: int = 4) -> List[str
         tiles.append(tile)
     strip = np.concatenate(tiles, axis=0) if tiles else np.zeros((16, 480, 3), np.uint8)
     cv2.imwrite(plots['worst'], strip[:, :, ::-1])
-    rows = ''.join(f'<tr><td>{html.escape(name)}</td><td>{"-" if v is None else f"{v:.1f}"}</td></tr>'
+    cv2.imwrite(plots['legend'], legend_strip(strip.shape[1])[:, :, ::-1])
+    colours = dict(zip(TAXONOMY_CLASSES, TAXONOMY_PALETTE))
+
+    def swatch(name):
+        r, g, b = colours.get(name, OUTSIDE_COLOUR)
+        return f'<td style="background:rgb({r},{g},{b});width:1.5em" title="rgb({r},{g},{b})"></td>'
+    rows = ''.join(f'<tr>{swatch(name)}<td>{html.escape(name)}</td><td>{"-" if v is None else f"{v:.1f}"}</td></tr>'
                    for name, v in report['iou'].items())
     figures = {k: v for k, v in report.items() if k not in ('iou', 'taxonomy', 'hazards')}
     hazards = report['hazards']
@@ -433,7 +443,10 @@ def write_html(evaluation: BagEvaluation, path: str, worst: int = 4) -> List[str
                         ('frames with a drivable area', 'frames_with_drivable'),
                         ('drivable-area violations, frames', 'drivable_violation_frames'),
                         ('drivable-area violations, share', 'drivable_violation_share')))
-    images = ''.join(f'<h2>{name}</h2><img src="{html.escape(os.path.basename(p))}">' for name, p in plots.items())
+
+    def img(name):
+        return f'<img src="{html.escape(os.path.basename(plots[name]))}">'
+    images = ''.join(f'<h2>{name}</h2>{img(name)}' for name in ('confusion', 'latency', 'timeline'))
     with open(path, 'w') as f:
         f.write(f'<!doctype html><html><head><meta charset="utf-8"><title>eval-bag {html.escape(report["bag"])}'
                 f'</title></head><body><h1>eval-bag {html.escape(report["bag"])}</h1>'
@@ -443,6 +456,7 @@ def write_html(evaluation: BagEvaluation, path: str, worst: int = 4) -> List[str
                 f'<p>hazard: a person, cyclist or vehicle in the ground truth\'s path ahead, predicted sky or road on '
                 f'{hazards["rule"]["misread_share"]:.0%} of its pixels or more; rule: '
                 f'{html.escape(json.dumps(hazards["rule"]))}</p>{images}'
-                f'<p>worst frames: prediction (over the camera frame where recorded) | ground truth</p>'
+                f'<h2>worst</h2><p>worst frames: prediction (over the camera frame where recorded) | ground truth; '
+                f'{html.escape(OUTSIDE_NAME)}: not in the taxonomy, not scored</p>{img("worst")}<br>{img("legend")}'
                 f'</body></html>')
     return [path, *plots.values()]

@@ -49,6 +49,7 @@ IMAGE_TOPIC = 'image'
 COMPRESSED_TOPIC = 'image/compressed'
 LABELS_TOPIC = 'segmentation/labels'
 COLOR_TOPIC = 'segmentation/color'
+CONFIDENCE_TOPIC = 'segmentation/confidence'
 DRIVABLE_TOPIC = 'segmentation/drivable'
 AMBIGUOUS_TOPIC = 'segmentation/ambiguous'
 FREESPACE_TOPIC = 'segmentation/freespace'
@@ -211,7 +212,7 @@ class CameraStream:
 
 
 class SegNode(Node):
-    """Segments the newest camera frame; publishes labels, a colour overlay, drivable area, diagnostics."""
+    """Segments the newest camera frame; publishes labels, a colour overlay, confidence, drivable area, diagnostics."""
 
     def __init__(self, **kwargs):
         """Declare the parameters, load the model, then wire publishers, subscriptions, timers, worker.
@@ -256,7 +257,8 @@ class SegNode(Node):
                                 reliability=ReliabilityPolicy.RELIABLE)
         reliability = self._param('reliability')
         for stream in self._streams.values():
-            for topic in (LABELS_TOPIC, COLOR_TOPIC, DRIVABLE_TOPIC, AMBIGUOUS_TOPIC, FREESPACE_TOPIC):
+            for topic in (LABELS_TOPIC, COLOR_TOPIC, CONFIDENCE_TOPIC, DRIVABLE_TOPIC, AMBIGUOUS_TOPIC,
+                          FREESPACE_TOPIC):
                 msg_type = PointCloud2 if topic == FREESPACE_TOPIC else Image
                 stream.outputs[topic] = self.create_publisher(msg_type, stream.topic(topic), output_qos)
             for topic, msg_type in ((IMAGE_TOPIC, Image), (COMPRESSED_TOPIC, CompressedImage)):
@@ -570,6 +572,8 @@ class SegNode(Node):
         out[FREESPACE_TOPIC].publish(freespace_to_cloud(result.freespace, points, header))
         if self._param('publish_color') and out[COLOR_TOPIC].get_subscription_count() > 0:
             out[COLOR_TOPIC].publish(array_to_image(result.overlay(rgb, self._param('color_alpha')), header))
+        if out[CONFIDENCE_TOPIC].get_subscription_count() > 0:
+            out[CONFIDENCE_TOPIC].publish(array_to_image(result.confidence(), header))
 
     def _record_error(self, kind: str, text: str):
         """Count a frame that could not be segmented and log it, at most once per error_throttle_s."""
