@@ -609,6 +609,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_bias_arguments(p)
     p.set_defaults(func=cmd_class_bias)
 
+    from . import robustness_cli
+    p = sub.add_parser('robustness', help=robustness_cli.HELP, description=robustness_cli.DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    robustness_cli.add_arguments(p)
+    p.set_defaults(func=robustness_cli.run)
+
     from .engine_build import add_arguments as add_build_arguments
     p = sub.add_parser('build-engine', help='build TensorRT engines (FP32, FP16, INT8) from the ONNX graph',
                        formatter_class=argparse.RawDescriptionHelpFormatter,
