@@ -34,9 +34,14 @@ from typing import Callable, Dict, Tuple
 import cv2
 import numpy as np
 
-__all__ = ['CORRUPTIONS', 'FAMILIES', 'SEVERITIES', 'corrupt', 'family_of', 'frost_texture']
+__all__ = ['CORRUPTIONS', 'DEVIATIONS', 'FAMILIES', 'SEVERITIES', 'corrupt', 'family_of', 'frost_texture']
 
 SEVERITIES = (1, 2, 3, 4, 5)
+
+# what differs from the reference, one line each, for reports (the module docstring says why)
+DEVIATIONS = ('frost: a procedural, seeded frost texture instead of the ImageNet-C frost photographs',
+              'motion blur and snow streaks: shifted copies weighted by a one-sided Gaussian (as imagecorruptions), '
+              'not ImageMagick')
 
 # per-severity constants of the reference code, severity 1 first
 GAUSSIAN_NOISE_STD = (0.08, 0.12, 0.18, 0.26, 0.38)

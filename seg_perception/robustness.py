@@ -23,13 +23,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import metrics
-from .corruptions import CORRUPTIONS, FAMILIES, SEVERITIES, corrupt, family_of
+from .corruptions import CORRUPTIONS, DEVIATIONS, FAMILIES, SEVERITIES, corrupt, family_of
 
 __all__ = ['RobustnessResult', 'evaluate', 'select_frames']
-
-DEVIATIONS = ('frost: a procedural, seeded frost texture instead of the ImageNet-C frost photographs',
-              'motion blur and snow streaks: shifted copies weighted by a one-sided Gaussian (as imagecorruptions), '
-              'not ImageMagick')
 
 
 @dataclass
