@@ -609,6 +609,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_bias_arguments(p)
     p.set_defaults(func=cmd_class_bias)
 
+    from . import robustness_cli
+    p = sub.add_parser('robustness', help=robustness_cli.HELP, description=robustness_cli.DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    robustness_cli.add_arguments(p)
+    p.set_defaults(func=robustness_cli.run)
+
     from .tensorrt import build as engine_build
     p = sub.add_parser('build-engine', help=engine_build.HELP, description=engine_build.DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
