@@ -27,6 +27,13 @@ def calls(tree, name):
     return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, 'id', None) == name]
 
 
+def one_call(tree, name):
+    """The one call of ``name(...)`` in an ast tree."""
+    found = calls(tree, name)
+    assert len(found) == 1, f'{len(found)} calls of {name}'
+    return found[0]
+
+
 def keyword(call, name):
     """The ast of keyword argument ``name`` of a call."""
     return next(k.value for k in call.keywords if k.arg == name)
@@ -129,9 +136,7 @@ def optional_parameters(launch_tree):
 @pytest.fixture(scope='module')
 def node_call(launch_tree):
     """The launch file's one ``Node(...)``."""
-    nodes = calls(launch_tree, 'Node')
-    assert len(nodes) == 1
-    return nodes[0]
+    return one_call(launch_tree, 'Node')
 
 
 @pytest.fixture(scope='module')
@@ -142,7 +147,7 @@ def setup_tree():
 
 def installed_files(setup_tree):
     """{install folder: files of the checkout} of setup.py's data_files, its globs run in the checkout."""
-    setup_call, = calls(setup_tree, 'setup')
+    setup_call = one_call(setup_tree, 'setup')
     names = {'package_name': ast.literal_eval(resolve(setup_tree, ast.Name(id='package_name'))),
              'glob': lambda pattern: sorted(glob.glob(pattern, root_dir=ROOT))}
     data_files = eval(compile(ast.Expression(keyword(setup_call, 'data_files')), 'setup.py', 'eval'),
@@ -165,7 +170,7 @@ def test_launch_file_defines_generate_launch_description(launch_tree):
 
 
 def test_launch_executable_is_a_console_script_of_this_package(node_call, setup_tree):
-    setup_call, = calls(setup_tree, 'setup')
+    setup_call = one_call(setup_tree, 'setup')
     entry_points = ast.literal_eval(keyword(setup_call, 'entry_points'))
     scripts = dict(s.replace(' ', '').split('=') for s in entry_points['console_scripts'])
     executable = ast.literal_eval(keyword(node_call, 'executable'))
@@ -288,9 +293,7 @@ def carla_defaults(carla_tree):
 @pytest.fixture(scope='module')
 def include(carla_tree):
     """The CARLA launch file's one ``IncludeLaunchDescription(...)``."""
-    includes = calls(carla_tree, 'IncludeLaunchDescription')
-    assert len(includes) == 1
-    return includes[0]
+    return one_call(carla_tree, 'IncludeLaunchDescription')
 
 
 @pytest.fixture(scope='module')
@@ -394,7 +397,7 @@ def test_carla_recording_holds_cameras_ground_truth_and_node_outputs(carla_tree,
     from seg_perception.ros.seg_node import (AMBIGUOUS_TOPIC, DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC, FREESPACE_TOPIC,
                                              LABELS_TOPIC)
 
-    record, = calls(carla_tree, 'ExecuteProcess')
+    record = one_call(carla_tree, 'ExecuteProcess')
     cmd = expand(carla_tree, keyword(record, 'cmd'), carla_defaults)
     assert cmd[:3] == ['ros2', 'bag', 'record']
     assert cmd[cmd.index('--storage') + 1] == 'mcap' and '--use-sim-time' in cmd
