@@ -17,66 +17,31 @@ import collections
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(ROOT, 'engines', 'pspnet_lite0_camvid.json')
 
 
-def peak_rss_mb(pid: int, field='VmHWM'):
-    """The largest resident memory (VmHWM; VmRSS: the current) of process ``pid`` so far, MiB; None when gone."""
-    try:
-        with open(f'/proc/{pid}/status') as f:
-            for line in f:
-                if line.startswith(field + ':'):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 class NodeUnderFire:
     """seg_node as its own process, and a probe node that publishes to it and keeps its labels and status."""
 
     def __init__(self, model: str, domain_id: int, log):
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import CompressedImage, Image
 
-        self.model, self.domain_id, self.log = model, domain_id, log
+        from seg_perception.ros.probe import NodeProcess, Probe
+
         self.namespace = f'/fuzz_{os.getpid()}'
-        self.process = None
+        self.node = NodeProcess(self.namespace, {'model': model, 'reliability': 'reliable', 'publish_color': False,
+                                                 'error_throttle_s': 60.0}, domain_id=domain_id, output=log, cwd=ROOT)
         self.peak_rss_mb = 0.0
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = rclpy.create_node('fuzzer', namespace=self.namespace, context=self.context)
-        qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-        self.image_pub = self.node.create_publisher(Image, 'image', qos)
-        self.compressed_pub = self.node.create_publisher(CompressedImage, 'image/compressed', qos)
-        self.labels = {}            # stamp (ns) -> (width, height)
+        # labels kept as (width, height) by stamp (ns)
+        self.probe = Probe('fuzzer', self.namespace, domain_id=domain_id, depth=1, compressed=True,
+                           keep=lambda msg: (msg.width, msg.height))
         self.status = {}            # the node's newest diagnostics values
-        self.node.create_subscription(Image, 'segmentation/labels', self._keep_labels, 10)
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._keep_status, 10)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._spin = threading.Thread(target=self._spin_until_shutdown, daemon=True)
-        self._spin.start()
-
-    def _spin_until_shutdown(self):
-        from rclpy.executors import ExternalShutdownException
-        try:
-            self.executor.spin()
-        except ExternalShutdownException:
-            pass
-
-    def _keep_labels(self, msg):
-        self.labels[msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec] = (msg.width, msg.height)
+        self.probe.node.create_subscription(DiagnosticArray, '/diagnostics', self._keep_status, 10)
 
     def _keep_status(self, msg):
         for status in msg.status:
@@ -86,80 +51,36 @@ class NodeUnderFire:
     def start(self, timeout_s=180.0) -> bool:
         """Start the node process and wait until it answers a good frame."""
         from seg_perception.ros.fuzz import good_frame
+        from seg_perception.ros.probe import NodeNotReady
 
-        cmd = [sys.executable, '-m', 'seg_perception.ros.seg_node', '--ros-args', '-r', f'__ns:={self.namespace}',
-               '-p', f'model:={self.model}', '-p', 'reliability:=reliable', '-p', 'publish_color:=false',
-               '-p', 'error_throttle_s:=60.0']
-        env = dict(os.environ, ROS_DOMAIN_ID=str(self.domain_id), PYTHONUNBUFFERED='1')
-        self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self.process.poll() is None:
-            if self.image_pub.get_subscription_count() and self.compressed_pub.get_subscription_count():
-                msg = good_frame(0, self.header())
-                if self.send_and_wait(msg, 1.0) is not None:
-                    return True
-            else:
-                time.sleep(0.1)
-        return False
-
-    def header(self):
-        """A header stamped now (never twice the same), so that its answer is found by the stamp."""
-        from std_msgs.msg import Header
-
-        header = Header(frame_id='camera')
-        header.stamp.sec, header.stamp.nanosec = divmod(time.time_ns(), 10 ** 9)
-        return header
-
-    def send(self, msg):
-        from sensor_msgs.msg import CompressedImage
-
-        (self.compressed_pub if isinstance(msg, CompressedImage) else self.image_pub).publish(msg)
+        self.node.start()
+        try:
+            self.probe.wait_until_answered(self.node, lambda: good_frame(0, self.probe.header()), timeout_s)
+        except NodeNotReady:
+            return False
+        return True
 
     def wait_for_delivery(self, timeout_s=10.0):
         """Wait until the node has acknowledged everything sent, and a moment for its executor to take it."""
-        from rclpy.duration import Duration
-
-        for publisher in (self.image_pub, self.compressed_pub):
-            publisher.wait_for_all_acked(Duration(seconds=timeout_s))
+        self.probe.wait_for_delivery(timeout_s)
         time.sleep(0.02)
 
     def send_and_wait(self, msg, timeout_s: float):
         """Publish a good frame; (width, height) of its labels, or None if none came within ``timeout_s``."""
-        stamp = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
-        self.send(msg)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if stamp in self.labels:
-                return self.labels.pop(stamp)
-            if self.process.poll() is not None:
-                return None
-            time.sleep(0.002)
-        return self.labels.pop(stamp, None)
+        stamp = self.probe.send(msg)
+        self.probe.wait_for_answers([stamp], timeout_s=timeout_s, node=self.node)
+        return self.probe.take(stamp)
 
     def rss(self):
         """Update and return the node's largest resident memory, MiB."""
-        rss = peak_rss_mb(self.process.pid)
+        rss = self.node.memory_mb('VmHWM')
         self.peak_rss_mb = max(self.peak_rss_mb, rss or 0.0)
         return self.peak_rss_mb
 
-    def stop(self, timeout_s=10.0):
-        """SIGINT the node; its exit status (None if it had to be killed)."""
-        if self.process.poll() is None:
-            self.process.send_signal(2)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                return None
-        return self.process.returncode
-
     def close(self):
-        import rclpy
-
-        self.executor.shutdown(timeout_sec=1.0)
-        rclpy.try_shutdown(context=self.context)
-        self._spin.join(timeout=2.0)
+        """Stop the node (SIGINT; killed if it does not end) and the probe."""
+        self.node.stop()
+        self.probe.close()
 
 
 def good_size(msg):
@@ -192,14 +113,14 @@ def fuzz(messages: int, seed: int, model: str, good_every: int, pace_s: float, a
                 message_seed = seed + i
                 if i and i % progress_every == 0:
                     print(f'  {i} sent, {figures["answered"]} of {figures["good"]} good frames answered, '
-                          f'{figures["crashes"]} crashes, node RSS {peak_rss_mb(target.process.pid, "VmRSS") or 0:.0f} '
+                          f'{figures["crashes"]} crashes, node RSS {target.node.memory_mb() or 0:.0f} '
                           f'MiB (peak {target.rss():.0f}), {time.monotonic() - start:.0f} s', file=sys.stderr)
                 if i % good_every == good_every - 1:
                     # the malformed messages first reach the node: a large one still in transit on the other
                     # topic would otherwise arrive after the good frame and replace it (the node keeps the
                     # newest arrival), which says nothing about robustness
                     target.wait_for_delivery()
-                    msg = good_frame(message_seed, target.header())
+                    msg = good_frame(message_seed, target.probe.header())
                     figures['good'] += 1
                     figures['sent'] += 1
                     answer = target.send_and_wait(msg, answer_timeout_s)
@@ -207,7 +128,7 @@ def fuzz(messages: int, seed: int, model: str, good_every: int, pace_s: float, a
                     if answer == expected:
                         figures['answered'] += 1
                     else:
-                        crashed = target.process.poll() is not None
+                        crashed = not target.node.running
                         what = 'crash' if crashed else 'no answer' if answer is None else f'labels of {answer}'
                         figures['failures'].append(dict(what=what, good_seed=message_seed, malformed_seeds=recent,
                                                         expected=expected))
@@ -220,7 +141,7 @@ def fuzz(messages: int, seed: int, model: str, good_every: int, pace_s: float, a
                     target.rss()
                     continue
                 case, msg = malformed(message_seed)
-                target.send(msg)
+                target.probe.send(msg)
                 figures['sent'] += 1
                 figures['malformed'] += 1
                 figures['cases'][case] += 1
@@ -231,10 +152,8 @@ def fuzz(messages: int, seed: int, model: str, good_every: int, pace_s: float, a
             figures['node_counts'] = {k[len('frames '):]: int(v) for k, v in target.status.items()
                                       if k.startswith('frames ')}
             figures['peak_rss_mb'] = round(target.rss(), 1)
-            figures['exit_status'] = target.stop()
+            figures['exit_status'] = target.node.stop()
         finally:
-            if target.process is not None and target.process.poll() is None:
-                target.process.kill()
             target.close()
     with open(log_path) as f:
         figures['tracebacks_in_log'] = f.read().count('Traceback')

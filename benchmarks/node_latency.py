@@ -11,10 +11,8 @@ import argparse
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
-import threading
+import tempfile
 import time
 
 import numpy as np
@@ -22,63 +20,28 @@ import numpy as np
 
 def measure(size, frames, rate_hz, model, backend, threads):
     """Run one node at one input size; returns a dict of figures."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
-
-    from std_msgs.msg import Header
-
     from seg_perception.ros.conversions import array_to_image
+    from seg_perception.ros.probe import NodeProcess, Probe
     from seg_perception.sim.scenes import render_scene
 
     w, h = (int(v) for v in size.split('x'))
     ns = f'/bench_{os.getpid()}_{w}x{h}'
-    cmd = [sys.executable, '-m', 'seg_perception.ros.seg_node', '--ros-args', '-r', f'__ns:={ns}',
-           '-p', f'backend:={backend}', '-p', f'threads:={threads}', '-p', 'publish_color:=false']
+    params = {'backend': backend, 'threads': threads, 'publish_color': False}
     if model:
-        cmd += ['-p', f'model:={model}']
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    rclpy.init()
-    node = rclpy.create_node('latency_bench', namespace=ns)
-    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    pub = node.create_publisher(Image, 'image', qos)
-    arrivals = {}
-
-    def on_labels(msg):
-        arrivals[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = time.time_ns()
-
-    node.create_subscription(Image, 'segmentation/labels', on_labels, qos)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
-    images = [render_scene(i, height=h, width=w, t=0.1 * i)[0] for i in range(8)]
+        params['model'] = model
     sent = []
-    try:
-        deadline = time.time() + 60
-        while pub.get_subscription_count() == 0 or node.count_publishers(f'{ns}/segmentation/labels') == 0:
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError('seg_node did not start: ' + proc.stderr.read().decode()[-2000:])
-            time.sleep(0.1)
+    with tempfile.TemporaryFile() as output, NodeProcess(ns, params, output=output) as node, \
+            Probe('latency_bench', ns) as probe:
+        images = [render_scene(i, height=h, width=w, t=0.1 * i)[0] for i in range(8)]    # while the node starts
+        probe.wait_for_node(node, timeout_s=60.0)
         time.sleep(1.0)
         for i in range(frames + 5):
-            now = time.time_ns()
-            header = Header(frame_id='camera')
-            header.stamp.sec, header.stamp.nanosec = divmod(now, 10**9)
-            msg = array_to_image(images[i % len(images)], header)
-            pub.publish(msg)
+            stamp = probe.send(array_to_image(images[i % len(images)], probe.header()))
             if i >= 5:                      # the first frames warm the backend up
-                sent.append(now)
+                sent.append(stamp)
             time.sleep(1.0 / rate_hz)
         time.sleep(2.0)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
-        executor.shutdown()
-        spin.join(timeout=5)   # a spinning thread left at interpreter exit aborts in rclpy's C++ code
-        node.destroy_node()
-        rclpy.try_shutdown()
+    arrivals = probe.arrivals['labels']
     latency = np.array([(arrivals[s] - s) / 1e6 for s in sent if s in arrivals])
     return {'size': size, 'sent': len(sent), 'answered': int(latency.size),
             'p50_ms': float(np.percentile(latency, 50)) if latency.size else None,

@@ -18,38 +18,14 @@ import argparse
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
-import threading
+import tempfile
 import time
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(ROOT, 'engines', 'pspnet_lite0_camvid.json')
-
-
-def rss_mb(pid: int):
-    """Resident memory (VmRSS) of process ``pid``, MiB; None when it is gone."""
-    try:
-        with open(f'/proc/{pid}/status') as f:
-            for line in f:
-                if line.startswith('VmRSS:'):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def cpu_seconds(pid: int):
-    """User + system CPU time of process ``pid`` so far, seconds; None when it is gone."""
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            fields = f.read().rsplit(')', 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 def host_jiffies():
@@ -61,60 +37,33 @@ def host_jiffies():
 
 def soak(minutes: float, rate_hz: float, size, model: str, interval_s: float, domain_id: int) -> dict:
     """Run the soak; per-interval figures as a dict."""
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
     from seg_perception.ros.conversions import array_to_image
+    from seg_perception.ros.probe import NodeProcess, Probe
     from seg_perception.sim.scenes import render_scene
 
     width, height = size
     namespace = f'/soak_{os.getpid()}'
-    cmd = [sys.executable, '-m', 'seg_perception.ros.seg_node', '--ros-args', '-r', f'__ns:={namespace}',
-           '-p', f'model:={model}', '-p', 'reliability:=reliable', '-p', 'publish_color:=false']
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id))
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain_id)
-    node = rclpy.create_node('soak', namespace=namespace, context=context)
-    publisher = node.create_publisher(Image, 'image', QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
-    arrivals = {}                   # stamp ns -> arrival ns
-    node.create_subscription(Image, 'segmentation/labels', lambda msg: arrivals.__setitem__(
-        msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec, time.time_ns()), 10)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-
-    def spin():
-        try:
-            executor.spin()
-        except ExternalShutdownException:
-            pass
-    spinner = threading.Thread(target=spin, daemon=True)
-    spinner.start()
-    messages = [array_to_image(render_scene(i, height=height, width=width, t=0.1 * i)[0], Header(frame_id='camera'))
-                for i in range(8)]
-
-    def publish(i):
-        msg = messages[i % len(messages)]
-        now = time.time_ns()
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now, 10 ** 9)
-        publisher.publish(msg)
-        return now
-
+    params = {'model': model, 'reliability': 'reliable', 'publish_color': False}
     intervals = []
-    try:
-        deadline = time.monotonic() + 180
-        while not arrivals:         # started, subscribed and the model warmed up
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError('seg_node did not start: ' + process.stderr.read().decode()[-2000:])
-            publish(0)
-            time.sleep(0.5)
-        arrivals.clear()
+    with tempfile.TemporaryFile() as output, \
+            NodeProcess(namespace, params, domain_id=domain_id, output=output, cwd=ROOT) as node, \
+            Probe('soak', namespace, domain_id=domain_id, depth=1) as probe:
+        messages = [array_to_image(render_scene(i, height=height, width=width, t=0.1 * i)[0],
+                                   Header(frame_id='camera')) for i in range(8)]
+
+        def stamped(i):
+            msg = messages[i % len(messages)]
+            msg.header.stamp = probe.header().stamp
+            return msg
+
+        # started, subscribed and the model warmed up
+        probe.wait_until_answered(node, lambda: stamped(0), timeout_s=180.0, every_s=0.5)
+        probe.clear()
         period_ns, start = int(1e9 / rate_hz), time.time_ns()
         sent, i = [], 0
-        cpu_before, host_before = cpu_seconds(process.pid), host_jiffies()
+        cpu_before, host_before = node.cpu_seconds(), host_jiffies()
         for k in range(max(1, int(round(minutes * 60 / interval_s)))):
             end = start + int((k + 1) * interval_s * 1e9)
             stamps = []
@@ -123,25 +72,17 @@ def soak(minutes: float, rate_hz: float, size, model: str, interval_s: float, do
                 if due >= end:
                     break
                 time.sleep(max(0.0, (due - time.time_ns()) / 1e9))
-                stamps.append(publish(i))
+                stamps.append(probe.send(stamped(i)))
                 i += 1
             sent.append(stamps)
             time.sleep(max(0.0, (end - time.time_ns()) / 1e9))
-            cpu_now, host_now = cpu_seconds(process.pid), host_jiffies()
+            cpu_now, host_now = node.cpu_seconds(), host_jiffies()
             steal, total = (now - before for now, before in zip(host_now, host_before))
-            intervals.append(dict(rss_mb=rss_mb(process.pid), node_cpu_s=round(cpu_now - cpu_before, 2),
+            intervals.append(dict(rss_mb=node.memory_mb(), node_cpu_s=round(cpu_now - cpu_before, 2),
                                   steal_pct=round(100.0 * steal / max(total, 1), 1)))
             cpu_before, host_before = cpu_now, host_now
         time.sleep(2.0)             # the last frames' answers
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        executor.shutdown(timeout_sec=1.0)
-        rclpy.try_shutdown(context=context)
-        spinner.join(timeout=2.0)
+    arrivals = probe.arrivals['labels']
     for figures, stamps in zip(intervals, sent):
         latency_ms = np.array([(arrivals[s] - s) / 1e6 for s in stamps if s in arrivals])
         figures.update(sent=len(stamps), answered=int(latency_ms.size), not_answered=len(stamps) - latency_ms.size,
@@ -151,7 +92,7 @@ def soak(minutes: float, rate_hz: float, size, model: str, interval_s: float, do
                        p50_ms=round(float(np.percentile(latency_ms, 50)), 1) if latency_ms.size else None,
                        p99_ms=round(float(np.percentile(latency_ms, 99)), 1) if latency_ms.size else None)
     return dict(size=f'{width}x{height}', rate_hz=rate_hz, minutes=minutes, interval_s=interval_s, model=model,
-                node_exit_status=process.returncode, intervals=intervals)
+                node_exit_status=node.returncode, intervals=intervals)
 
 
 def verdicts(figures: dict, p99_tolerance: float) -> dict:

@@ -9,8 +9,9 @@ be scored against the 800 x 600 RGB camera):
         objects_definition_file:=$(ros2 pkg prefix seg_perception)/share/seg_perception/config/carla_objects.json
     ros2 launch seg_perception carla.launch.py record_dir:=drive1
 
-The node reads ``/carla/<role_name>/<camera>/image`` (and its ``/compressed`` sibling) and ``camera_info``,
-runs on simulation time, and takes the camera's mounting height for its horizon checks. Unless ``record:=false``,
+launch/seg_perception.launch.py, included, starts the node on ``/carla/<role_name>/<camera>/image`` (and its
+``/compressed`` sibling) and ``camera_info``, on simulation time, with the camera's mounting height for its horizon
+checks. Unless ``record:=false``,
 ``ros2 bag record`` (MCAP, simulation time) records into ``record_dir``: the camera and its camera_info, the
 semantic camera (carla-ros-bridge publishes CARLA's CityScapes palette, bgra8) and its camera_info, the node's
 labels, drivable area, ambiguity mask and free space, /diagnostics and /clock. Score the drive with:
@@ -24,17 +25,28 @@ import time
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription
 from launch.conditions import IfCondition
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
+
+# name: (default, description) of the node settings that CARLA's camera and clock give; passed to the included file
+NODE_SETTINGS = {
+    'camera_height_m': ('2.0', 'camera height above the road, m (config/carla_objects.json: 2.0)'),
+    'camera_pitch_deg': ('0.0', "camera tilt below the horizontal, degrees: CARLA's spawn_point pitch negated "
+                                '(config/carla_objects.json: 0)'),
+    'use_sim_time': ('true', "follow the bridge's /clock (its camera stamps are simulation time)"),
+}
 
 
 def generate_launch_description():
-    """Declare the launch arguments, the seg_node on the bridge's camera, and the recorder."""
-    default_params = os.path.join(get_package_share_directory('seg_perception'), 'config',
-                                  'seg_perception.yaml')
+    """Declare the launch arguments, include seg_perception.launch.py on the bridge's camera, and the recorder.
+
+    The included file takes the node's other arguments (model, backend, fallback_backend, params_file) as they
+    are given to this one.
+    """
+    main_launch_file = os.path.join(get_package_share_directory('seg_perception'), 'launch',
+                                    'seg_perception.launch.py')
     role_name = LaunchConfiguration('role_name')
     camera = LaunchConfiguration('camera')
     semantic_camera = LaunchConfiguration('semantic_camera')
@@ -50,39 +62,16 @@ def generate_launch_description():
         DeclareLaunchArgument('camera', default_value='rgb_front', description='id of the RGB camera sensor'),
         DeclareLaunchArgument('semantic_camera', default_value='semantic_segmentation_front',
                               description='id of the semantic segmentation camera (the ground truth)'),
-        DeclareLaunchArgument('model', default_value='',
-                              description='model manifest, model file or name; empty: the shipped default'),
-        DeclareLaunchArgument('backend', default_value='onnxruntime',
-                              description='inference backend: onnxruntime, torch or tensorrt'),
-        DeclareLaunchArgument('params_file', default_value=default_params,
-                              description='YAML file with the other seg_node parameters'),
-        DeclareLaunchArgument('camera_height_m', default_value='2.0',
-                              description='camera height above the road, m (config/carla_objects.json: 2.0)'),
-        DeclareLaunchArgument('camera_pitch_deg', default_value='0.0',
-                              description="camera tilt below the horizontal, degrees: CARLA's spawn_point pitch "
-                                          'negated (config/carla_objects.json: 0)'),
-        DeclareLaunchArgument('use_sim_time', default_value='true',
-                              description="follow the bridge's /clock (its camera stamps are simulation time)"),
+        *(DeclareLaunchArgument(name, default_value=default, description=description)
+          for name, (default, description) in NODE_SETTINGS.items()),
         DeclareLaunchArgument('record', default_value='true',
                               description='record the cameras, the ground truth and the node outputs'),
         DeclareLaunchArgument('record_dir', default_value=time.strftime('carla_%Y%m%d_%H%M%S'),
                               description='bag folder to create (must not exist)'),
-        Node(
-            package='seg_perception',
-            executable='seg_node',
-            name='seg_node',
-            # value_type: a launch argument is otherwise read as YAML ('' -> None, '1' -> an integer)
-            parameters=[LaunchConfiguration('params_file'),
-                        {'model': ParameterValue(LaunchConfiguration('model'), value_type=str),
-                         'backend': ParameterValue(LaunchConfiguration('backend'), value_type=str),
-                         'camera_height_m': ParameterValue(LaunchConfiguration('camera_height_m'),
-                                                           value_type=float),
-                         'camera_pitch_deg': ParameterValue(LaunchConfiguration('camera_pitch_deg'),
-                                                            value_type=float),
-                         'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'), value_type=bool)}],
-            remappings=[('image', image_topic), ('image/compressed', [*image_topic, '/compressed']),
-                        ('camera_info', camera_info_topic)],
-            output='screen',
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(main_launch_file),
+            launch_arguments={'image_topic': image_topic, 'camera_info_topic': camera_info_topic,
+                              **{name: LaunchConfiguration(name) for name in NODE_SETTINGS}}.items(),
         ),
         ExecuteProcess(
             cmd=['ros2', 'bag', 'record', '--storage', 'mcap', '--use-sim-time',

@@ -40,26 +40,10 @@ def _tiny_net(num_classes):
 @pytest.fixture(scope='module')
 def ros(request):
     """(context, executor) on the test module's own ROS domain (its DOMAIN_ID), spun by a background thread."""
-    import threading
+    from seg_perception.ros.probe import spinning
 
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=request.module.DOMAIN_ID)
-    executor = SingleThreadedExecutor(context=context)
-
-    def spin():
-        try:
-            executor.spin()
-        except ExternalShutdownException:
-            pass
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
-    yield context, executor
-    executor.shutdown(timeout_sec=1.0)
-    rclpy.try_shutdown(context=context)
-    thread.join(timeout=2.0)
+    with spinning(request.module.DOMAIN_ID) as (context, executor):
+        yield context, executor
 
 
 @pytest.fixture(scope='module')

@@ -1,11 +1,12 @@
-"""The launch file, the parameter file, setup.py and the node agree with each other.
+"""The launch files, the parameter file, setup.py and the node agree with each other.
 
-The launch file is read with ``ast`` (launch_ros is not importable here); the YAML is loaded by a real node
+The launch files are read with ``ast`` (launch_ros is not importable here); the YAML is loaded by a real node
 through ``--params-file``, as ``ros2 launch`` would pass it.
 """
 
 import ast
 import fnmatch
+import glob
 import os
 import random
 
@@ -24,6 +25,13 @@ PARAMS_FILE = os.path.join('config', 'seg_perception.yaml')
 def calls(tree, name):
     """Every call of ``name(...)`` in an ast tree."""
     return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, 'id', None) == name]
+
+
+def one_call(tree, name):
+    """The one call of ``name(...)`` in an ast tree."""
+    found = calls(tree, name)
+    assert len(found) == 1, f'{len(found)} calls of {name}'
+    return found[0]
 
 
 def keyword(call, name):
@@ -47,26 +55,104 @@ def launch_configuration_name(node):
     return ast.literal_eval(node.args[0])
 
 
+def table(tree, name):
+    """{key: tuple of ast values} of the dict literal assigned to ``name``, a table of a launch file."""
+    node = resolve(tree, ast.Name(id=name))
+    return {ast.literal_eval(k): tuple(v.elts) for k, v in zip(node.keys, node.values)}
+
+
+def bind(target, value, row):
+    """Add to ``row`` what the names of a for-target (``name, (a, b)``) take from one table entry."""
+    if isinstance(target, ast.Name):
+        row[target.id] = value
+    else:
+        for t, v in zip(target.elts, value.elts):
+            bind(t, v, row)
+
+
+def declared_arguments(tree):
+    """{name: (DeclareLaunchArgument call, {loop variable: ast value})} of the arguments a launch file declares.
+
+    A call in a loop over ``TABLE.items()`` declares one argument per entry of TABLE, its loop variables bound
+    to that entry; a call outside a loop has its name as a literal.
+    """
+    declared = {}
+    for loop in ast.walk(tree):
+        if isinstance(loop, (ast.GeneratorExp, ast.ListComp)) and calls(loop.elt, 'DeclareLaunchArgument'):
+            generator, = loop.generators
+            assert generator.iter.func.attr == 'items', ast.dump(generator.iter)
+            for key, value in table(tree, generator.iter.func.value.id).items():
+                row = {}
+                bind(generator.target, ast.Tuple(elts=[ast.Constant(key), ast.Tuple(elts=list(value))]), row)
+                declared[key] = loop.elt, row
+    for call in calls(tree, 'DeclareLaunchArgument'):
+        if isinstance(call.args[0], ast.Constant):
+            declared[call.args[0].value] = call, {}
+    return declared
+
+
+def argument_value(declaration, name):
+    """The literal value of keyword ``name`` (default_value, description) of a declaration, or None.
+
+    A loop variable stands for its value in the table; an f-string of literals and loop variables is joined.
+    """
+    call, row = declaration
+    node = keyword(call, name)
+    parts = node.values if isinstance(node, ast.JoinedStr) else [node]
+    values = []
+    for part in parts:
+        part = part.value if isinstance(part, ast.FormattedValue) else part
+        part = row.get(part.id, part) if isinstance(part, ast.Name) else part
+        if not isinstance(part, ast.Constant):
+            return None
+        values.append(part.value)
+    return ''.join(values) if isinstance(node, ast.JoinedStr) else values[0]
+
+
+def parse(path):
+    """The syntax tree of a file of the checkout."""
+    with open(os.path.join(ROOT, path)) as f:
+        return ast.parse(f.read(), path)
+
+
 @pytest.fixture(scope='module')
 def launch_tree():
     """The launch file's syntax tree."""
-    with open(os.path.join(ROOT, LAUNCH_FILE)) as f:
-        return ast.parse(f.read(), LAUNCH_FILE)
+    return parse(LAUNCH_FILE)
+
+
+@pytest.fixture(scope='module')
+def launch_arguments(launch_tree):
+    """The launch file's declared arguments (see declared_arguments)."""
+    return declared_arguments(launch_tree)
+
+
+@pytest.fixture(scope='module')
+def optional_parameters(launch_tree):
+    """{name: type name} of the node parameters that the launch file sets only when their argument is given."""
+    return {name: value_type.id for name, (value_type, _) in table(launch_tree, 'OPTIONAL_PARAMETERS').items()}
 
 
 @pytest.fixture(scope='module')
 def node_call(launch_tree):
     """The launch file's one ``Node(...)``."""
-    nodes = calls(launch_tree, 'Node')
-    assert len(nodes) == 1
-    return nodes[0]
+    return one_call(launch_tree, 'Node')
 
 
 @pytest.fixture(scope='module')
 def setup_tree():
     """setup.py's syntax tree."""
-    with open(os.path.join(ROOT, 'setup.py')) as f:
-        return ast.parse(f.read(), 'setup.py')
+    return parse('setup.py')
+
+
+def installed_files(setup_tree):
+    """{install folder: files of the checkout} of setup.py's data_files, its globs run in the checkout."""
+    setup_call = one_call(setup_tree, 'setup')
+    names = {'package_name': ast.literal_eval(resolve(setup_tree, ast.Name(id='package_name'))),
+             'glob': lambda pattern: sorted(glob.glob(pattern, root_dir=ROOT))}
+    data_files = eval(compile(ast.Expression(keyword(setup_call, 'data_files')), 'setup.py', 'eval'),
+                      {'__builtins__': {}}, names)
+    return {folder: files for folder, files in data_files}
 
 
 @pytest.fixture(scope='module')
@@ -84,7 +170,7 @@ def test_launch_file_defines_generate_launch_description(launch_tree):
 
 
 def test_launch_executable_is_a_console_script_of_this_package(node_call, setup_tree):
-    setup_call, = calls(setup_tree, 'setup')
+    setup_call = one_call(setup_tree, 'setup')
     entry_points = ast.literal_eval(keyword(setup_call, 'entry_points'))
     scripts = dict(s.replace(' ', '').split('=') for s in entry_points['console_scripts'])
     executable = ast.literal_eval(keyword(node_call, 'executable'))
@@ -100,13 +186,13 @@ def test_launch_and_config_files_are_installed_by_setup_py(setup_tree):
         assert any(fnmatch.fnmatch(path, p) for p in patterns), f'{path} matches none of {patterns}'
 
 
-def test_launch_arguments(launch_tree):
-    declared = {ast.literal_eval(c.args[0]): c for c in calls(launch_tree, 'DeclareLaunchArgument')}
-    assert set(declared) == {'image_topic', 'camera_info_topic', 'model', 'backend', 'fallback_backend',
-                             'params_file', 'namespace'}
-    assert ast.literal_eval(keyword(declared['image_topic'], 'default_value')) == '/camera/image_raw'
-    for call in declared.values():
-        assert ast.literal_eval(keyword(call, 'description'))
+def test_launch_arguments(launch_arguments, optional_parameters):
+    assert set(launch_arguments) == {'image_topic', 'camera_info_topic', 'model', 'backend', 'fallback_backend',
+                                     'params_file', 'namespace'} | set(optional_parameters)
+    assert set(optional_parameters) == {'camera_height_m', 'camera_pitch_deg', 'use_sim_time'}
+    assert argument_value(launch_arguments['image_topic'], 'default_value') == '/camera/image_raw'
+    for declaration in launch_arguments.values():
+        assert argument_value(declaration, 'description')
 
 
 def test_model_and_backend_arguments_set_the_node_parameters(node_call):
@@ -114,9 +200,29 @@ def test_model_and_backend_arguments_set_the_node_parameters(node_call):
     params_file, overrides = parameters.elts
     assert launch_configuration_name(params_file) == 'params_file'
     overrides = {ast.literal_eval(k): launch_configuration_name(v)
-                 for k, v in zip(overrides.keys, overrides.values)}
+                 for k, v in zip(overrides.keys, overrides.values) if k is not None}
     assert overrides == {'model': 'model', 'backend': 'backend', 'fallback_backend': 'fallback_backend'}
     assert set(overrides) <= {name for name, _, _ in parameter_declarations()}
+
+
+def test_optional_parameters_are_set_after_params_file_only_when_their_argument_is_given(
+        launch_tree, node_call, launch_arguments, optional_parameters):
+    _, overrides = keyword(node_call, 'parameters').elts
+    spread, = [v for k, v in zip(overrides.keys, overrides.values) if k is None]      # {..., **given}
+    given = resolve(launch_tree, spread)
+    assert isinstance(given, ast.DictComp), ast.dump(given)
+    generator, = given.generators
+    assert generator.iter.func.value.id == 'OPTIONAL_PARAMETERS'
+    name = generator.target.elts[0].id
+    condition, = generator.ifs                                  # LaunchConfiguration(name).perform(context)
+    assert condition.func.attr == 'perform' and condition.func.value.func.id == 'LaunchConfiguration'
+    assert condition.func.value.args[0].id == given.key.id == given.value.args[0].args[0].id == name
+    assert keyword(given.value, 'value_type').id == generator.target.elts[1].elts[0].id
+    for argument in optional_parameters:                        # not given unless set: params_file's value holds
+        assert argument_value(launch_arguments[argument], 'default_value') == ''
+    declared = {name: default for name, default, _ in parameter_declarations()}
+    declared['use_sim_time'] = False                            # rclpy declares use_sim_time on every node
+    assert {name: type(declared[name]).__name__ for name in optional_parameters} == optional_parameters
 
 
 def test_remappings_put_both_inputs_on_the_image_topic_and_camera_info_on_its_topic(node_call, launch_tree):
@@ -166,18 +272,46 @@ CARLA_OBJECTS_FILE = os.path.join('config', 'carla_objects.json')
 @pytest.fixture(scope='module')
 def carla_tree():
     """The CARLA launch file's syntax tree."""
-    with open(os.path.join(ROOT, CARLA_LAUNCH_FILE)) as f:
-        return ast.parse(f.read(), CARLA_LAUNCH_FILE)
+    return parse(CARLA_LAUNCH_FILE)
+
+
+def argument_defaults(declared):
+    """{launch argument: its default} (non-literal defaults, like a timestamped folder, as '<name>')."""
+    defaults = {}
+    for name, declaration in declared.items():
+        value = argument_value(declaration, 'default_value')
+        defaults[name] = f'<{name}>' if value is None else value
+    return defaults
 
 
 @pytest.fixture(scope='module')
 def carla_defaults(carla_tree):
-    """{launch argument: its default} (non-literal defaults, like a timestamped folder, as '<name>')."""
-    defaults = {}
-    for call in calls(carla_tree, 'DeclareLaunchArgument'):
-        name, value = ast.literal_eval(call.args[0]), keyword(call, 'default_value')
-        defaults[name] = ast.literal_eval(value) if isinstance(value, ast.Constant) else f'<{name}>'
-    return defaults
+    """{launch argument declared in the CARLA launch file: its default} (see argument_defaults)."""
+    return argument_defaults(declared_arguments(carla_tree))
+
+
+@pytest.fixture(scope='module')
+def include(carla_tree):
+    """The CARLA launch file's one ``IncludeLaunchDescription(...)``."""
+    return one_call(carla_tree, 'IncludeLaunchDescription')
+
+
+@pytest.fixture(scope='module')
+def passed_arguments(carla_tree, include):
+    """{argument of the included launch file: the ast of its value} that the CARLA launch file passes."""
+    arguments = keyword(include, 'launch_arguments')
+    assert arguments.func.attr == 'items'
+    passed = {}
+    for key, value in zip(arguments.func.value.keys, arguments.func.value.values):
+        if key is not None:
+            passed[ast.literal_eval(key)] = value
+            continue
+        # **{name: LaunchConfiguration(name) for name in TABLE}: the arguments of this file of the same names
+        generator, = value.generators
+        assert value.key.id == generator.target.id == value.value.args[0].id
+        passed.update({name: ast.Call(func=ast.Name(id='LaunchConfiguration'), args=[ast.Constant(name)],
+                                      keywords=[]) for name in table(carla_tree, generator.iter.id)})
+    return passed
 
 
 def expand(tree, node, defaults):
@@ -201,41 +335,59 @@ def expand(tree, node, defaults):
     return parts
 
 
-def test_carla_launch_arguments_have_bridge_defaults(carla_tree, carla_defaults):
+def test_carla_launch_arguments_have_bridge_defaults(carla_tree, carla_defaults, launch_arguments,
+                                                     passed_arguments):
     from seg_perception.ros.carla_capture import CAMERA_ID, ROLE_NAME, SEMANTIC_ID
 
     assert 'generate_launch_description' in [f.name for f in carla_tree.body if isinstance(f, ast.FunctionDef)]
-    assert set(carla_defaults) == {'role_name', 'camera', 'semantic_camera', 'model', 'backend', 'params_file',
-                                   'camera_height_m', 'camera_pitch_deg', 'use_sim_time', 'record', 'record_dir'}
+    # its own, and those of the included launch file that it does not set (they pass through as given)
+    takes = set(carla_defaults) | (set(launch_arguments) - set(passed_arguments))
+    assert takes == {'role_name', 'camera', 'semantic_camera', 'model', 'backend', 'params_file', 'camera_height_m',
+                     'camera_pitch_deg', 'use_sim_time', 'record', 'record_dir', 'fallback_backend', 'namespace'}
+    assert not {'model', 'backend', 'params_file'} & set(carla_defaults)     # declared once, in the included file
     assert (carla_defaults['role_name'], carla_defaults['camera'], carla_defaults['semantic_camera']) == (
         ROLE_NAME, CAMERA_ID, SEMANTIC_ID)
     assert carla_defaults['record'] == 'true' and carla_defaults['use_sim_time'] == 'true'
-    for call in calls(carla_tree, 'DeclareLaunchArgument'):
-        assert ast.literal_eval(keyword(call, 'description'))
+    for declaration in declared_arguments(carla_tree).values():
+        assert argument_value(declaration, 'description')
 
 
-def test_carla_node_is_seg_node_with_declared_parameters(carla_tree, carla_defaults, setup_tree):
-    node, = calls(carla_tree, 'Node')
-    assert ast.literal_eval(keyword(node, 'executable')) == 'seg_node'
-    assert ast.literal_eval(keyword(node, 'name')) == NODE_NAME
-    params_file, overrides = keyword(node, 'parameters').elts
-    assert launch_configuration_name(params_file) == 'params_file'
-    overrides = {ast.literal_eval(k): launch_configuration_name(v) for k, v in zip(overrides.keys,
-                                                                                   overrides.values)}
-    assert all(overrides[name] == name for name in overrides)
-    declared = {name: default for name, default, _ in parameter_declarations()}
-    assert set(overrides) - set(declared) == {'use_sim_time'}     # rclpy declares use_sim_time on every node
-    for name in ('camera_height_m', 'camera_pitch_deg'):      # passed as floats, as declared
-        assert isinstance(declared[name], float) and isinstance(float(carla_defaults[name]), float)
+def test_carla_launch_file_includes_the_installed_main_launch_file_and_declares_no_node(
+        carla_tree, include, setup_tree):
+    assert calls(carla_tree, 'Node') == []
+    assert 'launch_ros.actions' not in [n.module for n in ast.walk(carla_tree) if isinstance(n, ast.ImportFrom)]
+    source, = include.args
+    assert source.func.id == 'PythonLaunchDescriptionSource'
+    path = resolve(carla_tree, source.args[0])                  # os.path.join(<share>, 'launch', '<file>')
+    assert (path.func.value.value.id, path.func.value.attr, path.func.attr) == ('os', 'path', 'join')
+    share, *parts = path.args
+    assert share.func.id == 'get_package_share_directory' and ast.literal_eval(share.args[0]) == 'seg_perception'
+    assert os.path.join(*(ast.literal_eval(p) for p in parts)) == LAUNCH_FILE
+    assert LAUNCH_FILE in installed_files(setup_tree)['share/seg_perception/launch']
 
 
-def test_carla_remappings_put_the_node_on_the_bridge_camera(carla_tree, carla_defaults):
+def test_carla_launch_file_passes_only_declared_arguments_that_set_node_parameters(
+        passed_arguments, launch_arguments, optional_parameters, carla_defaults):
+    assert set(passed_arguments) <= set(launch_arguments)
+    settings = set(passed_arguments) - {'image_topic', 'camera_info_topic'}
+    assert settings == {'camera_height_m', 'camera_pitch_deg', 'use_sim_time'} and settings <= set(optional_parameters)
+    for name in settings:                                       # this file's argument of the same name
+        assert launch_configuration_name(passed_arguments[name]) == name and name in carla_defaults
+    for name in ('camera_height_m', 'camera_pitch_deg'):        # passed as floats, as declared
+        assert optional_parameters[name] == 'float' and isinstance(float(carla_defaults[name]), float)
+
+
+def test_carla_remappings_put_the_node_on_the_bridge_camera(carla_tree, carla_defaults, launch_tree,
+                                                            launch_arguments, passed_arguments, node_call):
     from seg_perception.ros.carla_capture import CARLA_TOPICS
     from seg_perception.ros.seg_node import CAMERA_INFO_TOPIC, COMPRESSED_TOPIC, IMAGE_TOPIC
 
-    node, = calls(carla_tree, 'Node')
-    remaps = {ast.literal_eval(t.elts[0]): ''.join(expand(carla_tree, t.elts[1], carla_defaults))
-              for t in keyword(node, 'remappings').elts}
+    # the included file's arguments as the CARLA launch file sets them, with its defaults
+    arguments = argument_defaults(launch_arguments)
+    arguments.update({name: ''.join(expand(carla_tree, value, carla_defaults))
+                      for name, value in passed_arguments.items()})
+    remaps = {ast.literal_eval(t.elts[0]): ''.join(expand(launch_tree, t.elts[1], arguments))
+              for t in keyword(node_call, 'remappings').elts}
     assert remaps == {IMAGE_TOPIC: CARLA_TOPICS['image'], COMPRESSED_TOPIC: CARLA_TOPICS['image'] + '/compressed',
                       CAMERA_INFO_TOPIC: CARLA_TOPICS['camera_info']}
 
@@ -245,7 +397,7 @@ def test_carla_recording_holds_cameras_ground_truth_and_node_outputs(carla_tree,
     from seg_perception.ros.seg_node import (AMBIGUOUS_TOPIC, DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC, FREESPACE_TOPIC,
                                              LABELS_TOPIC)
 
-    record, = calls(carla_tree, 'ExecuteProcess')
+    record = one_call(carla_tree, 'ExecuteProcess')
     cmd = expand(carla_tree, keyword(record, 'cmd'), carla_defaults)
     assert cmd[:3] == ['ros2', 'bag', 'record']
     assert cmd[cmd.index('--storage') + 1] == 'mcap' and '--use-sim-time' in cmd

@@ -10,12 +10,9 @@ seg_perception.taxonomy.TAXONOMY_PALETTE.
 import glob
 import json
 import os
-import signal
-import subprocess
 import sys
-import threading
 import time
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import cv2
 import numpy as np
@@ -32,95 +29,37 @@ def sample_frames(folder: str = SAMPLE_DIR) -> List[np.ndarray]:
     return [cv2.imread(p, cv2.IMREAD_COLOR)[:, :, ::-1].copy() for p in paths]
 
 
-def _stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
-
-
 def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnxruntime', rate_hz: float = 5.0,
              loops: int = 1, start_timeout_s: float = 60.0, max_frames: int = 0) -> int:
     """Run the demo; returns 0 when the node answered frames (dropping some under load is by design)."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
-
-    from std_msgs.msg import Header
-
     from .conversions import array_to_image
+    from .probe import NodeNotReady, NodeProcess, Probe
     from ..model_files import default_model, ModelFiles
     from ..taxonomy import TAXONOMY_CLASSES, colourise, legend_strip
 
     frames = sample_frames()[:max_frames or None]
     model_files = ModelFiles.load(model) if model else default_model()
     os.makedirs(out, exist_ok=True)
-    cmd = [sys.executable, '-m', 'seg_perception.ros.seg_node', '--ros-args', '-r', f'__ns:={NAMESPACE}',
-           '-p', f'model:={model_files.manifest_path}', '-p', f'backend:={backend}']
-    print('starting:', ' '.join(cmd), flush=True)
-    node_proc = subprocess.Popen(cmd)
-    rclpy.init()
-    node = rclpy.create_node('seg_demo_camera', namespace=NAMESPACE)
-    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    publisher = node.create_publisher(Image, 'image', qos)
-    received: Dict[str, Dict[int, object]] = {'color': {}, 'labels': {}, 'drivable': {}}
-    receipt_ns: Dict[int, int] = {}
-    lock = threading.Lock()
-
-    def keep(kind):
-        def callback(msg):
-            now = time.time_ns()
-            with lock:
-                received[kind][_stamp_ns(msg.header.stamp)] = msg
-                if kind == 'labels':
-                    receipt_ns[_stamp_ns(msg.header.stamp)] = now
-        return callback
-
-    for kind in received:
-        node.create_subscription(Image, f'segmentation/{kind}', keep(kind), qos)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
+    node = NodeProcess(NAMESPACE, {'model': model_files.manifest_path, 'backend': backend})
+    print('starting:', ' '.join(node.command), flush=True)
     sent: List[int] = []
-    try:
-        deadline = time.time() + start_timeout_s
-        while publisher.get_subscription_count() == 0 or not all(
-                node.count_publishers(f'{NAMESPACE}/segmentation/{k}') for k in received):
-            if node_proc.poll() is not None:
-                print(f'error: seg_node exited with code {node_proc.returncode} before it was ready', file=sys.stderr)
-                return 1
-            if time.time() > deadline:
-                print('error: seg_node did not come up within %.0f s' % start_timeout_s, file=sys.stderr)
-                return 1
-            time.sleep(0.1)
+    with node, Probe('seg_demo_camera', NAMESPACE, outputs=('color', 'labels', 'drivable'),
+                     keep=lambda msg: msg) as probe:
+        try:
+            probe.wait_for_node(node, start_timeout_s)
+        except NodeNotReady as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 1
         time.sleep(0.5)
         period = 1.0 / rate_hz
         next_t = time.time()
         for _ in range(loops):
             for rgb in frames:
-                now_ns = time.time_ns()
-                header = Header(frame_id='camera')
-                header.stamp.sec, header.stamp.nanosec = divmod(now_ns, 1_000_000_000)
-                msg = array_to_image(rgb, header)
-                publisher.publish(msg)
-                sent.append(now_ns)
+                sent.append(probe.send(array_to_image(rgb, probe.header())))
                 next_t += period
                 time.sleep(max(0.0, next_t - time.time()))
-        wait_until = time.time() + 10.0
-        while time.time() < wait_until:
-            with lock:
-                if all(s in received['color'] and s in received['labels'] for s in sent):
-                    break
-            time.sleep(0.05)
-    finally:
-        node_proc.send_signal(signal.SIGINT)
-        try:
-            node_proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            node_proc.kill()
-        executor.shutdown()
-        spin.join(timeout=5)   # a spinning thread left at interpreter exit aborts in rclpy's C++ code
-        node.destroy_node()
-        rclpy.try_shutdown()
+        probe.wait_for_answers(sent, ('color', 'labels'), timeout_s=10.0)
+    received, receipt_ns = probe.kept, probe.arrivals['labels']     # by stamp: the messages, the labels' arrival
 
     # the node publishes the output taxonomy's ids (label_ids: taxonomy), 255 outside it
     classes = TAXONOMY_CLASSES
