@@ -554,7 +554,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    'with --keep-going\nif another succeeded), 2 when the model cannot run or the '
                                    'output cannot be written.\n\n'
                                    'examples:\n  seg-perception segment street.jpg -o out/street\n'
-                                   '  seg-perception segment seg_perception/data/sample -o out/segment\n'
+                                   '  seg-perception segment frames/ -o out/frames\n'
+                                   '  seg-perception segment seg_perception/data/sample/frame_*.jpg -o out/sample\n'
                                    '  seg-perception segment drive.mp4 --label-ids model -o out/drive')
     p.add_argument('source', nargs='+', help='image file, folder of images, or video file (several may be given)')
     p.add_argument('-o', '--out', default='out/segment', help='output folder (made at the first file written)')
