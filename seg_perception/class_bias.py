@@ -203,7 +203,8 @@ def write_model(model: ModelFiles, module, bias: Sequence[float], folder: str, n
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``seg-perception class-bias`` options."""
     parser.add_argument('--model', required=True, help='model manifest/.pt path or name; needs its .pt weights')
-    parser.add_argument('--dataset', choices=('camvid', 'cityscapes', 'rendered', 'bag'), default='camvid')
+    parser.add_argument('--dataset', choices=('camvid', 'cityscapes', 'rendered', 'bag'), default='camvid',
+                        help='labelled data the model was trained on (its classes must match the model\'s)')
     parser.add_argument('--root', default='../shared/datasets/camvid', help='dataset root (bag: the bag)')
     parser.add_argument('--split', default='train',
                         help='the split to choose the offsets on (default train; never the one you report)')

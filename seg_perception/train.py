@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from . import datasets, metrics, models
 from .export import export_onnx, write_manifest
+from .train_options import add_arguments
 
 # per architecture: input normalisation the encoder was trained with (0..255 RGB)
 _NORMALISATION = {
@@ -379,101 +380,6 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
                    files={'onnx': name + '.onnx', 'torch': name + '.pt'}, training=training,
                    validation={'dataset': f'{args.dataset} val, full resolution, void ignored', **val})
     return os.path.join(folder, name + '.json')
-
-
-def _json_object(text: str) -> Dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f'not JSON: {exc}') from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f'expected a JSON object such as {{"refine": true}}, got {text!r}')
-    return value
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a number from 0 to 1, got {text!r}') from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f'expected a number from 0 to 1, got {text!r}')
-    return value
-
-
-def _scale_range(text: str) -> Tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(','))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected LO,HI such as 0.75,1.5, got {text!r}') from None
-    if not 0 < lo <= hi <= 8:
-        raise argparse.ArgumentTypeError(f'expected 0 < LO <= HI <= 8, got {text!r}')
-    return lo, hi
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Command-line options of ``seg-perception train``."""
-    parser.add_argument('--model', default='pspnet_lite0', help='architecture name (see models.names())')
-    parser.add_argument('--arch-kwargs', type=_json_object, default={},
-                        help='JSON object of constructor options, e.g. \'{"refine": true}\' (kept in the manifest)')
-    parser.add_argument('--dataset', choices=('camvid', 'cityscapes', 'rendered', 'bag'), default='camvid')
-    parser.add_argument('--root', '--camvid', dest='root', default='../shared/datasets/camvid',
-                        help='dataset root (CamVid SegNet layout, or Cityscapes leftImg8bit/ + gtFine/), or the '
-                             'bag for --dataset bag')
-    parser.add_argument('--image-topic', default='/carla/ego_vehicle/rgb_front/image',
-                        help='--dataset bag: the camera topic')
-    parser.add_argument('--gt-topic', default='/carla/ego_vehicle/semantic_segmentation_front/image',
-                        help='--dataset bag: the ground-truth label-image topic (paired with frames by stamp)')
-    parser.add_argument('--gt-format', default='carla_palette',
-                        help='--dataset bag: carla, carla_legacy, carla_palette, cityscapes or camvid (labels '
-                             'are read as the shared taxonomy\'s ids)')
-    parser.add_argument('--encoder-weights', choices=('imagenet', 'none'), default='imagenet')
-    parser.add_argument('--rendered', type=int, default=0, help='add this many rendered scenes to the train set')
-    parser.add_argument('--rendered-hazards', action='store_true',
-                        help='render the hazard suite\'s cases (trailers across the road, tunnels, ...) for --rendered')
-    parser.add_argument('--init-from', default='', help='start from these weights (a shipped .pt or a checkpoint)')
-    parser.add_argument('--iters', type=int, default=2000)
-    parser.add_argument('--batch-size', type=int, default=8, help='per process (per GPU with torchrun)')
-    parser.add_argument('--crop-height', type=int, default=288)
-    parser.add_argument('--crop-width', type=int, default=384)
-    parser.add_argument('--scale-range', type=_scale_range, default=(0.75, 1.5), metavar='LO,HI',
-                        help='random rescaling of each training image before the crop (default 0.75,1.5)')
-    parser.add_argument('--rare-crops', type=_share, default=0.0,
-                        help='share of crops placed on a pixel of a class present in the image, drawn inversely to '
-                             'its pixel share (default 0: crops anywhere)')
-    parser.add_argument('--lr', type=float, default=1e-3)
-    parser.add_argument('--weight-decay', type=float, default=1e-4)
-    parser.add_argument('--loss', choices=('ce', 'bootstrap', 'ce+lovasz'), default='ce',
-                        help='cross-entropy, FRRN\'s bootstrapped cross-entropy over the hardest pixels, or '
-                             'cross-entropy plus the Lovasz-softmax loss (on the main output)')
-    parser.add_argument('--bootstrap-fraction', type=float, default=1 / 64,
-                        help='share of pixels the bootstrapped loss keeps (FRRN: 512 x 64 of 1024 x 2048 = 1/64)')
-    parser.add_argument('--class-weight-power', type=float, default=0.0,
-                        help='median-frequency balancing exponent (0 = off, 1 = SegNet)')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--threads', type=int, default=0)
-    parser.add_argument('--cpu', action='store_true', help='train on the CPU even when CUDA is available')
-    parser.add_argument('--no-amp', action='store_true', help='no mixed precision on CUDA')
-    parser.add_argument('--limit', type=int, default=0, help='use only the first N images of each split')
-    parser.add_argument('--out', default='runs/train', help='checkpoint and log folder (resumes from last.pt)')
-    parser.add_argument('--restart', action='store_true', help='ignore an existing checkpoint')
-    parser.add_argument('--stop-after', type=int, default=0,
-                        help='stop after this many iterations in this run (the schedule still spans --iters)')
-    parser.add_argument('--budget-min', type=float, default=0,
-                        help='train for this many minutes of wall-clock time with the poly schedule spanning '
-                             'the time instead of --iters (a fixed budget to compare models by; not resumable)')
-    parser.add_argument('--time-limit-min', type=float, default=0,
-                        help='stop (with a checkpoint) after this many minutes; the same command resumes')
-    parser.add_argument('--log-every', type=int, default=10)
-    parser.add_argument('--save-every', type=int, default=100)
-    parser.add_argument('--val', action='store_true', help='evaluate on the val split at the end')
-    parser.add_argument('--val-every', type=int, default=0, help='also evaluate every N iterations (val.csv)')
-    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
-    parser.add_argument('--export', default='', help='folder to write ONNX + manifest into after training')
-    parser.add_argument('--name', default='model')
-    parser.add_argument('--input-height', type=int, default=360)
-    parser.add_argument('--input-width', type=int, default=480)
-    parser.add_argument('--hardware', default='2-core x86_64 CPU')
 
 
 def main(argv=None) -> int:

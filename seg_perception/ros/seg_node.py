@@ -12,6 +12,7 @@ config/seg_perception.yaml holds the parameters' defaults.
 
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections import Counter, deque
@@ -697,8 +698,53 @@ def _shut_down_on_sigterm():
     signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
 
 
+def _shown(default) -> str:
+    """A parameter's default as YAML would write it ('unset' for a parameter declared by its type alone)."""
+    if isinstance(default, Parameter.Type):
+        return 'unset'
+    if isinstance(default, bool):
+        return str(default).lower()
+    return repr(default) if isinstance(default, str) else str(default)
+
+
+def usage() -> str:
+    """What ``seg_node --help`` prints: how to run it, the topics table above and every parameter it declares."""
+    lines = __doc__.splitlines()
+    rules = [i for i, line in enumerate(lines) if line.startswith('====')]
+    text = ['usage: seg_node [-h] [--ros-args [-p NAME:=VALUE ...] [--params-file FILE] [-r FROM:=TO ...]]', '',
+            lines[0], '',
+            'examples:',
+            '  ros2 run seg_perception seg_node --ros-args -r image:=/camera/image_raw -p label_ids:=model',
+            '  ros2 launch seg_perception seg_perception.launch.py image_topic:=/camera/image_raw', '',
+            'topics (relative names, so that namespaces and remapping apply):']
+    text += [line.replace('``', '') for line in lines[rules[0] + 1:rules[1]]]
+    text += ['', 'parameters (name, type, default, constraints; `ros2 param describe` gives the same):']
+    for name, default, descriptor in parameter_declarations():
+        kind = default if isinstance(default, Parameter.Type) else Parameter.Type.from_parameter_value(default)
+        facts = [kind.name.lower().replace('_', ' '), f'default {_shown(default)}']
+        facts += [descriptor.additional_constraints] if descriptor.additional_constraints else []
+        facts += [f'{r.from_value:g} to {r.to_value:g}' for r in descriptor.floating_point_range]
+        facts += [f'{r.from_value} to {r.to_value}' for r in descriptor.integer_range]
+        facts += ['read-only: set at start'] if descriptor.read_only else []
+        text.append(f'  {name} ({"; ".join(facts)})')
+        text += textwrap.wrap(descriptor.description, 110, initial_indent=' ' * 6, subsequent_indent=' ' * 6)
+    return '\n'.join(text)
+
+
 def main(args=None) -> int:
-    """Run the node until SIGINT or SIGTERM; exit status 1 when it cannot start."""
+    """Run the node until SIGINT or SIGTERM; exit status 1 when it cannot start.
+
+    ``args``: the command line with the program name first (default ``sys.argv``); ``-h``/``--help`` prints
+    :func:`usage` and exits 0 without starting ROS, any other argument outside ``--ros-args`` exits 2.
+    """
+    own = rclpy.utilities.remove_ros_args(args=sys.argv if args is None else list(args))[1:]
+    if any(a in ('-h', '--help') for a in own):
+        print(usage())
+        return 0
+    if own:
+        print(f'seg_node: error: unrecognized argument {own[0]!r}; ROS arguments follow --ros-args '
+              f'(seg_node --help lists the parameters)', file=sys.stderr)
+        return 2
     rclpy.init(args=args)
     _shut_down_on_sigterm()
     node = None

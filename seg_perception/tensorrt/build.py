@@ -321,7 +321,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='build configuration YAML (default: <model>.yaml in the model folders, if any)')
     parser.add_argument('--precision', action='append', choices=PRECISIONS, default=None,
                         help='fp32, fp16 or int8; repeat for several (default: the configuration\'s, else fp16)')
-    parser.add_argument('--min-batch', type=int, default=None)
+    parser.add_argument('--min-batch', type=int, default=None, help='smallest batch the engine accepts')
     parser.add_argument('--opt-batch', type=int, default=None, help='the batch TensorRT tunes for')
     parser.add_argument('--max-batch', type=int, default=None, help='largest batch: the number of cameras')
     parser.add_argument('--workspace-mb', type=int, default=None, help='builder workspace limit in MB')
