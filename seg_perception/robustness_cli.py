@@ -27,9 +27,10 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``seg-perception robustness`` options."""
-    parser.add_argument('--dataset', choices=('camvid', 'cityscapes', 'rendered'), default='camvid')
+    parser.add_argument('--dataset', choices=('camvid', 'cityscapes', 'rendered'), default='camvid',
+                        help='labelled dataset to corrupt, as eval reads it')
     parser.add_argument('--root', default='../shared/datasets/camvid', help='dataset root (unused for rendered)')
-    parser.add_argument('--split', default='val')
+    parser.add_argument('--split', default='val', help='split to evaluate: train, val or test')
     parser.add_argument('--frames', type=int, default=0,
                         help='evaluate N frames, evenly spaced over the split (0: all; rendered: N generated)')
     parser.add_argument('--first', action='store_true',
