@@ -57,6 +57,20 @@ FREESPACE_TOPIC = 'segmentation/freespace'
 CAMERA_INFO_TOPIC = 'camera_info'
 DIAGNOSTICS_TOPIC = '/diagnostics'
 RELOAD_SERVICE = '~/reload_model'
+# what ``seg_node --help`` lists (doc/node.md has the same table with more words)
+TOPICS = (
+    ('in', IMAGE_TOPIC, 'sensor_msgs/Image', 'rgb8, bgr8, rgba8, bgra8 or mono8'),
+    ('in', COMPRESSED_TOPIC, 'sensor_msgs/CompressedImage', 'jpeg or png'),
+    ('in', CAMERA_INFO_TOPIC, 'sensor_msgs/CameraInfo', 'intrinsics for the horizon (remap it to the camera\'s)'),
+    ('out', LABELS_TOPIC, 'sensor_msgs/Image mono8', 'class ids of the output taxonomy, or the model\'s (label_ids)'),
+    ('out', COLOR_TOPIC, 'sensor_msgs/Image rgb8', 'the class colours blended over the image, while subscribed'),
+    ('out', CONFIDENCE_TOPIC, 'sensor_msgs/Image mono8', 'top-1 minus top-2 probability x 255, while subscribed'),
+    ('out', DRIVABLE_TOPIC, 'sensor_msgs/Image mono8', '255 where the vehicle may drive'),
+    ('out', AMBIGUOUS_TOPIC, 'sensor_msgs/Image mono8', '255 where the ambiguity checks distrust the labels'),
+    ('out', FREESPACE_TOPIC, 'sensor_msgs/PointCloud2', 'the free-space boundary, one point per image column'),
+    ('out', DIAGNOSTICS_TOPIC, 'diagnostic_msgs/DiagnosticArray', 'every diagnostics_period_s, at once on an alarm'),
+    ('service', RELOAD_SERVICE, 'std_srvs/Trigger', 'read the model parameter\'s files again'),
+)
 
 RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': ReliabilityPolicy.BEST_EFFORT}
 CRF_SETTINGS = {'largefov': crf.DEEPLAB_LARGEFOV, 'v2_resnet101': crf.DEEPLAB_V2_RESNET101}
@@ -708,16 +722,15 @@ def _shown(default) -> str:
 
 
 def usage() -> str:
-    """What ``seg_node --help`` prints: how to run it, the topics table above and every parameter it declares."""
+    """What ``seg_node --help`` prints: how to run it, the topics (TOPICS) and every parameter it declares."""
     lines = __doc__.splitlines()
-    rules = [i for i, line in enumerate(lines) if line.startswith('====')]
     text = ['usage: seg_node [-h] [--ros-args [-p NAME:=VALUE ...] [--params-file FILE] [-r FROM:=TO ...]]', '',
             lines[0], '',
             'examples:',
             '  ros2 run seg_perception seg_node --ros-args -r image:=/camera/image_raw -p label_ids:=model',
             '  ros2 launch seg_perception seg_perception.launch.py image_topic:=/camera/image_raw', '',
             'topics (relative names, so that namespaces and remapping apply):']
-    text += [line.replace('``', '') for line in lines[rules[0] + 1:rules[1]]]
+    text += [f'  {kind:<8}{name:<26}{msg_type}: {meaning}' for kind, name, msg_type, meaning in TOPICS]
     text += ['', 'parameters (name, type, default, constraints; `ros2 param describe` gives the same):']
     for name, default, descriptor in parameter_declarations():
         kind = default if isinstance(default, Parameter.Type) else Parameter.Type.from_parameter_value(default)
