@@ -328,7 +328,7 @@ def cmd_play(args) -> int:
 
 def cmd_eval_bag(args) -> int:
     """Score a recorded drive's predictions (or the model's, with --run) against its ground-truth topic."""
-    from .ros.eval_bag import HazardRule, evaluate_bag, write_html
+    from .bags.evaluate import HazardRule, evaluate_bag, write_html
     from .taxonomy import SOURCE_CLASSES
 
     try:
@@ -354,7 +354,7 @@ def cmd_eval_bag(args) -> int:
 
 def cmd_carla_capture(args) -> int:
     """Drive an ego vehicle in CARLA and write its camera and semantic frames into a bag."""
-    from .ros.carla_capture import CameraSpec, capture
+    from .bags.carla_capture import CameraSpec, capture
 
     try:
         spec = CameraSpec(width=args.width, height=args.height, fov_deg=args.fov, x_m=args.mount[0],
@@ -527,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    'IoU, latency (labels receive time - input stamp), the share of input frames '
                                    'without labels, and ambiguity alarms against hazards (alarm recall on hazard '
                                    'frames, false-alarm rate on the others, drivable-area violations; the rule: '
-                                   'seg_perception/ros/eval_bag.py).\n\nexample:\n  seg-perception eval-bag '
+                                   'seg_perception/bags/evaluate.py).\n\nexample:\n  seg-perception eval-bag '
                                    'out/carla_drive --gt-topic /carla/ego_vehicle/semantic_segmentation_front/image '
                                    '--gt-format carla_palette --image-topic /carla/ego_vehicle/rgb_front/image '
                                    '--json out/drive.json --html out/drive.html')

@@ -202,7 +202,7 @@ def expand(tree, node, defaults):
 
 
 def test_carla_launch_arguments_have_bridge_defaults(carla_tree, carla_defaults):
-    from seg_perception.ros.carla_capture import CAMERA_ID, ROLE_NAME, SEMANTIC_ID
+    from seg_perception.bags.carla_capture import CAMERA_ID, ROLE_NAME, SEMANTIC_ID
 
     assert 'generate_launch_description' in [f.name for f in carla_tree.body if isinstance(f, ast.FunctionDef)]
     assert set(carla_defaults) == {'role_name', 'camera', 'semantic_camera', 'model', 'backend', 'params_file',
@@ -230,7 +230,7 @@ def test_carla_node_is_seg_node_with_declared_parameters(carla_tree, carla_defau
 
 
 def test_carla_remappings_put_the_node_on_the_bridge_camera(carla_tree, carla_defaults):
-    from seg_perception.ros.carla_capture import CARLA_TOPICS
+    from seg_perception.bags.carla_capture import CARLA_TOPICS
     from seg_perception.ros.seg_node import CAMERA_INFO_TOPIC, COMPRESSED_TOPIC, IMAGE_TOPIC
 
     node, = calls(carla_tree, 'Node')
@@ -241,7 +241,7 @@ def test_carla_remappings_put_the_node_on_the_bridge_camera(carla_tree, carla_de
 
 
 def test_carla_recording_holds_cameras_ground_truth_and_node_outputs(carla_tree, carla_defaults):
-    from seg_perception.ros.carla_capture import CARLA_TOPICS
+    from seg_perception.bags.carla_capture import CARLA_TOPICS
     from seg_perception.ros.seg_node import (AMBIGUOUS_TOPIC, DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC, FREESPACE_TOPIC,
                                              LABELS_TOPIC)
 

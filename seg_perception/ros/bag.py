@@ -22,7 +22,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.metadata import (Qos, QosDurability, QosHistory, QosLiveliness, QosReliability,
                                       QosTime)
 
-from .bag_format import BAG_VERSION, TYPESTORE, bag_paths
+from ..bags.format import BAG_VERSION, TYPESTORE, bag_paths
 
 RECORD_DEPTH = 100      # deep enough that a burst of camera frames is not dropped while a file is written
 PLAYED_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage', 'sensor_msgs/msg/CameraInfo')

@@ -36,12 +36,12 @@ except ImportError:     # Humble
 
 from .. import backends, crf
 from ..ambiguity import SafetyConfig, TemporalFlipCheck
+from ..bags.evaluate import ALARM_STAMPS_KEY, format_alarm_stamps
 from ..camera import CameraModel
 from ..tensorrt.files import PRECISIONS, REBUILD_POLICIES
 from ..model_files import ModelFileError, ModelFiles, default_model
 from ..segmenter import InputError, Segmenter, check_rgb
 from ..taxonomy import TAXONOMY_CLASSES, taxonomy_lut
-from .eval_bag import ALARM_STAMPS_KEY, format_alarm_stamps
 from .conversions import array_to_image, compressed_to_rgb, freespace_to_cloud, image_to_rgb
 
 NODE_NAME = 'seg_node'

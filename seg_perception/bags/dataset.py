@@ -14,10 +14,10 @@ from typing import Dict
 
 import numpy as np
 
-from ..bags.messages import image_array
+from .messages import image_array
 from ..datasets import LabelledImages
 from ..taxonomy import TAXONOMY_CLASSES, TAXONOMY_IGNORE
-from .eval_bag import GT_FORMATS, _open, ground_truth, stamp_ns
+from .evaluate import GT_FORMATS, _open, ground_truth, stamp_ns
 
 VAL_EVERY = 5
 

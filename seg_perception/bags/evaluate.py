@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from .. import metrics
-from ..bags.messages import image_array
+from .messages import image_array
 from ..taxonomy import (CAMVID_CLASSES, OUTSIDE_COLOUR, OUTSIDE_NAME, SOURCE_CLASSES, TAXONOMY_CLASSES,
                         TAXONOMY_IGNORE, TAXONOMY_PALETTE, colourise, legend_strip, palette_to_taxonomy,
                         taxonomy_lut, to_taxonomy)
@@ -184,7 +184,7 @@ class BagEvaluation:
 def _open(bag: str):
     from rosbags.highlevel import AnyReader
 
-    from .bag_format import TYPESTORE, bag_paths
+    from .format import TYPESTORE, bag_paths
 
     return AnyReader([Path(p) for p in bag_paths(bag)], default_typestore=TYPESTORE)
 

@@ -30,7 +30,7 @@ import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.metadata import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
-from .bag_format import BAG_VERSION, TYPESTORE
+from .format import BAG_VERSION, TYPESTORE
 
 ROLE_NAME = 'ego_vehicle'                       # carla-ros-bridge's example ego vehicle and sensor ids
 CAMERA_ID = 'rgb_front'
