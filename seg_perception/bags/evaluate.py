@@ -367,7 +367,7 @@ def write_html(evaluation: BagEvaluation, path: str, worst: int = 4) -> List[str
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    from ..cli import plot_confusion
+    from ..plots import plot_confusion
 
     stem = os.path.splitext(path)[0]
     folder = os.path.dirname(os.path.abspath(path))
