@@ -297,7 +297,9 @@ def cmd_play(args) -> int:
 
 def cmd_eval_bag(args) -> int:
     """Score a recorded drive's predictions (or the model's, with --run) against its ground-truth topic."""
-    from .bags.evaluate import HazardRule, evaluate_bag, write_html
+    from .bags.evaluate import evaluate_bag
+    from .bags.hazards import HazardRule
+    from .bags.report import write_html
     from .taxonomy import SOURCE_CLASSES
 
     try:
@@ -496,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    'IoU, latency (labels receive time - input stamp), the share of input frames '
                                    'without labels, and ambiguity alarms against hazards (alarm recall on hazard '
                                    'frames, false-alarm rate on the others, drivable-area violations; the rule: '
-                                   'seg_perception/bags/evaluate.py).\n\nexample:\n  seg-perception eval-bag '
+                                   'seg_perception/bags/hazards.py).\n\nexample:\n  seg-perception eval-bag '
                                    'out/carla_drive --gt-topic /carla/ego_vehicle/semantic_segmentation_front/image '
                                    '--gt-format carla_palette --image-topic /carla/ego_vehicle/rgb_front/image '
                                    '--json out/drive.json --html out/drive.html')

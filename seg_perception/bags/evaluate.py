@@ -6,26 +6,17 @@ palette, Cityscapes label ids, or CamVid ids); predictions from the node's recor
 are scored on the shared taxonomy (``seg_perception.taxonomy``). Latency is the labels message's receive time in
 the bag minus its input's header stamp, so it is end-to-end only when the recorder and the camera share a clock.
 
-Ambiguity alarms against hazards. A frame is a *hazard* when, in its ground truth, a person, cyclist or vehicle
-covers at least ``HazardRule.min_obstacle_share`` of the image inside the path ahead, and the prediction calls at
-least ``HazardRule.misread_share`` of those pixels sky or road: the misreading the alarm exists for. The path
-ahead is the central ``path_width_frac`` of the columns below the row at ``horizon_frac`` of the height (CARLA's
-level front cameras put the horizon at mid-height). Every other scored frame is *hazard-free*. The report gives
-the alarm recall on hazard frames and the false-alarm rate on hazard-free frames. The alarm comes from
+Ambiguity alarms against hazards (the rule: :mod:`seg_perception.bags.hazards`). The alarm comes from
 ``Segmenter`` with ``run``; for a recorded node it comes from ``/diagnostics``: exactly, by input stamp, when
 the statuses carry ``ALARM_STAMPS_KEY``; otherwise from the growth of the status's 'alarm frames' count between
-two statuses, given to the labels received in between (approximate: see :func:`alarms_from_counts`). A
-*drivable-area violation* is a frame whose drivable area (``Segmenter``'s, or the recorded
-``segmentation/drivable``) covers ground-truth obstacles (``VIOLATION_CLASSES``) on more than
-``HazardRule.violation_share`` of the image.
+two statuses, given to the labels received in between (approximate: see :func:`alarms_from_counts`). The
+drivable area is ``Segmenter``'s, or the recorded ``segmentation/drivable``. The HTML report and its plots:
+:mod:`seg_perception.bags.report`.
 
 Reads bags with the ``rosbags`` library: no ROS installation and no rclpy needed.
 """
 
-import html
-import json
-import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -33,14 +24,12 @@ import cv2
 import numpy as np
 
 from .. import metrics
-from .messages import image_array
-from ..taxonomy import (CAMVID_CLASSES, OUTSIDE_COLOUR, OUTSIDE_NAME, SOURCE_CLASSES, TAXONOMY_CLASSES,
-                        TAXONOMY_IGNORE, TAXONOMY_PALETTE, colourise, legend_strip, palette_to_taxonomy,
+from ..taxonomy import (CAMVID_CLASSES, SOURCE_CLASSES, TAXONOMY_CLASSES, TAXONOMY_IGNORE, palette_to_taxonomy,
                         taxonomy_lut, to_taxonomy)
+from .hazards import HazardRule, drivable_violation_px, hazard, hazard_report
+from .messages import image_array
 
 GT_FORMATS = ('carla', 'carla_legacy', 'carla_palette', 'cityscapes', 'camvid')
-HAZARD_CLASSES = ('person', 'cyclist', 'vehicle')       # obstacles on the path that make a hazard
-VIOLATION_CLASSES = ('building', 'fence', 'pole', 'sign', 'vegetation', 'person', 'cyclist', 'vehicle')
 ALARM_STAMPS_KEY = 'alarm stamps'   # diagnostics value: input stamps of the alarm frames since the last status
 ALARM_COUNT_KEY = 'alarm frames'    # diagnostics value: alarm frames since the node started
 
@@ -64,53 +53,6 @@ def ground_truth(msg, gt_format: str) -> np.ndarray:
                          f'publishes) is --gt-format carla_palette')
     ids = np.where(pixels > 255, 255, pixels).astype(np.uint8)
     return to_taxonomy(ids, gt_format)
-
-
-@dataclass(frozen=True)
-class HazardRule:
-    """When a frame is a hazard and when its drivable area violates the ground truth (see the module docstring)."""
-
-    path_width_frac: float = 1 / 3      # the path ahead: the central third of the columns ...
-    horizon_frac: float = 0.5           # ... below this row, as a share of the height
-    min_obstacle_share: float = 0.002   # obstacle pixels in the path, share of the image, for an obstacle to count
-    misread_share: float = 0.2          # share of them predicted sky or road that makes the frame a hazard
-    violation_share: float = 0.001      # drivable pixels on ground-truth obstacles, share of the image
-
-    def __post_init__(self):
-        """Refuse shares outside 0..1."""
-        for name, value in asdict(self).items():
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f'hazard rule: {name} must be a share between 0 and 1, got {value}')
-
-
-def path_ahead(shape, rule: HazardRule = HazardRule()) -> np.ndarray:
-    """H x W bool mask of the path ahead: the central ``path_width_frac`` columns below the horizon row."""
-    h, w = shape
-    half = rule.path_width_frac * w / 2
-    cols = np.abs(np.arange(w) + 0.5 - w / 2) <= half
-    rows = np.arange(h) >= rule.horizon_frac * h
-    return rows[:, None] & cols[None, :]
-
-
-def _ids(names: Sequence[str]) -> np.ndarray:
-    return np.array([TAXONOMY_CLASSES.index(n) for n in names], np.uint8)
-
-
-def hazard(truth: np.ndarray, pred: np.ndarray, rule: HazardRule = HazardRule()) -> bool:
-    """Whether a frame is a hazard: an obstacle in the ground truth's path ahead, predicted sky or road."""
-    obstacle = np.isin(truth, _ids(HAZARD_CLASSES)) & path_ahead(truth.shape, rule)
-    count = np.count_nonzero(obstacle)
-    if count < max(1, rule.min_obstacle_share * truth.size):
-        return False
-    misread = np.count_nonzero(obstacle & np.isin(pred, _ids(('sky', 'road'))))
-    return misread >= rule.misread_share * count
-
-
-def drivable_violation_px(truth: np.ndarray, drivable: np.ndarray) -> int:
-    """Pixels of the drivable area (nonzero) that lie on ground-truth obstacles (VIOLATION_CLASSES)."""
-    if drivable.shape != truth.shape:
-        drivable = cv2.resize(drivable, truth.shape[::-1], interpolation=cv2.INTER_NEAREST_EXACT)
-    return int(np.count_nonzero((drivable > 0) & np.isin(truth, _ids(VIOLATION_CLASSES))))
 
 
 def format_alarm_stamps(stamps_ns) -> str:
@@ -313,150 +255,8 @@ def _recorded_alarms(preds: Dict, exact: List[int], counts: List[tuple], topic: 
             f'{topic} ({ALARM_COUNT_KEY!r} per status, approximate)')
 
 
-def violates(frame: Frame, violation_share: float) -> bool:
-    """Whether a frame's drivable area covers ground-truth obstacles on more than ``violation_share`` of it."""
-    return frame.violation_px is not None and frame.violation_px > violation_share * frame.truth.size
-
-
-def hazard_report(frames: Sequence[Frame], rule: HazardRule, alarm_source: Optional[str]) -> Dict:
-    """Alarm recall on hazard frames, false-alarm rate on hazard-free frames, drivable-area violations."""
-    judged = [f for f in frames if f.alarm is not None]
-    hazards = [f for f in judged if f.hazard]
-    clear = [f for f in judged if not f.hazard]
-    with_drivable = [f for f in frames if f.violation_px is not None]
-    violations = [f for f in with_drivable if violates(f, rule.violation_share)]
-
-    def share(part, whole):
-        return round(len(part) / len(whole), 4) if whole else None
-
-    return {
-        'rule': {**asdict(rule), 'hazard_classes': list(HAZARD_CLASSES), 'violation_classes': list(VIOLATION_CLASSES)},
-        'alarm_source': alarm_source,
-        'hazard_frames': sum(bool(f.hazard) for f in frames), 'frames_with_alarm_verdict': len(judged),
-        'alarms': sum(f.alarm for f in judged),
-        'alarm_recall': share([f for f in hazards if f.alarm], hazards),
-        'false_alarm_rate': share([f for f in clear if f.alarm], clear),
-        'hazard_free_frames': len(clear),
-        'frames_with_drivable': len(with_drivable),
-        'drivable_violation_frames': len(violations),
-        'drivable_violation_share': share(violations, with_drivable),
-        'drivable_violation_stamps_ns': [f.stamp_ns for f in violations][:20],
-        'missed_hazard_stamps_ns': [f.stamp_ns for f in hazards if not f.alarm][:20],
-    }
-
-
 def _percentiles(values: Sequence[float]) -> Optional[Dict[str, float]]:
     if not values:
         return None
     return {'p50': round(float(np.percentile(values, 50)), 3), 'p95': round(float(np.percentile(values, 95)), 3),
             'max': round(float(np.max(values)), 3), 'count': len(values)}
-
-
-def frame_miou(frame: Frame) -> float:
-    """Mean IoU (%) of one scored frame over the classes present in it."""
-    return float(np.nanmean(metrics.iou_per_class(frame.confusion)) * 100)
-
-
-def write_html(evaluation: BagEvaluation, path: str, worst: int = 4) -> List[str]:
-    """An HTML report with PNG plots beside it: confusion matrix, latency histogram, timeline, worst frames.
-
-    The worst frames colour the classes with the one table (taxonomy.TAXONOMY_PALETTE); the legend strip under
-    them (``_legend.png``) and the swatches in the IoU table name the colours.
-    """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    from ..plots import plot_confusion
-
-    stem = os.path.splitext(path)[0]
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    report = evaluation.report
-    scored = [f for f in evaluation.frames if f.confusion is not None]
-    plots = {'confusion': f'{stem}_confusion.png', 'latency': f'{stem}_latency.png',
-             'timeline': f'{stem}_timeline.png', 'worst': f'{stem}_worst.png', 'legend': f'{stem}_legend.png'}
-    plot_confusion(evaluation.confusion, TAXONOMY_CLASSES, plots['confusion'],
-                   f'{report["predictions"]} vs {report["gt_topic"]}: mIoU {report["miou"]:.1f}%')
-    latencies = [f.latency_ms for f in scored if f.latency_ms is not None]
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.hist(latencies or [0.0], bins=30, color='tab:blue')
-    ax.set_xlabel('latency, ms (labels receive time - input stamp)')
-    ax.set_ylabel('frames')
-    if not latencies:
-        ax.set_title('no recorded latencies (--run, or no labels topic)', fontsize=9)
-    fig.tight_layout()
-    fig.savefig(plots['latency'], dpi=100)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(8, 3))
-    t0 = evaluation.frames[0].stamp_ns if evaluation.frames else 0
-    ax.plot([(f.stamp_ns - t0) / 1e9 for f in scored], [frame_miou(f) for f in scored], '.-', label='mIoU %')
-    ax.set_xlabel('time from the first ground truth, s')
-    ax.set_ylabel('mIoU, %')
-    for label, marker, color, pick in (('hazard', 'v', 'tab:red', lambda f: f.hazard),
-                                       ('alarm', 'x', 'black', lambda f: f.alarm),
-                                       ('drivable violation', 's', 'tab:purple',
-                                        lambda f: violates(f, report['hazards']['rule']['violation_share']))):
-        times = [(f.stamp_ns - t0) / 1e9 for f in scored if pick(f)]
-        if times:
-            ax.plot(times, [-3] * len(times), marker, color=color, label=label, linestyle='none')
-    ax.legend(loc='lower left', fontsize=7)
-    if latencies:
-        twin = ax.twinx()
-        twin.plot([(f.stamp_ns - t0) / 1e9 for f in scored if f.latency_ms is not None], latencies, '.',
-                  color='tab:orange')
-        twin.set_ylabel('latency, ms', color='tab:orange')
-    fig.tight_layout()
-    fig.savefig(plots['timeline'], dpi=100)
-    plt.close(fig)
-    tiles = []
-    for frame in sorted(scored, key=frame_miou)[:worst]:
-        pred, truth = colourise(frame.pred), colourise(frame.truth)
-        if frame.image is not None:
-            rgb = frame.image if frame.image.ndim == 3 else np.repeat(frame.image[:, :, None], 3, axis=2)
-            if rgb.shape[:2] != pred.shape[:2]:
-                rgb = cv2.resize(rgb, pred.shape[1::-1])
-            pred = (0.5 * rgb + 0.5 * pred).astype(np.uint8)
-        tile = np.concatenate([pred, truth], axis=1)
-        scale = 480 / tile.shape[1]
-        tile = cv2.resize(tile, (480, max(1, round(tile.shape[0] * scale))), interpolation=cv2.INTER_NEAREST)
-        cv2.putText(tile, f'{frame_miou(frame):.0f}% mIoU', (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255))
-        tiles.append(tile)
-    strip = np.concatenate(tiles, axis=0) if tiles else np.zeros((16, 480, 3), np.uint8)
-    cv2.imwrite(plots['worst'], strip[:, :, ::-1])
-    cv2.imwrite(plots['legend'], legend_strip(strip.shape[1])[:, :, ::-1])
-    colours = dict(zip(TAXONOMY_CLASSES, TAXONOMY_PALETTE))
-
-    def swatch(name):
-        r, g, b = colours.get(name, OUTSIDE_COLOUR)
-        return f'<td style="background:rgb({r},{g},{b});width:1.5em" title="rgb({r},{g},{b})"></td>'
-    rows = ''.join(f'<tr>{swatch(name)}<td>{html.escape(name)}</td><td>{"-" if v is None else f"{v:.1f}"}</td></tr>'
-                   for name, v in report['iou'].items())
-    figures = {k: v for k, v in report.items() if k not in ('iou', 'taxonomy', 'hazards')}
-    hazards = report['hazards']
-    hazard_rows = ''.join(
-        f'<tr><td>{html.escape(name)}</td><td>{html.escape("-" if hazards[k] is None else str(hazards[k]))}</td></tr>'
-        for name, k in (('alarm source', 'alarm_source'), ('hazard frames', 'hazard_frames'),
-                        ('alarm recall on hazard frames', 'alarm_recall'),
-                        ('hazard-free frames', 'hazard_free_frames'),
-                        ('false-alarm rate on hazard-free frames', 'false_alarm_rate'),
-                        ('frames with a drivable area', 'frames_with_drivable'),
-                        ('drivable-area violations, frames', 'drivable_violation_frames'),
-                        ('drivable-area violations, share', 'drivable_violation_share')))
-
-    def img(name):
-        return f'<img src="{html.escape(os.path.basename(plots[name]))}">'
-    images = ''.join(f'<h2>{name}</h2>{img(name)}' for name in ('confusion', 'latency', 'timeline'))
-    with open(path, 'w') as f:
-        f.write(f'<!doctype html><html><head><meta charset="utf-8"><title>eval-bag {html.escape(report["bag"])}'
-                f'</title></head><body><h1>eval-bag {html.escape(report["bag"])}</h1>'
-                f'<pre>{html.escape(json.dumps(figures, indent=2))}</pre>'
-                f'<h2>IoU per class (shared taxonomy), %</h2><table>{rows}</table>'
-                f'<h2>Ambiguity alarms against hazards</h2><table>{hazard_rows}</table>'
-                f'<p>hazard: a person, cyclist or vehicle in the ground truth\'s path ahead, predicted sky or road on '
-                f'{hazards["rule"]["misread_share"]:.0%} of its pixels or more; rule: '
-                f'{html.escape(json.dumps(hazards["rule"]))}</p>{images}'
-                f'<h2>worst</h2><p>worst frames: prediction (over the camera frame where recorded) | ground truth; '
-                f'{html.escape(OUTSIDE_NAME)}: not in the taxonomy, not scored</p>{img("worst")}<br>{img("legend")}'
-                f'</body></html>')
-    return [path, *plots.values()]
