@@ -275,10 +275,11 @@ def test_capture_and_reading_it_back_need_no_rclpy(tmp_path):
     script = ('import sys; sys.modules["rclpy"] = None\n'      # import rclpy raises ImportError
               'import numpy as np\n'
               'from seg_perception.bags.carla_capture import CameraSpec, CaptureBag, CARLA_TOPICS\n'
-              'from seg_perception.bags.evaluate import _open, ground_truth\n'
+              'from seg_perception.bags.evaluate import ground_truth\n'
+              'from seg_perception.bags.format import open_bag\n'
               'with CaptureBag(sys.argv[1], CameraSpec(width=8, height=6)) as bag:\n'
               '    bag.write(1, 10, np.zeros((6, 8, 4), np.uint8), np.full((6, 8), 1, np.uint8))\n'
-              'with _open(sys.argv[1]) as reader:\n'
+              'with open_bag(sys.argv[1]) as reader:\n'
               '    gt = [c for c in reader.connections if c.topic == CARLA_TOPICS["semantic"]]\n'
               '    for c, _, data in reader.messages(connections=gt):\n'
               '        print(ground_truth(reader.deserialize(data, c.msgtype), "carla").sum())\n')

@@ -17,7 +17,8 @@ import numpy as np
 from .messages import image_array
 from ..datasets import LabelledImages
 from ..taxonomy import TAXONOMY_CLASSES, TAXONOMY_IGNORE
-from .evaluate import GT_FORMATS, _open, ground_truth, stamp_ns
+from .evaluate import GT_FORMATS, ground_truth, stamp_ns
+from .format import open_bag
 
 VAL_EVERY = 5
 
@@ -31,7 +32,7 @@ def load_bag(path: str, split: str = 'train', limit: int = 0, image_topic: str =
         raise ValueError(f'split {split!r}: a bag splits into train and val only')
     frames: Dict[int, np.ndarray] = {}
     truths: Dict[int, np.ndarray] = {}
-    with _open(path) as reader:
+    with open_bag(path) as reader:
         present = {c.topic for c in reader.connections}
         missing = [t for t in (image_topic, gt_topic) if t not in present]
         if missing:

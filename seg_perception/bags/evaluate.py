@@ -17,7 +17,6 @@ Reads bags with the ``rosbags`` library: no ROS installation and no rclpy needed
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import cv2
@@ -26,6 +25,7 @@ import numpy as np
 from .. import metrics
 from ..taxonomy import (CAMVID_CLASSES, SOURCE_CLASSES, TAXONOMY_CLASSES, TAXONOMY_IGNORE, palette_to_taxonomy,
                         taxonomy_lut, to_taxonomy)
+from .format import open_bag
 from .hazards import HazardRule, drivable_violation_px, hazard, hazard_report
 from .messages import image_array
 
@@ -123,14 +123,6 @@ class BagEvaluation:
     frames: List[Frame] = field(default_factory=list)
 
 
-def _open(bag: str):
-    from rosbags.highlevel import AnyReader
-
-    from .format import TYPESTORE, bag_paths
-
-    return AnyReader([Path(p) for p in bag_paths(bag)], default_typestore=TYPESTORE)
-
-
 def _diagnostics(msg, receive_ns: int, exact: List[int], counts: List[tuple]) -> None:
     """Collect the node's alarm values from one DiagnosticArray (statuses named '<node>: segmentation')."""
     for status in msg.status:
@@ -152,7 +144,7 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
         raise ValueError(f'--gt-format {gt_format!r}: expected one of {", ".join(GT_FORMATS)}')
     truths, preds, images, inputs, drivables = {}, {}, {}, set(), {}
     exact_alarms, alarm_counts = [], []
-    with _open(bag) as reader:
+    with open_bag(bag) as reader:
         present = {c.topic: c.msgtype for c in reader.connections}
         needed = [gt_topic, image_topic if segmenter is not None else pred_topic]
         missing = [t for t in needed if t not in present]
