@@ -123,7 +123,7 @@ def load(name: str, root: str, split: str, limit: int = 0, seed: int = 0, **bag_
     if name == 'bag':
         from .bags.dataset import load_bag
 
-        return load_bag(root, split, limit, **bag_topics)
+        return LabelledImages(**load_bag(root, split, limit, **bag_topics)._asdict())
     if name == 'camvid':
         return load_camvid(root, split, limit=limit)
     if name == 'cityscapes':
