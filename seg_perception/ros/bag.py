@@ -236,10 +236,10 @@ def frame_messages(source: str, topic: str, fps: float) -> Iterator[Tuple[str, s
     """A video file or a folder of images as (topic, 'sensor_msgs/msg/Image', time ns, rgb8 Image) at ``fps``."""
     from std_msgs.msg import Header
 
-    from ..cli import _frames
+    from ..image_files import read_frames
     from .conversions import array_to_image
 
-    for index, (_, rgb) in enumerate(_frames(source)):
+    for index, (_, rgb) in enumerate(read_frames(source)):
         yield topic, 'sensor_msgs/msg/Image', int(index * 1e9 / fps), array_to_image(rgb, Header(frame_id='camera'))
 
 
