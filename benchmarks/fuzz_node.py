@@ -76,7 +76,9 @@ class NodeUnderFire:
             pass
 
     def _keep_labels(self, msg):
-        self.labels[msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec] = (msg.width, msg.height)
+        from seg_perception.bags.messages import stamp_ns
+
+        self.labels[stamp_ns(msg)] = (msg.width, msg.height)
 
     def _keep_status(self, msg):
         for status in msg.status:
@@ -125,7 +127,9 @@ class NodeUnderFire:
 
     def send_and_wait(self, msg, timeout_s: float):
         """Publish a good frame; (width, height) of its labels, or None if none came within ``timeout_s``."""
-        stamp = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
+        from seg_perception.bags.messages import stamp_ns
+
+        stamp = stamp_ns(msg)
         self.send(msg)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

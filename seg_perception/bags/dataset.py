@@ -17,9 +17,9 @@ from typing import Dict, List, NamedTuple, Tuple
 import numpy as np
 
 from ..taxonomy import TAXONOMY_CLASSES, TAXONOMY_IGNORE
-from .evaluate import GT_FORMATS, ground_truth, stamp_ns
+from .evaluate import GT_FORMATS, ground_truth
 from .format import open_bag
-from .messages import image_array
+from .messages import as_rgb, image_array, stamp_ns
 
 VAL_EVERY = 5
 
@@ -54,8 +54,7 @@ def load_bag(path: str, split: str = 'train', limit: int = 0, image_topic: str =
             if connection.topic == gt_topic:
                 truths[stamp_ns(msg)] = ground_truth(msg, gt_format)
             else:
-                pixels = image_array(msg)
-                frames[stamp_ns(msg)] = np.dstack([pixels] * 3) if pixels.ndim == 2 else np.ascontiguousarray(pixels)
+                frames[stamp_ns(msg)] = as_rgb(image_array(msg))
     stamps = sorted(set(frames) & set(truths))
     if not stamps:
         raise ValueError(f'{path}: no frame on {image_topic} has labels on {gt_topic} with the same header stamp')

@@ -27,7 +27,7 @@ from ..taxonomy import (CAMVID_CLASSES, SOURCE_CLASSES, TAXONOMY_CLASSES, TAXONO
                         taxonomy_lut, to_taxonomy)
 from .format import open_bag
 from .hazards import HazardRule, drivable_violation_px, hazard, hazard_report
-from .messages import image_array
+from .messages import as_rgb, image_array, stamp_ns
 
 GT_FORMATS = ('carla', 'carla_legacy', 'carla_palette', 'cityscapes', 'camvid')
 ALARM_STAMPS_KEY = 'alarm stamps'   # diagnostics value: input stamps of the alarm frames since the last status
@@ -92,11 +92,6 @@ def alarms_from_counts(labels: Sequence[tuple], statuses: Sequence[tuple]) -> Di
         alarms.update({stamp: stamp in alarmed for stamp in between})
         start, previous_count, previous_now = end, count, now
     return alarms
-
-
-def stamp_ns(msg) -> int:
-    """A message's header stamp in nanoseconds."""
-    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
 
 
 @dataclass
@@ -182,8 +177,7 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
         if segmenter is not None:
             if frame.image is None:
                 continue    # no camera frame for this ground truth: nothing to run on
-            rgb = frame.image if frame.image.ndim == 3 else np.repeat(frame.image[:, :, None], 3, axis=2)
-            result = segmenter.segment(np.ascontiguousarray(rgb))
+            result = segmenter.segment(as_rgb(frame.image))
             labels, drivable, frame.alarm = result.labels, result.drivable, bool(result.alarm)
             inference_ms.append(result.timings_ms['total'])
         elif stamp in preds:

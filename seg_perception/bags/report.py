@@ -16,6 +16,7 @@ import numpy as np
 from .. import metrics
 from ..taxonomy import OUTSIDE_COLOUR, OUTSIDE_NAME, TAXONOMY_CLASSES, TAXONOMY_PALETTE, colourise, legend_strip
 from .hazards import violates
+from .messages import as_rgb
 
 
 def frame_miou(frame) -> float:
@@ -79,7 +80,7 @@ def write_html(evaluation, path: str, worst: int = 4) -> List[str]:
     for frame in sorted(scored, key=frame_miou)[:worst]:
         pred, truth = colourise(frame.pred), colourise(frame.truth)
         if frame.image is not None:
-            rgb = frame.image if frame.image.ndim == 3 else np.repeat(frame.image[:, :, None], 3, axis=2)
+            rgb = as_rgb(frame.image)
             if rgb.shape[:2] != pred.shape[:2]:
                 rgb = cv2.resize(rgb, pred.shape[1::-1])
             pred = (0.5 * rgb + 0.5 * pred).astype(np.uint8)

@@ -20,6 +20,8 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
+from ..bags.messages import stamp_ns as _stamp_ns
+
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data', 'sample')
 NAMESPACE = '/seg_demo'
 
@@ -30,10 +32,6 @@ def sample_frames(folder: str = SAMPLE_DIR) -> List[np.ndarray]:
     if not paths:
         raise FileNotFoundError(f'no sample frames (frame_*.jpg) in {folder}')
     return [cv2.imread(p, cv2.IMREAD_COLOR)[:, :, ::-1].copy() for p in paths]
-
-
-def _stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnxruntime', rate_hz: float = 5.0,

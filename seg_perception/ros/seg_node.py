@@ -37,6 +37,7 @@ except ImportError:     # Humble
 from .. import backends, crf
 from ..ambiguity import SafetyConfig, TemporalFlipCheck
 from ..bags.evaluate import ALARM_STAMPS_KEY, format_alarm_stamps
+from ..bags.messages import stamp_ns as header_stamp_ns
 from ..camera import CameraModel
 from ..tensorrt.files import PRECISIONS, REBUILD_POLICIES
 from ..model_files import ModelFileError, ModelFiles, default_model
@@ -455,7 +456,7 @@ class SegNode(Node):
             if self._counts['frame_id change'] == 1:
                 first_change = self._frame_id_change
         stream.frame_id = header.frame_id
-        stamp_ns = header.stamp.sec * 10 ** 9 + header.stamp.nanosec
+        stamp_ns = header_stamp_ns(header)
         if stamp_ns == 0:               # unstamped: nothing to compare
             return first_change
         age_s = (self.get_clock().now().nanoseconds - stamp_ns) / 1e9
@@ -531,7 +532,7 @@ class SegNode(Node):
     def _account(self, stream: CameraStream, header, result, convert_ms: float):
         """Count a segmented frame, keep its latencies and alarm, and announce a rising alarm at once."""
         latencies = dict(result.timings_ms, convert=convert_ms)
-        stamp_ns = header.stamp.sec * 10 ** 9 + header.stamp.nanosec
+        stamp_ns = header_stamp_ns(header)
         if stamp_ns > 0:    # rclpy's Time refuses (ValueError) the negative seconds a broken driver may send
             latencies['end_to_end'] = (self.get_clock().now().nanoseconds - stamp_ns) / 1e6
         prefix = f'{stream.name}: ' if stream.name else ''

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..bags.format import open_bag
-from ..bags.messages import IMAGE_TYPES, image_array
+from ..bags.messages import IMAGE_TYPES, as_rgb, image_array
 from ..image_files import IMAGE_EXTENSIONS
 from ..segmenter import to_network_size
 
@@ -28,9 +28,7 @@ class CalibrationDataError(ValueError):
 def _as_rgb(pixels: np.ndarray, source: str) -> np.ndarray:
     if pixels.dtype != np.uint8:
         raise CalibrationDataError(f'{source}: {pixels.dtype} pixels; calibration needs 8-bit camera images')
-    if pixels.ndim == 2:
-        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
-    return np.ascontiguousarray(pixels[:, :, :3])
+    return as_rgb(pixels)
 
 
 def folder_images(folder: str, input_hw: Tuple[int, int], limit: int = 0) -> Iterator[np.ndarray]:
