@@ -7,11 +7,11 @@ are scored on the shared taxonomy (``seg_perception.taxonomy``). Latency is the 
 the bag minus its input's header stamp, so it is end-to-end only when the recorder and the camera share a clock.
 
 Ambiguity alarms against hazards (the rule: :mod:`seg_perception.bags.hazards`). The alarm comes from
-``Segmenter`` with ``run``; for a recorded node it comes from ``/diagnostics``: exactly, by input stamp, when
-the statuses carry ``ALARM_STAMPS_KEY``; otherwise from the growth of the status's 'alarm frames' count between
-two statuses, given to the labels received in between (approximate: see :func:`alarms_from_counts`). The
-drivable area is ``Segmenter``'s, or the recorded ``segmentation/drivable``. The HTML report and its plots:
-:mod:`seg_perception.bags.report`.
+``Segmenter`` with ``run``; for a recorded node it comes from ``/diagnostics`` (the status's name and keys:
+:mod:`seg_perception.status_keys`): exactly, by input stamp, when the statuses carry ``ALARM_STAMPS_KEY``;
+otherwise from the growth of the status's 'alarm frames' count between two statuses, given to the labels
+received in between (approximate: see :func:`alarms_from_counts`). The drivable area is ``Segmenter``'s, or the
+recorded ``segmentation/drivable``. The HTML report and its plots: :mod:`seg_perception.bags.report`.
 
 Reads bags with the ``rosbags`` library: no ROS installation and no rclpy needed.
 """
@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from .. import metrics
+from ..status_keys import ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY, STATUS_SUFFIX, parse_alarm_stamps
 from ..taxonomy import (CAMVID_CLASSES, SOURCE_CLASSES, TAXONOMY_CLASSES, TAXONOMY_IGNORE, palette_to_taxonomy,
                         taxonomy_lut, to_taxonomy)
 from .format import open_bag
@@ -30,8 +31,6 @@ from .hazards import HazardRule, drivable_violation_px, hazard, hazard_report
 from .messages import as_rgb, image_array, stamp_ns
 
 GT_FORMATS = ('carla', 'carla_legacy', 'carla_palette', 'cityscapes', 'camvid')
-ALARM_STAMPS_KEY = 'alarm stamps'   # diagnostics value: input stamps of the alarm frames since the last status
-ALARM_COUNT_KEY = 'alarm frames'    # diagnostics value: alarm frames since the node started
 
 
 def ground_truth(msg, gt_format: str) -> np.ndarray:
@@ -53,20 +52,6 @@ def ground_truth(msg, gt_format: str) -> np.ndarray:
                          f'publishes) is --gt-format carla_palette')
     ids = np.where(pixels > 255, 255, pixels).astype(np.uint8)
     return to_taxonomy(ids, gt_format)
-
-
-def format_alarm_stamps(stamps_ns) -> str:
-    """Input stamps as the ``ALARM_STAMPS_KEY`` diagnostics value: 'sec.nanosec' separated by spaces."""
-    return ' '.join(f'{s // 1_000_000_000}.{s % 1_000_000_000:09d}' for s in stamps_ns)
-
-
-def parse_alarm_stamps(value: str) -> List[int]:
-    """The stamps (ns) of an ``ALARM_STAMPS_KEY`` diagnostics value."""
-    stamps = []
-    for item in value.split():
-        sec, _, nanosec = item.partition('.')
-        stamps.append(int(sec) * 1_000_000_000 + int(nanosec or 0))
-    return stamps
 
 
 def alarms_from_counts(labels: Sequence[tuple], statuses: Sequence[tuple]) -> Dict[int, bool]:
@@ -122,11 +107,11 @@ def _diagnostics(msg, receive_ns: int, exact: List[int], counts: List[tuple]) ->
     """Collect the node's alarm values from one DiagnosticArray (statuses named '<node>: segmentation')."""
     for status in msg.status:
         values = {kv.key: kv.value for kv in status.values}
-        if not status.name.endswith(': segmentation') or ALARM_COUNT_KEY not in values:
+        if not status.name.endswith(STATUS_SUFFIX) or ALARM_COUNT_KEY not in values:
             continue
         if ALARM_STAMPS_KEY in values:
             exact.extend(parse_alarm_stamps(values[ALARM_STAMPS_KEY]))
-        counts.append((receive_ns, int(values[ALARM_COUNT_KEY]), values.get('alarm') == 'true',
+        counts.append((receive_ns, int(values[ALARM_COUNT_KEY]), values.get(ALARM_KEY) == 'true',
                        ALARM_STAMPS_KEY in values))
 
 
