@@ -1,4 +1,4 @@
-"""The bag format shared by the bag tools: message definitions, rosbag2 version, and where a bag's files are.
+"""The bag format shared by the bag tools: message definitions, rosbag2 version and storage, where a bag's files are.
 
 No rclpy here, so that writing and reading bags (``carla-capture``, ``eval-bag``) works without ROS installed.
 """
@@ -7,10 +7,18 @@ import os
 from pathlib import Path
 from typing import List
 
+from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)   # the standard message definitions, as ros2 bag and Foxglove read
 BAG_VERSION = 9
+
+
+def bag_writer(path: str) -> Writer:
+    """An open rosbag2 writer of a new bag at ``path`` (must not exist): MCAP storage, metadata version 9."""
+    writer = Writer(path, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
+    writer.open()
+    return writer
 
 
 def _parts(path: str) -> List[str]:

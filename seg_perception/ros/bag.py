@@ -18,14 +18,15 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import Writer
 from rosbags.rosbag2.metadata import (Qos, QosDurability, QosHistory, QosLiveliness, QosReliability,
                                       QosTime)
 
-from ..bags.format import BAG_VERSION, TYPESTORE, is_bag, open_bag
+from ..bags.format import TYPESTORE, bag_writer, is_bag, open_bag
+from ..bags.messages import IMAGE_TYPES
 
 RECORD_DEPTH = 100      # deep enough that a burst of camera frames is not dropped while a file is written
-PLAYED_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage', 'sensor_msgs/msg/CameraInfo')
+PLAYED_TYPES = (*IMAGE_TYPES, 'sensor_msgs/msg/CameraInfo')
 DEFAULT_CAMERA_TOPIC = '/image'     # seg_node's input in the root namespace
 
 
@@ -94,8 +95,7 @@ class BagRecorder(Node):
 
     def _open_part(self) -> None:
         path = os.path.join(self.out, f'part_{len(self.paths):03d}') if self.split else self.out
-        self._writer = Writer(path, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
-        self._writer.open()
+        self._writer = bag_writer(path)
         self.paths.append(path)
         self._connections = {topic: self._add_connection(topic) for topic, msgtype in self.types.items() if msgtype}
         self._part_bytes = 0
