@@ -44,8 +44,10 @@ class NodeUnderFire:
         self.probe.node.create_subscription(DiagnosticArray, '/diagnostics', self._keep_status, 10)
 
     def _keep_status(self, msg):
+        from seg_perception.status_keys import status_name
+
         for status in msg.status:
-            if status.name == f'{self.namespace.lstrip("/")}/seg_node: segmentation':
+            if status.name == status_name(f'{self.namespace}/seg_node'):
                 self.status = {kv.key: kv.value for kv in status.values}
 
     def start(self, timeout_s=180.0) -> bool:
@@ -98,6 +100,7 @@ def fuzz(messages: int, seed: int, model: str, good_every: int, pace_s: float, a
          domain_id: int, log_path: str) -> dict:
     """Run the fuzzer; the figures as a dict."""
     from seg_perception.ros.fuzz import good_frame, malformed
+    from seg_perception.status_keys import frame_counts
 
     progress_every = 1000 if messages >= 5000 else 100
     figures = dict(messages=messages, seed=seed, model=model, sent=0, malformed=0, good=0, answered=0,
@@ -149,8 +152,7 @@ def fuzz(messages: int, seed: int, model: str, good_every: int, pace_s: float, a
                 time.sleep(pace_s)
             figures['seconds'] = round(time.monotonic() - start, 1)
             time.sleep(2.5)         # the next diagnostics status counts everything sent
-            figures['node_counts'] = {k[len('frames '):]: int(v) for k, v in target.status.items()
-                                      if k.startswith('frames ')}
+            figures['node_counts'] = frame_counts(target.status)
             figures['peak_rss_mb'] = round(target.rss(), 1)
             figures['exit_status'] = target.node.stop()
         finally:

@@ -16,8 +16,8 @@ import sys
 
 import numpy as np
 
-from .image_files import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS  # noqa: F401 - imported from here by older callers
 from .image_files import ImageFileError, image_paths, is_video, read_image, video_frames
+from .plots import plot_confusion
 from .taxonomy import TAXONOMY_CLASSES, taxonomy_lut
 
 _PACKAGE_NAMES = {'torch': 'PyTorch'}
@@ -171,29 +171,6 @@ def cmd_scenarios(args) -> int:
         with open(args.json, 'w') as f:
             json.dump(report, f, indent=2)
     return 0
-
-
-def _frames(source):
-    """Yield (name, rgb) from an image file, a folder of images, or a video file (``play`` publishes these).
-
-    ImageFileError (a ValueError) for a source that gives no frame; a file of a folder that cannot be decoded is
-    skipped with a warning naming it and what is wrong.
-    """
-    if is_video(source):
-        stem = os.path.splitext(os.path.basename(source))[0]
-        for index, rgb in enumerate(video_frames(source)):
-            yield f'{stem}_{index:06d}', rgb
-        return
-    if not os.path.isdir(source):
-        yield os.path.splitext(os.path.basename(source))[0], read_image(source)
-        return
-    for path in image_paths(source):
-        try:
-            rgb = read_image(path)
-        except ImageFileError as e:
-            print(f'warning: {e}; skipped', file=sys.stderr)
-            continue
-        yield os.path.splitext(os.path.basename(path))[0], rgb
 
 
 def _must_exist(path: str, what: str) -> None:
@@ -359,38 +336,6 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def plot_confusion(confusion: np.ndarray, classes, path: str, title: str) -> None:
-    """Row-normalised confusion matrix (rows: ground truth) as a PNG; each class named on its overlay colour."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    from .taxonomy import class_palette
-
-    rows = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1 + 0.6 * len(classes), 0.8 + 0.55 * len(classes)))
-    ax.imshow(rows, cmap='Blues', vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=60, ha='right')
-    ax.set_yticks(range(len(classes)), classes)
-    colours = class_palette(classes)
-    for axis in (ax.get_xticklabels(), ax.get_yticklabels()):
-        for label, (r, g, b) in zip(axis, colours):
-            light = 0.299 * r + 0.587 * g + 0.114 * b > 140     # ITU-R BT.601 luma: dark text on light colours
-            label.set_color('black' if light else 'white')
-            label.set_bbox({'facecolor': (r / 255, g / 255, b / 255), 'edgecolor': 'none', 'pad': 1.5})
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            if rows[i, j] >= 0.01:
-                ax.text(j, i, f'{100 * rows[i, j]:.0f}', ha='center', va='center', fontsize=7,
-                        color='white' if rows[i, j] > 0.5 else 'black')
-    ax.set_xlabel('prediction')
-    ax.set_ylabel('ground truth')
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def _crf_params(name: str):
     """DeepLab's CRF settings by their --crf-params name."""
     from . import crf
@@ -443,7 +388,9 @@ def cmd_play(args) -> int:
 
 def cmd_eval_bag(args) -> int:
     """Score a recorded drive's predictions (or the model's, with --run) against its ground-truth topic."""
-    from .ros.eval_bag import HazardRule, evaluate_bag, write_html
+    from .bags.evaluate import evaluate_bag
+    from .bags.hazards import HazardRule
+    from .bags.report import write_html
     from .taxonomy import SOURCE_CLASSES
 
     _must_exist(args.bag, 'bag')
@@ -470,7 +417,7 @@ def cmd_eval_bag(args) -> int:
 
 def cmd_carla_capture(args) -> int:
     """Drive an ego vehicle in CARLA and write its camera and semantic frames into a bag."""
-    from .ros.carla_capture import CameraSpec, capture
+    from .bags.carla_capture import CameraSpec, capture
 
     try:
         spec = CameraSpec(width=args.width, height=args.height, fov_deg=args.fov, x_m=args.mount[0],
@@ -672,7 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    'IoU, latency (labels receive time - input stamp), the share of input frames '
                                    'without labels, and ambiguity alarms against hazards (alarm recall on hazard '
                                    'frames, false-alarm rate on the others, drivable-area violations; the rule: '
-                                   'seg_perception/ros/eval_bag.py).\n\nexample:\n  seg-perception eval-bag '
+                                   'seg_perception/bags/hazards.py).\n\nexample:\n  seg-perception eval-bag '
                                    'out/carla_drive --gt-topic /carla/ego_vehicle/semantic_segmentation_front/image '
                                    '--gt-format carla_palette --image-topic /carla/ego_vehicle/rgb_front/image '
                                    '--json out/drive.json --html out/drive.html')

@@ -118,12 +118,12 @@ def load(name: str, root: str, split: str, limit: int = 0, seed: int = 0, **bag_
     """A labelled split by dataset name: camvid, cityscapes, rendered (``limit`` frames) or bag.
 
     ``bag``: ``root`` is a rosbag2 bag; ``bag_topics`` (image_topic, gt_topic, gt_format) say where its frames
-    and ground truth are (seg_perception.ros.bag_dataset; reads the bag with rosbags, no ROS needed).
+    and ground truth are (seg_perception.bags.dataset; reads the bag with rosbags, no ROS needed).
     """
     if name == 'bag':
-        from .ros.bag_dataset import load_bag
+        from .bags.dataset import load_bag
 
-        return load_bag(root, split, limit, **bag_topics)
+        return LabelledImages(**load_bag(root, split, limit, **bag_topics)._asdict())
     if name == 'camvid':
         return load_camvid(root, split, limit=limit)
     if name == 'cityscapes':

@@ -8,7 +8,8 @@ The core's one reader of user files: ``seg-perception segment`` and ``play`` tak
 
 import contextlib
 import os
-from typing import Iterator, List
+import sys
+from typing import Iterator, List, Tuple
 
 import cv2
 import numpy as np
@@ -96,3 +97,27 @@ def video_frames(path: str) -> Iterator[np.ndarray]:
         capture.release()
     if not count:
         raise ImageFileError(f'{path}: cannot decode: no video frame could be read')
+
+
+def read_frames(source: str) -> Iterator[Tuple[str, np.ndarray]]:
+    """Yield (name, rgb) from an image file, a folder of images, or a video file (``play`` publishes these).
+
+    Images are named by their file name without the extension, a video's frames ``<video name>_NNNNNN``.
+    ImageFileError (a ValueError) for a source that gives no frame; a file of a folder that cannot be decoded is
+    skipped with a warning naming it and what is wrong.
+    """
+    if is_video(source):
+        stem = os.path.splitext(os.path.basename(source))[0]
+        for index, rgb in enumerate(video_frames(source)):
+            yield f'{stem}_{index:06d}', rgb
+        return
+    if not os.path.isdir(source):
+        yield os.path.splitext(os.path.basename(source))[0], read_image(source)
+        return
+    for path in image_paths(source):
+        try:
+            rgb = read_image(path)
+        except ImageFileError as e:
+            print(f'warning: {e}; skipped', file=sys.stderr)
+            continue
+        yield os.path.splitext(os.path.basename(path))[0], rgb

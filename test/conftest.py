@@ -151,7 +151,7 @@ SECOND = 1_000_000_000
 
 def bag_image_msg(pixels, stamp_ns, encoding):
     """A rosbags sensor_msgs/Image of ``pixels`` stamped ``stamp_ns``, frame 'camera'."""
-    from seg_perception.ros.bag_format import TYPESTORE
+    from seg_perception.bags.format import TYPESTORE
 
     types = TYPESTORE.types
     pixels = np.ascontiguousarray(pixels, np.uint8)
@@ -168,7 +168,7 @@ def write_bag(path, messages):
     """An MCAP bag at ``path`` of ``messages``: (topic, receive time ns, rosbags message), in any order."""
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    from seg_perception.ros.bag_format import TYPESTORE
+    from seg_perception.bags.format import TYPESTORE
 
     writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
     writer.open()

@@ -22,7 +22,8 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from sensor_msgs.msg import CompressedImage, Image
 
-from seg_perception.ros.bag import TYPESTORE, BagRecorder, bag_paths, parse_remaps
+from seg_perception.bags.format import TYPESTORE, bag_paths
+from seg_perception.ros.bag import BagRecorder, parse_remaps
 
 pytestmark = pytest.mark.ros
 

@@ -19,11 +19,11 @@ import yaml
 from rosbags.highlevel import AnyReader
 
 from seg_perception.bags.messages import image_array
+from seg_perception.bags.carla_capture import (CARLA_TOPICS, CameraSpec, CaptureBag, capture, carla_topics,
+                                               import_carla, tag_layout)
+from seg_perception.bags.evaluate import ground_truth
+from seg_perception.bags.format import TYPESTORE
 from seg_perception.cli import main
-from seg_perception.ros.bag_format import TYPESTORE
-from seg_perception.ros.carla_capture import (CARLA_TOPICS, CameraSpec, CaptureBag, capture, carla_topics,
-                                              import_carla, tag_layout)
-from seg_perception.ros.eval_bag import ground_truth
 from seg_perception.taxonomy import CARLA_LEGACY_TAGS, CARLA_TAGS, TAXONOMY_CLASSES
 
 SPEC = CameraSpec(width=64, height=48, fov_deg=90.0)
@@ -274,11 +274,12 @@ def test_capture_and_reading_it_back_need_no_rclpy(tmp_path):
 
     script = ('import sys; sys.modules["rclpy"] = None\n'      # import rclpy raises ImportError
               'import numpy as np\n'
-              'from seg_perception.ros.carla_capture import CameraSpec, CaptureBag, CARLA_TOPICS\n'
-              'from seg_perception.ros.eval_bag import _open, ground_truth\n'
+              'from seg_perception.bags.carla_capture import CameraSpec, CaptureBag, CARLA_TOPICS\n'
+              'from seg_perception.bags.evaluate import ground_truth\n'
+              'from seg_perception.bags.format import open_bag\n'
               'with CaptureBag(sys.argv[1], CameraSpec(width=8, height=6)) as bag:\n'
               '    bag.write(1, 10, np.zeros((6, 8, 4), np.uint8), np.full((6, 8), 1, np.uint8))\n'
-              'with _open(sys.argv[1]) as reader:\n'
+              'with open_bag(sys.argv[1]) as reader:\n'
               '    gt = [c for c in reader.connections if c.topic == CARLA_TOPICS["semantic"]]\n'
               '    for c, _, data in reader.messages(connections=gt):\n'
               '        print(ground_truth(reader.deserialize(data, c.msgtype), "carla").sum())\n')

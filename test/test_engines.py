@@ -260,7 +260,7 @@ def write_camera_bag(path):
     """A bag with an rgb8 Image topic, a jpeg CompressedImage topic and a mono8 topic, 4 frames each."""
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    from seg_perception.ros.bag import TYPESTORE
+    from seg_perception.bags.format import TYPESTORE
 
     types = TYPESTORE.types
     header = types['std_msgs/msg/Header'](stamp=types['builtin_interfaces/msg/Time'](sec=0, nanosec=0),

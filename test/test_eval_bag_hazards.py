@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import SECOND, bag_image_msg as image_msg, write_bag
+from seg_perception.bags.evaluate import alarms_from_counts, evaluate_bag
+from seg_perception.bags.hazards import HazardRule, hazard, path_ahead
+from seg_perception.bags.format import TYPESTORE
 from seg_perception.cli import main
-from seg_perception.ros.bag import TYPESTORE
-from seg_perception.ros.eval_bag import (ALARM_COUNT_KEY, ALARM_STAMPS_KEY, HazardRule, alarms_from_counts,
-                                         evaluate_bag, format_alarm_stamps, hazard, parse_alarm_stamps,
-                                         path_ahead)
+from seg_perception.status_keys import ALARM_COUNT_KEY, ALARM_STAMPS_KEY, format_alarm_stamps, parse_alarm_stamps
 from seg_perception.taxonomy import CAMVID_CLASSES, CARLA_PALETTE, CARLA_TAGS, TAXONOMY_CLASSES
 
 EVAL_BAG = ['eval-bag', '--pred-classes', 'camvid']   # these bags hold CamVid-id predictions

@@ -337,7 +337,7 @@ def expand(tree, node, defaults):
 
 def test_carla_launch_arguments_have_bridge_defaults(carla_tree, carla_defaults, launch_arguments,
                                                      passed_arguments):
-    from seg_perception.ros.carla_capture import CAMERA_ID, ROLE_NAME, SEMANTIC_ID
+    from seg_perception.bags.carla_capture import CAMERA_ID, ROLE_NAME, SEMANTIC_ID
 
     assert 'generate_launch_description' in [f.name for f in carla_tree.body if isinstance(f, ast.FunctionDef)]
     # its own, and those of the included launch file that it does not set (they pass through as given)
@@ -379,7 +379,7 @@ def test_carla_launch_file_passes_only_declared_arguments_that_set_node_paramete
 
 def test_carla_remappings_put_the_node_on_the_bridge_camera(carla_tree, carla_defaults, launch_tree,
                                                             launch_arguments, passed_arguments, node_call):
-    from seg_perception.ros.carla_capture import CARLA_TOPICS
+    from seg_perception.bags.carla_capture import CARLA_TOPICS
     from seg_perception.ros.seg_node import CAMERA_INFO_TOPIC, COMPRESSED_TOPIC, IMAGE_TOPIC
 
     # the included file's arguments as the CARLA launch file sets them, with its defaults
@@ -393,7 +393,7 @@ def test_carla_remappings_put_the_node_on_the_bridge_camera(carla_tree, carla_de
 
 
 def test_carla_recording_holds_cameras_ground_truth_and_node_outputs(carla_tree, carla_defaults):
-    from seg_perception.ros.carla_capture import CARLA_TOPICS
+    from seg_perception.bags.carla_capture import CARLA_TOPICS
     from seg_perception.ros.seg_node import (AMBIGUOUS_TOPIC, DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC, FREESPACE_TOPIC,
                                              LABELS_TOPIC)
 

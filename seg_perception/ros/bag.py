@@ -18,14 +18,15 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import Writer
 from rosbags.rosbag2.metadata import (Qos, QosDurability, QosHistory, QosLiveliness, QosReliability,
                                       QosTime)
 
-from .bag_format import BAG_VERSION, TYPESTORE, bag_paths
+from ..bags.format import TYPESTORE, bag_writer, is_bag, open_bag
+from ..bags.messages import IMAGE_TYPES
 
 RECORD_DEPTH = 100      # deep enough that a burst of camera frames is not dropped while a file is written
-PLAYED_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage', 'sensor_msgs/msg/CameraInfo')
+PLAYED_TYPES = (*IMAGE_TYPES, 'sensor_msgs/msg/CameraInfo')
 DEFAULT_CAMERA_TOPIC = '/image'     # seg_node's input in the root namespace
 
 
@@ -94,8 +95,7 @@ class BagRecorder(Node):
 
     def _open_part(self) -> None:
         path = os.path.join(self.out, f'part_{len(self.paths):03d}') if self.split else self.out
-        self._writer = Writer(path, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
-        self._writer.open()
+        self._writer = bag_writer(path)
         self.paths.append(path)
         self._connections = {topic: self._add_connection(topic) for topic, msgtype in self.types.items() if msgtype}
         self._part_bytes = 0
@@ -210,11 +210,7 @@ def parse_remaps(remaps: Sequence[str]) -> Dict[str, str]:
 
 def bag_topics(path: str) -> Dict[str, str]:
     """{topic: msgtype} of the image and camera_info topics a bag holds (what ``play`` publishes)."""
-    from pathlib import Path
-
-    from rosbags.highlevel import AnyReader
-
-    with AnyReader([Path(p) for p in bag_paths(path)]) as reader:
+    with open_bag(path) as reader:
         topics = {c.topic: c.msgtype for c in reader.connections if c.msgtype in PLAYED_TYPES}
         if not topics:
             found = sorted({f'{c.topic} ({c.msgtype})' for c in reader.connections})
@@ -225,11 +221,7 @@ def bag_topics(path: str) -> Dict[str, str]:
 
 def bag_messages(path: str) -> Iterator[Tuple[str, str, int, bytes]]:
     """(topic, msgtype, receive time ns, CDR bytes) of a bag's image and camera_info messages, in time order."""
-    from pathlib import Path
-
-    from rosbags.highlevel import AnyReader
-
-    with AnyReader([Path(p) for p in bag_paths(path)]) as reader:
+    with open_bag(path) as reader:
         connections = [c for c in reader.connections if c.msgtype in PLAYED_TYPES]
         for connection, timestamp, data in reader.messages(connections=connections):
             yield connection.topic, connection.msgtype, timestamp, bytes(data)
@@ -244,10 +236,10 @@ def frame_messages(source: str, topic: str, fps: float) -> Iterator[Tuple[str, s
     """A video file or a folder of images as (topic, 'sensor_msgs/msg/Image', time ns, rgb8 Image) at ``fps``."""
     from std_msgs.msg import Header
 
-    from ..cli import _frames
+    from ..image_files import read_frames
     from .conversions import array_to_image
 
-    for index, (_, rgb) in enumerate(_frames(source)):
+    for index, (_, rgb) in enumerate(read_frames(source)):
         yield topic, 'sensor_msgs/msg/Image', int(index * 1e9 / fps), array_to_image(rgb, Header(frame_id='camera'))
 
 
@@ -260,10 +252,7 @@ def play(source: str, *, remaps: Sequence[str] = (), rate: float = 1.0, loop: bo
     if rate <= 0 or fps <= 0:
         raise ValueError(f'play: --rate and --fps must be > 0, got {rate} and {fps}')
     table = parse_remaps(remaps)
-    is_bag = os.path.isdir(source) and any(
-        os.path.isfile(os.path.join(p, 'metadata.yaml')) for p in (source, *(
-            os.path.join(source, d) for d in os.listdir(source))))
-    if is_bag:
+    if is_bag(source):
         topics = bag_topics(source)
         messages = lambda: bag_messages(source)  # noqa: E731
     else:

@@ -37,12 +37,13 @@ except ImportError:     # Humble
 
 from .. import backends, crf
 from ..ambiguity import SafetyConfig, TemporalFlipCheck
+from ..bags.messages import stamp_ns as header_stamp_ns
 from ..camera import CameraModel
 from ..tensorrt.files import PRECISIONS, REBUILD_POLICIES
 from ..model_files import ModelFileError, ModelFiles, default_model
 from ..segmenter import InputError, Segmenter, check_rgb
+from ..status_keys import ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY, format_alarm_stamps, frames_key, status_name
 from ..taxonomy import TAXONOMY_CLASSES, taxonomy_lut
-from .eval_bag import ALARM_STAMPS_KEY, format_alarm_stamps
 from .conversions import array_to_image, compressed_to_rgb, freespace_to_cloud, image_to_rgb
 
 NODE_NAME = 'seg_node'
@@ -470,7 +471,7 @@ class SegNode(Node):
             if self._counts['frame_id change'] == 1:
                 first_change = self._frame_id_change
         stream.frame_id = header.frame_id
-        stamp_ns = header.stamp.sec * 10 ** 9 + header.stamp.nanosec
+        stamp_ns = header_stamp_ns(header)
         if stamp_ns == 0:               # unstamped: nothing to compare
             return first_change
         age_s = (self.get_clock().now().nanoseconds - stamp_ns) / 1e9
@@ -546,7 +547,7 @@ class SegNode(Node):
     def _account(self, stream: CameraStream, header, result, convert_ms: float):
         """Count a segmented frame, keep its latencies and alarm, and announce a rising alarm at once."""
         latencies = dict(result.timings_ms, convert=convert_ms)
-        stamp_ns = header.stamp.sec * 10 ** 9 + header.stamp.nanosec
+        stamp_ns = header_stamp_ns(header)
         if stamp_ns > 0:    # rclpy's Time refuses (ValueError) the negative seconds a broken driver may send
             latencies['end_to_end'] = (self.get_clock().now().nanoseconds - stamp_ns) / 1e6
         prefix = f'{stream.name}: ' if stream.name else ''
@@ -657,7 +658,7 @@ class SegNode(Node):
             ('input rate (Hz)', f'{recent["received"] / elapsed_s:.1f}'),
             ('output rate (Hz)', f'{recent["processed"] / elapsed_s:.1f}'),
         ]
-        values += [(f'frames {kind}', str(counts[kind]))
+        values += [(frames_key(kind), str(counts[kind]))
                    for kind in ('received', 'processed', 'dropped', 'rejected', 'failed', 'duplicate',
                                 'future stamp', 'past stamp', 'out of order', 'frame_id change')]
         values.append(('last frame_id change', frame_id_change))
@@ -669,11 +670,10 @@ class SegNode(Node):
             values += [(f'latency {stage} p50 (ms)', '-' if p is None else f'{p[0]:.1f}'),
                        (f'latency {stage} p99 (ms)', '-' if p is None else f'{p[1]:.1f}')]
         values.append(('last error', last_error or 'none'))
-        values += [('alarm', 'true' if alarm['latest'] else 'false'), ('alarm frames', str(alarm['frames'])),
+        values += [(ALARM_KEY, 'true' if alarm['latest'] else 'false'), (ALARM_COUNT_KEY, str(alarm['frames'])),
                    ('alarm reasons', alarm['reasons']), ('alarm region', alarm['region']),
                    (ALARM_STAMPS_KEY, format_alarm_stamps(alarm['stamps'])), ('horizon', horizon)]
-        name = f'{self.get_fully_qualified_name().lstrip("/")}: segmentation'
-        return DiagnosticStatus(level=level, name=name, message=message,
+        return DiagnosticStatus(level=level, name=status_name(self.get_fully_qualified_name()), message=message,
                                 hardware_id=self.segmenter.backend.describe(),
                                 values=[KeyValue(key=k, value=v) for k, v in values])
 

@@ -10,13 +10,13 @@ Bags are read with the ``rosbags`` library (no ROS installation needed).
 
 import glob
 import os
-from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Iterator, Tuple
 
 import cv2
 import numpy as np
 
-from ..bags.messages import IMAGE_TYPES, image_array
+from ..bags.format import open_bag
+from ..bags.messages import IMAGE_TYPES, as_rgb, image_array
 from ..image_files import IMAGE_EXTENSIONS
 from ..segmenter import to_network_size
 
@@ -28,9 +28,7 @@ class CalibrationDataError(ValueError):
 def _as_rgb(pixels: np.ndarray, source: str) -> np.ndarray:
     if pixels.dtype != np.uint8:
         raise CalibrationDataError(f'{source}: {pixels.dtype} pixels; calibration needs 8-bit camera images')
-    if pixels.ndim == 2:
-        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
-    return np.ascontiguousarray(pixels[:, :, :3])
+    return as_rgb(pixels)
 
 
 def folder_images(folder: str, input_hw: Tuple[int, int], limit: int = 0) -> Iterator[np.ndarray]:
@@ -53,25 +51,14 @@ def folder_images(folder: str, input_hw: Tuple[int, int], limit: int = 0) -> Ite
         yield to_network_size(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), input_hw)
 
 
-def _bag_paths(path: str) -> List[str]:
-    # a bag, or a folder of split bags part_000, part_001, ... as `seg-perception record` writes them
-    if os.path.isfile(os.path.join(path, 'metadata.yaml')):
-        return [path]
-    parts = sorted(os.path.join(path, d) for d in os.listdir(path)
-                   if os.path.isfile(os.path.join(path, d, 'metadata.yaml'))) if os.path.isdir(path) else []
-    if not parts:
-        raise CalibrationDataError(f'calibration bag {path} is not a rosbag2 bag (no metadata.yaml) nor a folder '
-                                   f'of split bags')
-    return parts
-
-
 def bag_images(bag: str, topic: str, input_hw: Tuple[int, int], limit: int = 0,
                every: int = 1) -> Iterator[np.ndarray]:
     """Network-sized RGB images from ``topic`` (Image or CompressedImage) of ``bag``; every ``every``-th frame."""
-    from rosbags.highlevel import AnyReader
-    from rosbags.typesys import Stores, get_typestore
-
-    with AnyReader([Path(p) for p in _bag_paths(bag)], default_typestore=get_typestore(Stores.ROS2_KILTED)) as reader:
+    try:
+        reader = open_bag(bag)      # a bag, or a folder of split bags as `seg-perception record` writes them
+    except FileNotFoundError as e:
+        raise CalibrationDataError(f'calibration bag {e}') from None
+    with reader:
         connections = [c for c in reader.connections if c.topic == topic]
         if not connections or connections[0].msgtype not in IMAGE_TYPES:
             found = sorted(f'{c.topic} ({c.msgtype})' for c in reader.connections if c.msgtype in IMAGE_TYPES)

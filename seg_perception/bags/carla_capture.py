@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 import numpy as np
-from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.metadata import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
-from .bag_format import BAG_VERSION, TYPESTORE
+from .format import TYPESTORE, bag_writer
 
 ROLE_NAME = 'ego_vehicle'                       # carla-ros-bridge's example ego vehicle and sensor ids
 CAMERA_ID = 'rgb_front'
@@ -97,8 +96,7 @@ class CaptureBag:
         self._last_stamp_ns = -1
         camera, semantic = (t.split('/')[-2] for t in (topics['image'], topics['semantic']))
         self._frame_ids = {'image': f'{role_name}/{camera}', 'semantic': f'{role_name}/{semantic}'}
-        self._writer = Writer(out, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
-        self._writer.open()
+        self._writer = bag_writer(out)
         for key, value in {'carla_gt_format': layout, **(custom_data or {})}.items():
             self._writer.set_custom_data(key, str(value))
         self._connections = {

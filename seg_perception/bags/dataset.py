@@ -5,25 +5,37 @@ trains on a bag recorded with ``launch/carla.launch.py`` or written by ``seg-per
 bag with an image topic and a label-image topic). Frames and labels are paired by header stamp; the labels are
 read in the shared taxonomy (``seg_perception.taxonomy``), so the model learns the node's output classes. The
 split is by frame order: every ``val_every``-th pair is val, the rest train (consecutive frames of a drive are
-nearly the same picture, so a random split would leak).
+nearly the same picture, so a random split would leak). ``datasets.load('bag', ...)`` returns the split as a
+``LabelledImages``; this module does not import ``datasets``, so that the training data imports the bags and
+not the other way round.
 
 Reads bags with the ``rosbags`` library: no ROS installation and no rclpy needed.
 """
 
-from typing import Dict
+from typing import Dict, List, NamedTuple, Tuple
 
 import numpy as np
 
-from ..bags.messages import image_array
-from ..datasets import LabelledImages
 from ..taxonomy import TAXONOMY_CLASSES, TAXONOMY_IGNORE
-from .eval_bag import GT_FORMATS, _open, ground_truth, stamp_ns
+from .evaluate import GT_FORMATS, ground_truth
+from .format import open_bag
+from .messages import as_rgb, image_array, stamp_ns
 
 VAL_EVERY = 5
 
 
+class BagSplit(NamedTuple):
+    """A split of a bag's (frame, labels) pairs, with the fields of ``datasets.LabelledImages``."""
+
+    images: List[np.ndarray]
+    labels: List[np.ndarray]
+    classes: Tuple[str, ...]
+    ignore_index: int
+    names: List[str]
+
+
 def load_bag(path: str, split: str = 'train', limit: int = 0, image_topic: str = '/image', gt_topic: str = '/gt',
-             gt_format: str = 'carla', val_every: int = VAL_EVERY) -> LabelledImages:
+             gt_format: str = 'carla', val_every: int = VAL_EVERY) -> BagSplit:
     """The ``split`` ('train' or 'val') of the (frame, labels) pairs in bag ``path``, labels as taxonomy ids."""
     if gt_format not in GT_FORMATS:
         raise ValueError(f'gt format {gt_format!r}: expected one of {", ".join(GT_FORMATS)}')
@@ -31,7 +43,7 @@ def load_bag(path: str, split: str = 'train', limit: int = 0, image_topic: str =
         raise ValueError(f'split {split!r}: a bag splits into train and val only')
     frames: Dict[int, np.ndarray] = {}
     truths: Dict[int, np.ndarray] = {}
-    with _open(path) as reader:
+    with open_bag(path) as reader:
         present = {c.topic for c in reader.connections}
         missing = [t for t in (image_topic, gt_topic) if t not in present]
         if missing:
@@ -42,8 +54,7 @@ def load_bag(path: str, split: str = 'train', limit: int = 0, image_topic: str =
             if connection.topic == gt_topic:
                 truths[stamp_ns(msg)] = ground_truth(msg, gt_format)
             else:
-                pixels = image_array(msg)
-                frames[stamp_ns(msg)] = np.dstack([pixels] * 3) if pixels.ndim == 2 else np.ascontiguousarray(pixels)
+                frames[stamp_ns(msg)] = as_rgb(image_array(msg))
     stamps = sorted(set(frames) & set(truths))
     if not stamps:
         raise ValueError(f'{path}: no frame on {image_topic} has labels on {gt_topic} with the same header stamp')
@@ -54,5 +65,5 @@ def load_bag(path: str, split: str = 'train', limit: int = 0, image_topic: str =
                              f'{truths[stamp].shape[0]}; the label camera must match the camera')
     chosen = [s for i, s in enumerate(stamps) if (i % val_every == val_every - 1) == (split == 'val')]
     chosen = chosen[:limit or None]
-    return LabelledImages([frames[s] for s in chosen], [truths[s] for s in chosen], TAXONOMY_CLASSES,
-                          TAXONOMY_IGNORE, [f'{s}' for s in chosen])
+    return BagSplit([frames[s] for s in chosen], [truths[s] for s in chosen], TAXONOMY_CLASSES, TAXONOMY_IGNORE,
+                    [f'{s}' for s in chosen])

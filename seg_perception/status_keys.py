@@ -1,0 +1,44 @@
+"""The node's diagnostics status as its readers find it: the status name, the keys of its values, the stamps format.
+
+``seg_node`` publishes one ``DiagnosticStatus`` on /diagnostics per period (and at once when the alarm rises),
+named ``'<node's full name>: segmentation'``. ``eval-bag`` reads the alarm values back from a recorded drive;
+the fuzzer (benchmarks/fuzz_node.py) reads the frame counts. The values are strings, as diagnostic_msgs carries
+them.
+"""
+
+from typing import Dict, Iterable, List
+
+STATUS_SUFFIX = ': segmentation'
+ALARM_KEY = 'alarm'                 # 'true' while the newest frame (of any camera) has the alarm up, else 'false'
+ALARM_COUNT_KEY = 'alarm frames'    # alarm frames since the node started
+ALARM_STAMPS_KEY = 'alarm stamps'   # input stamps of the alarm frames since the last status
+FRAMES_KEY_PREFIX = 'frames '       # 'frames received', 'frames processed', ...: counts since the node started
+
+
+def status_name(node_name: str) -> str:
+    """The status name of the node whose fully qualified name is ``node_name`` ('/ns/seg_node' or 'ns/seg_node')."""
+    return f'{node_name.lstrip("/")}{STATUS_SUFFIX}'
+
+
+def frames_key(kind: str) -> str:
+    """The key of a frame count: 'frames received', 'frames dropped', ..."""
+    return f'{FRAMES_KEY_PREFIX}{kind}'
+
+
+def frame_counts(values: Dict[str, str]) -> Dict[str, int]:
+    """{kind: count} of the frame counts among a status's values ({key: value})."""
+    return {k[len(FRAMES_KEY_PREFIX):]: int(v) for k, v in values.items() if k.startswith(FRAMES_KEY_PREFIX)}
+
+
+def format_alarm_stamps(stamps_ns: Iterable[int]) -> str:
+    """Input stamps as the ``ALARM_STAMPS_KEY`` diagnostics value: 'sec.nanosec' separated by spaces."""
+    return ' '.join(f'{s // 1_000_000_000}.{s % 1_000_000_000:09d}' for s in stamps_ns)
+
+
+def parse_alarm_stamps(value: str) -> List[int]:
+    """The stamps (ns) of an ``ALARM_STAMPS_KEY`` diagnostics value."""
+    stamps = []
+    for item in value.split():
+        sec, _, nanosec = item.partition('.')
+        stamps.append(int(sec) * 1_000_000_000 + int(nanosec or 0))
+    return stamps
