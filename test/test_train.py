@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip('torch')
 
-from seg_perception import train  # noqa: E402
+from seg_perception.training import train  # noqa: E402
 
 
 def _args(tmp_path, *extra):

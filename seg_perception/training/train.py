@@ -32,9 +32,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import datasets, metrics, models
-from .export import export_onnx, write_manifest
-from .train_options import add_arguments
+from .. import datasets, metrics, models
+from ..export import export_onnx, write_manifest
+from .options import add_arguments
 
 # per architecture: input normalisation the encoder was trained with (0..255 RGB)
 _NORMALISATION = {
@@ -116,7 +116,7 @@ def evaluate_torch(model, data: datasets.LabelledImages, mean, std, num_classes:
     ``input_hw``: the network size the model will be exported at; each image goes to it the way Segmenter sends
     it, and the labels come back to the image's size by nearest neighbour (None: the image's own size).
     """
-    from .segmenter import to_network_size
+    from ..segmenter import to_network_size
 
     model.eval()
     confusion = np.zeros((num_classes, num_classes), np.int64)
@@ -383,7 +383,7 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
 
 
 def main(argv=None) -> int:
-    """Entry point of ``python -m seg_perception.train`` (and of ``torchrun -m seg_perception.train``)."""
+    """Entry point of ``python -m seg_perception.training.train``, and of ``torchrun ... -m`` with the same module."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
