@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip('torch')
 
-from seg_perception.training import train  # noqa: E402
+from seg_perception.training import losses, train  # noqa: E402
 
 
 def _args(tmp_path, *extra):
@@ -51,7 +51,7 @@ def test_resumed_run_ends_with_identical_weights(tmp_path):
 def test_bootstrapped_loss_equals_cross_entropy_when_k_covers_every_pixel():
     logits = torch.randn(2, 5, 6, 7)
     target = torch.randint(0, 5, (2, 6, 7))
-    full = train.bootstrapped_cross_entropy(logits, target, k=6 * 7)
+    full = losses.bootstrapped_cross_entropy(logits, target, k=6 * 7)
     assert torch.allclose(full, torch.nn.functional.cross_entropy(logits, target), atol=1e-6)
 
 
@@ -61,7 +61,7 @@ def test_bootstrapped_loss_keeps_only_the_hardest_pixels_and_skips_void():
     target = torch.tensor([[[0, 0, 0, 255]]])
     per_pixel = torch.nn.functional.cross_entropy(logits, target.clamp(max=1), reduction='none')[0, 0]
     hardest_two = per_pixel[[1, 2]].mean()                  # pixel 3 is void and must not count
-    assert torch.allclose(train.bootstrapped_cross_entropy(logits, target, k=2, ignore_index=255), hardest_two)
+    assert torch.allclose(losses.bootstrapped_cross_entropy(logits, target, k=2, ignore_index=255), hardest_two)
 
 
 def test_lovasz_loss_on_hard_predictions_is_one_minus_the_mean_iou_of_the_present_classes():
@@ -73,9 +73,9 @@ def test_lovasz_loss_on_hard_predictions_is_one_minus_the_mean_iou_of_the_presen
     pred = torch.randint(0, 5, (2, 20, 30))
     logits = torch.nn.functional.one_hot(pred, 5).permute(0, 3, 1, 2).float() * 100
     iou = metrics.iou_per_class(metrics.confusion_matrix(target.numpy(), pred.numpy(), 5, 255))[:4]
-    assert train.lovasz_softmax(logits, target).item() == pytest.approx(1 - float(np.mean(iou)), abs=1e-5)
+    assert losses.lovasz_softmax(logits, target).item() == pytest.approx(1 - float(np.mean(iou)), abs=1e-5)
     perfect = torch.nn.functional.one_hot(target.clamp(max=3), 5).permute(0, 3, 1, 2).float() * 100
-    assert train.lovasz_softmax(perfect, target).item() == pytest.approx(0.0, abs=1e-6)
+    assert losses.lovasz_softmax(perfect, target).item() == pytest.approx(0.0, abs=1e-6)
 
 
 def test_lovasz_loss_trains_a_few_steps(tmp_path):
