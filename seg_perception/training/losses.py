@@ -1,6 +1,7 @@
 """The training losses: class-weighted cross-entropy, PSPNet's auxiliary loss, FRRN's bootstrapped loss, Lovasz.
 
-- the cross-entropy, with per-class weights where the training balances classes;
+- the cross-entropy, with per-class weights where the training balances classes (median-frequency balancing,
+  as SegNet did on CamVid, softened by a power);
 - PSPNet's auxiliary loss, weight 0.4 (Zhao et al. 2017, Section 4.1), on every auxiliary output a model returns
   in training mode (Deep Contextual Networks has three; its paper discounts them over time);
 - FRRN's bootstrapped cross-entropy, the mean loss over the K hardest pixels (Pohlen et al. 2017, Section 4;
@@ -9,8 +10,9 @@
   1 - IoU, added to the cross-entropy: the metric itself, thin classes counting as much as large ones.
 """
 
-from typing import Optional
+from typing import List, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -83,3 +85,17 @@ def lovasz_softmax(logits: torch.Tensor, target: torch.Tensor, ignore_index: int
     if not losses:
         return logits.sum() * 0.0
     return torch.stack(losses).mean()
+
+
+def class_frequencies(labels: List[np.ndarray], num_classes: int) -> np.ndarray:
+    """Pixel share of each class over a set of label maps (void excluded)."""
+    counts = np.zeros(num_classes, np.float64)
+    for lab in labels:
+        counts += np.bincount(lab.ravel(), minlength=256)[:num_classes]
+    return counts / max(counts.sum(), 1.0)
+
+
+def median_frequency_weights(freq: np.ndarray, power: float = 1.0) -> np.ndarray:
+    """Median-frequency balancing (Eigen and Fergus 2015, as SegNet used on CamVid), optionally softened."""
+    freq = np.maximum(freq, 1e-6)
+    return (np.median(freq) / freq) ** power

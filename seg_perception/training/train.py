@@ -30,7 +30,8 @@ import torch.nn.functional as F
 
 from .. import datasets, metrics, models
 from ..export import export_onnx, write_manifest
-from .losses import segmentation_loss
+from .augmentation import augment, rare_class
+from .losses import class_frequencies, median_frequency_weights, segmentation_loss
 from .options import add_arguments
 
 # per architecture: input normalisation the encoder was trained with (0..255 RGB)
@@ -165,10 +166,10 @@ def train(args) -> Dict:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dist.local_rank] if 'cuda' in device
                                                         else None)
     weights = None
-    freq = datasets.class_frequencies(train_set.labels, num_classes) \
+    freq = class_frequencies(train_set.labels, num_classes) \
         if args.class_weight_power > 0 or args.rare_crops > 0 else None
     if args.class_weight_power > 0:
-        weights = torch.tensor(datasets.median_frequency_weights(freq, args.class_weight_power),
+        weights = torch.tensor(median_frequency_weights(freq, args.class_weight_power),
                                dtype=torch.float32, device=device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     use_amp = device.startswith('cuda') and not args.no_amp
@@ -203,10 +204,10 @@ def train(args) -> Dict:
         indices = indices[dist.rank::dist.world]
         rng = np.random.default_rng([args.seed, iteration, dist.rank])
         torch.manual_seed(args.seed * 1_000_003 + iteration)
-        focus = [datasets.rare_class(train_set.labels[i], freq, rng) if rng.random() < args.rare_crops else None
+        focus = [rare_class(train_set.labels[i], freq, rng) if rng.random() < args.rare_crops else None
                  for i in indices] if args.rare_crops > 0 else [None] * len(indices)
-        pairs = [datasets.augment(train_set.images[i], train_set.labels[i], rng, crop, train_set.ignore_index,
-                                  tuple(args.scale_range), f)
+        pairs = [augment(train_set.images[i], train_set.labels[i], rng, crop, train_set.ignore_index,
+                         tuple(args.scale_range), f)
                  for i, f in zip(indices, focus)]
         x = _to_input(np.stack([p[0] for p in pairs]), mean, std, device)
         y = torch.from_numpy(np.stack([p[1] for p in pairs])).long().to(device)
