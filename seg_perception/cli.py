@@ -436,7 +436,7 @@ def cmd_train(args) -> int:
     if args.dataset != 'rendered':
         _must_exist(args.root, '--root')
     _must_exist(args.init_from, '--init-from')
-    from . import train
+    from .training import train
 
     try:
         return train.run(args, 'seg-perception ' + shlex.join(sys.argv[1:]))
@@ -449,7 +449,7 @@ def cmd_class_bias(args) -> int:
     require('class-bias', 'torch', 'torch', 'onnx')
     if args.dataset != 'rendered':
         _must_exist(args.root, '--root')
-    from . import class_bias
+    from .training import class_bias
 
     return class_bias.run(args, 'seg-perception ' + shlex.join(sys.argv[1:]))
 
@@ -681,7 +681,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('-q', '--quiet', action='store_true', help='no progress line')
     p.set_defaults(func=cmd_carla_capture)
 
-    from .train_options import add_arguments
+    from .training.options import add_arguments
     p = sub.add_parser('train', help='train a model (CamVid, Cityscapes, rendered scenes or a bag)',
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description='Train a registered model; resumes from --out/last.pt.\n\nexample:\n'
@@ -690,7 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p)
     p.set_defaults(func=cmd_train)
 
-    from .class_bias import add_arguments as add_bias_arguments
+    from .training.class_bias import add_arguments as add_bias_arguments
     p = sub.add_parser('class-bias', help='per-class logit offsets that maximise mIoU on a training split',
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description='Choose one offset per class (added to the logits before the arg-max) by '

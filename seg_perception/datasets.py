@@ -1,20 +1,20 @@
-"""Labelled image sets for training and evaluation: CamVid (SegNet layout) and the project's rendered scenes.
+"""Labelled image sets for training and evaluation: CamVid (SegNet layout), Cityscapes, rendered scenes, bags.
 
 A dataset here is just two aligned lists, RGB uint8 images and uint8 label maps whose void pixels carry
-``ignore_index``; augmentation is a pure function of (image, labels, rng).
+``ignore_index``. Evaluation (``eval``, ``robustness``, ``scenarios``) reads them as the training does, so they
+are in the core; the training's augmentation is ``seg_perception.training.augmentation``.
 """
 
 import os
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import cv2
 import numpy as np
 
 from .taxonomy import CAMVID_CLASSES, CAMVID_VOID, CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAIN_ID, CITYSCAPES_VOID
 
-__all__ = ['LabelledImages', 'load', 'load_camvid', 'load_cityscapes', 'rendered_scenes', 'augment',
-           'class_frequencies', 'median_frequency_weights']
+__all__ = ['LabelledImages', 'load', 'load_camvid', 'load_cityscapes', 'rendered_scenes']
 
 
 @dataclass
@@ -132,63 +132,3 @@ def load(name: str, root: str, split: str, limit: int = 0, seed: int = 0, **bag_
         # val frames come from other seeds than train frames
         return rendered_scenes(limit or 64, seed=seed + (0 if split == 'train' else 10_000))
     raise ValueError(f'unknown dataset {name!r}; use camvid, cityscapes, rendered or bag')
-
-
-def augment(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, crop_hw: Tuple[int, int],
-            ignore_index: int, scale_range=(0.75, 1.5), focus: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """Random scale, crop (padding with void), horizontal flip and colour jitter.
-
-    ``focus``: a class id; when the scaled image has pixels of it, the crop is placed to hold a random one of them
-    (rare-class crops), else anywhere.
-    """
-    scale = rng.uniform(*scale_range)
-    h, w = labels.shape
-    nh, nw = max(int(h * scale + 0.5), 8), max(int(w * scale + 0.5), 8)
-    image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    labels = cv2.resize(labels, (nw, nh), interpolation=cv2.INTER_NEAREST_EXACT)
-    ch, cw = crop_hw
-    ph, pw = max(ch - nh, 0), max(cw - nw, 0)
-    if ph or pw:
-        image = cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        labels = cv2.copyMakeBorder(labels, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=ignore_index)
-    y_lo, y_hi, x_lo, x_hi = 0, labels.shape[0] - ch, 0, labels.shape[1] - cw
-    if focus is not None:
-        ys, xs = np.nonzero(labels == focus)
-        if len(ys):
-            k = int(rng.integers(0, len(ys)))
-            y_lo, y_hi = max(0, ys[k] - ch + 1), min(y_hi, ys[k])
-            x_lo, x_hi = max(0, xs[k] - cw + 1), min(x_hi, xs[k])
-    y = int(rng.integers(y_lo, y_hi + 1))
-    x = int(rng.integers(x_lo, x_hi + 1))
-    image, labels = image[y:y + ch, x:x + cw], labels[y:y + ch, x:x + cw]
-    if rng.random() < 0.5:
-        image, labels = image[:, ::-1], labels[:, ::-1]
-    img = image.astype(np.float32)
-    img = img * rng.uniform(0.75, 1.25) + rng.uniform(-20, 20)           # contrast, brightness
-    gray = img.mean(axis=2, keepdims=True)
-    img = gray + (img - gray) * rng.uniform(0.7, 1.3)                       # saturation
-    img = img * rng.uniform(0.93, 1.07, size=3).astype(np.float32)          # white balance
-    return np.clip(img, 0, 255).astype(np.uint8), np.ascontiguousarray(labels)
-
-
-def rare_class(labels: np.ndarray, freq: np.ndarray, rng: np.random.Generator) -> Optional[int]:
-    """A class present in ``labels``, drawn with probability inversely proportional to its pixel share ``freq``."""
-    present = np.nonzero(np.bincount(labels.ravel(), minlength=256)[:len(freq)])[0]
-    if not len(present):
-        return None
-    p = 1.0 / np.maximum(freq[present], 1e-6)
-    return int(rng.choice(present, p=p / p.sum()))
-
-
-def class_frequencies(labels: List[np.ndarray], num_classes: int) -> np.ndarray:
-    """Pixel share of each class over a set of label maps (void excluded)."""
-    counts = np.zeros(num_classes, np.float64)
-    for lab in labels:
-        counts += np.bincount(lab.ravel(), minlength=256)[:num_classes]
-    return counts / max(counts.sum(), 1.0)
-
-
-def median_frequency_weights(freq: np.ndarray, power: float = 1.0) -> np.ndarray:
-    """Median-frequency balancing (Eigen and Fergus 2015, as SegNet used on CamVid), optionally softened."""
-    freq = np.maximum(freq, 1e-6)
-    return (np.median(freq) / freq) ** power

@@ -33,7 +33,7 @@ class DeployGraph(nn.Module):
         self.model = model
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer('inv_std', 1.0 / torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
-        # per-class offsets added to the logits (seg_perception.class_bias); no Add in the graph without them
+        # per-class offsets added to the logits (seg_perception.training.class_bias); no Add in the graph without them
         bias = None if class_bias is None else torch.tensor(class_bias, dtype=torch.float32).view(1, -1, 1, 1)
         self.register_buffer('class_bias', bias)
 

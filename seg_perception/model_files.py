@@ -95,7 +95,7 @@ class ModelFiles:
 
     @property
     def class_bias(self) -> Optional[Tuple[float, ...]]:
-        """Per-class offsets added to the logits before the arg-max (seg_perception.class_bias), or None.
+        """Per-class offsets added to the logits before the arg-max (seg_perception.training.class_bias), or None.
 
         The ONNX graph carries them already; the torch backend adds them from here.
         """

@@ -48,7 +48,7 @@ def test_a_missing_topic_is_named_with_what_the_bag_holds(drive):
 
 def test_training_on_a_bag_runs_and_exports_a_model_of_the_taxonomy(drive, tmp_path):
     torch = pytest.importorskip('torch')
-    from seg_perception import train
+    from seg_perception.training import train
 
     torch.set_num_threads(1)
     parser = argparse.ArgumentParser()

@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip('torch')
 
-from seg_perception import class_bias, train  # noqa: E402
+from seg_perception.training import class_bias, train  # noqa: E402
 from seg_perception.model_files import ModelFiles  # noqa: E402
 
 

@@ -104,7 +104,7 @@ def test_shipped_offsets_keep_the_safety_orders_and_are_in_the_graph(name):
     onnx = pytest.importorskip('onnx')
     from onnx import numpy_helper
 
-    from seg_perception.class_bias import safety_orders
+    from seg_perception.training.class_bias import safety_orders
 
     model = default_model(name)
     bias = model.class_bias

@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip('torch')
 
-from seg_perception import train  # noqa: E402
+from seg_perception.training import losses, train  # noqa: E402
 
 
 def _args(tmp_path, *extra):
@@ -51,7 +51,7 @@ def test_resumed_run_ends_with_identical_weights(tmp_path):
 def test_bootstrapped_loss_equals_cross_entropy_when_k_covers_every_pixel():
     logits = torch.randn(2, 5, 6, 7)
     target = torch.randint(0, 5, (2, 6, 7))
-    full = train.bootstrapped_cross_entropy(logits, target, k=6 * 7)
+    full = losses.bootstrapped_cross_entropy(logits, target, k=6 * 7)
     assert torch.allclose(full, torch.nn.functional.cross_entropy(logits, target), atol=1e-6)
 
 
@@ -61,7 +61,7 @@ def test_bootstrapped_loss_keeps_only_the_hardest_pixels_and_skips_void():
     target = torch.tensor([[[0, 0, 0, 255]]])
     per_pixel = torch.nn.functional.cross_entropy(logits, target.clamp(max=1), reduction='none')[0, 0]
     hardest_two = per_pixel[[1, 2]].mean()                  # pixel 3 is void and must not count
-    assert torch.allclose(train.bootstrapped_cross_entropy(logits, target, k=2, ignore_index=255), hardest_two)
+    assert torch.allclose(losses.bootstrapped_cross_entropy(logits, target, k=2, ignore_index=255), hardest_two)
 
 
 def test_lovasz_loss_on_hard_predictions_is_one_minus_the_mean_iou_of_the_present_classes():
@@ -73,9 +73,9 @@ def test_lovasz_loss_on_hard_predictions_is_one_minus_the_mean_iou_of_the_presen
     pred = torch.randint(0, 5, (2, 20, 30))
     logits = torch.nn.functional.one_hot(pred, 5).permute(0, 3, 1, 2).float() * 100
     iou = metrics.iou_per_class(metrics.confusion_matrix(target.numpy(), pred.numpy(), 5, 255))[:4]
-    assert train.lovasz_softmax(logits, target).item() == pytest.approx(1 - float(np.mean(iou)), abs=1e-5)
+    assert losses.lovasz_softmax(logits, target).item() == pytest.approx(1 - float(np.mean(iou)), abs=1e-5)
     perfect = torch.nn.functional.one_hot(target.clamp(max=3), 5).permute(0, 3, 1, 2).float() * 100
-    assert train.lovasz_softmax(perfect, target).item() == pytest.approx(0.0, abs=1e-6)
+    assert losses.lovasz_softmax(perfect, target).item() == pytest.approx(0.0, abs=1e-6)
 
 
 def test_lovasz_loss_trains_a_few_steps(tmp_path):
@@ -147,16 +147,16 @@ def test_scale_range_reaches_the_augmentation_and_the_manifest(tmp_path):
     manifest = json.loads((tmp_path / 'export' / 'm.json').read_text())
     assert manifest['training']['recipe']['scale_range'] == [1.0, 1.0]
     # at scale 1 a crop of the image's own size is the image itself, at most flipped
-    from seg_perception import datasets
+    from seg_perception.training import augmentation
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 11, (48, 64)).astype(np.uint8)
     image = np.zeros((48, 64, 3), np.uint8)
-    _, out = datasets.augment(image, labels, rng, (48, 64), 255, (1.0, 1.0))
+    _, out = augmentation.augment(image, labels, rng, (48, 64), 255, (1.0, 1.0))
     assert np.array_equal(out, labels) or np.array_equal(out, labels[:, ::-1])
 
 
 def test_rare_crops_hold_a_pixel_of_the_focus_class_and_reach_the_manifest(tmp_path):
-    from seg_perception import datasets
+    from seg_perception.training import augmentation
 
     labels = np.zeros((120, 160), np.uint8)
     labels[5, 150] = 2                                  # one pole pixel in a corner
@@ -165,15 +165,15 @@ def test_rare_crops_hold_a_pixel_of_the_focus_class_and_reach_the_manifest(tmp_p
     for seed in range(40):
         for focus in (True, False):
             rng = np.random.default_rng(seed)
-            _, out = datasets.augment(image, labels, rng, (48, 64), 255, (1.0, 1.0), 2 if focus else None)
+            _, out = augmentation.augment(image, labels, rng, (48, 64), 255, (1.0, 1.0), 2 if focus else None)
             held[focus] += int((out == 2).any())
     assert held[True] == 40 and held[False] < 10
     freq = np.array([0.5, 0.49, 0.01])
     rng = np.random.default_rng(0)
-    draws = [datasets.rare_class(np.array([[0, 1, 2]], np.uint8), freq, rng) for _ in range(200)]
+    draws = [augmentation.rare_class(np.array([[0, 1, 2]], np.uint8), freq, rng) for _ in range(200)]
     assert draws.count(2) > 150 and set(draws) <= {0, 1, 2}
-    assert datasets.rare_class(np.array([[0, 0]], np.uint8), freq, rng) == 0
-    assert datasets.rare_class(np.full((2, 2), 255, np.uint8), freq, rng) is None
+    assert augmentation.rare_class(np.array([[0, 0]], np.uint8), freq, rng) == 0
+    assert augmentation.rare_class(np.full((2, 2), 255, np.uint8), freq, rng) is None
     for bad in ('-0.1', '1.5', 'x'):
         with pytest.raises(SystemExit):
             _args(tmp_path, '--rare-crops', bad)
@@ -219,14 +219,14 @@ def test_validation_goes_through_the_exported_network_size_and_back_to_the_label
 @pytest.mark.parametrize('scale', [0.7, 1.5, 2.3])
 def test_augmented_labels_stay_on_the_pixels_they_label(scale):
     """After random rescaling, a one-pixel column of labels sits where its bright column of pixels went."""
-    from seg_perception import datasets
+    from seg_perception.training import augmentation
 
     labels = np.zeros((15, 41), np.uint8)
     labels[:, 20] = 1
     image = np.where(labels[..., None] == 1, 255, 0).astype(np.uint8).repeat(3, axis=2)
     nh, nw = int(15 * scale + 0.5), int(41 * scale + 0.5)
     for seed in range(4):
-        img, lab = datasets.augment(image, labels, np.random.default_rng(seed), (nh, nw), 255, (scale, scale))
+        img, lab = augmentation.augment(image, labels, np.random.default_rng(seed), (nh, nw), 255, (scale, scale))
         columns = np.nonzero(lab[nh // 2] == 1)[0]
         brightest = img[nh // 2].astype(float).sum(axis=1)
         centre = (brightest * np.arange(nw)).sum() / brightest.sum()

@@ -33,9 +33,9 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from . import metrics
-from .model_files import ModelFiles, ModelFileError
-from .taxonomy import drivable_ids, obstacle_ids, sky_ids, static_ids, vehicle_ids
+from .. import metrics
+from ..model_files import ModelFiles, ModelFileError
+from ..taxonomy import drivable_ids, obstacle_ids, sky_ids, static_ids, vehicle_ids
 
 STEPS = (1.0, 0.5, 0.25)
 ROUNDS = 3
@@ -43,7 +43,7 @@ ROUNDS = 3
 
 def load_torch_model(model: ModelFiles):
     """The registry model of ``model``'s torch weights (float32, eval mode) and its normalisation."""
-    from .backends.torch_backend import load_module
+    from ..backends.torch_backend import load_module
 
     mean, std = model.mean_std
     return load_module(model), mean, std
@@ -58,7 +58,7 @@ def collect_logits(module, data, mean: Sequence[float], std: Sequence[float], in
     """
     import torch
 
-    from .segmenter import to_network_size
+    from ..segmenter import to_network_size
 
     if stride < 1:
         raise ValueError(f'stride must be at least 1, got {stride}')
@@ -176,7 +176,7 @@ def write_model(model: ModelFiles, module, bias: Sequence[float], folder: str, n
     The manifest is ``model``'s with the new files, their sha256, and ``class_bias`` (the offsets and ``record``);
     its validation figures are dropped, since they were measured without the offsets. Returns its path.
     """
-    from .export import export_onnx, write_manifest
+    from ..export import export_onnx, write_manifest
 
     os.makedirs(folder, exist_ok=True)
     bias = [round(float(b), 4) for b in bias]
@@ -227,7 +227,7 @@ def run(args, command_line: str) -> int:
     """Choose offsets and write the model: 0 when done, 2 with one line on stderr for what cannot work."""
     import torch
 
-    from . import datasets
+    from .. import datasets
 
     try:
         if args.stride < 1 or args.rounds < 1:

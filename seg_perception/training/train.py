@@ -3,13 +3,9 @@
 The recipe follows the papers where they matter:
 
 - poly learning-rate decay, power 0.9 (DeepLab, PSPNet);
-- PSPNet's auxiliary loss, weight 0.4 (Zhao et al. 2017, Section 4.1), applied to every auxiliary output a
-  model returns in training mode (Deep Contextual Networks has three; its paper discounts them over time);
-- FRRN's bootstrapped cross-entropy, the mean loss over the K hardest pixels (Pohlen et al. 2017, Section 4;
-  K = 512 x 64 at full Cityscapes resolution, i.e. 1/64 of the pixels, scaled with the pixel count);
-- the Lovasz-softmax loss (Berman, Rannen Triki and Blaschko, CVPR 2018), a convex surrogate of each class's
-  1 - IoU, added to the cross-entropy with ``--loss ce+lovasz``: the metric itself, thin classes counting as
-  much as large ones;
+- the losses of ``seg_perception.training.losses``: PSPNet's auxiliary loss (weight 0.4) on every auxiliary
+  output, FRRN's bootstrapped cross-entropy (``--loss bootstrap``), the Lovasz-softmax loss added to the
+  cross-entropy (``--loss ce+lovasz``);
 - augmentation by random scale, crop, flip and colour jitter;
 - median-frequency class balancing (SegNet on CamVid), softened by ``--class-weight-power``.
 
@@ -32,9 +28,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import datasets, metrics, models
-from .export import export_onnx, write_manifest
-from .train_options import add_arguments
+from .. import datasets, metrics, models
+from ..export import export_onnx, write_manifest
+from .augmentation import augment, rare_class
+from .losses import class_frequencies, median_frequency_weights, segmentation_loss
+from .options import add_arguments
 
 # per architecture: input normalisation the encoder was trained with (0..255 RGB)
 _NORMALISATION = {
@@ -50,51 +48,6 @@ _ENCODER_ORIGIN = {
 def normalisation(arch: str):
     """(mean, std) on 0..255 RGB used by ``arch``."""
     return _NORMALISATION.get(arch, _DEFAULT_NORMALISATION)
-
-
-def bootstrapped_cross_entropy(logits: torch.Tensor, target: torch.Tensor, k: int, weight=None,
-                               ignore_index: int = 255) -> torch.Tensor:
-    """Mean cross-entropy over the ``k`` hardest labelled pixels of each image (FRRN, Section 4)."""
-    loss = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index, reduction='none')
-    loss = loss.flatten(1)
-    valid = (target != ignore_index).flatten(1)
-    loss = torch.where(valid, loss, torch.full_like(loss, -1.0))    # ignored pixels sort last
-    k = max(1, min(k, loss.shape[1]))
-    top = loss.topk(k, dim=1).values
-    keep = top >= 0
-    return (top * keep).sum() / keep.sum().clamp(min=1)
-
-
-def _lovasz_grad(fg_sorted: torch.Tensor) -> torch.Tensor:
-    """Gradient of the Lovasz extension of the Jaccard loss at errors sorted in decreasing order."""
-    total = fg_sorted.sum()
-    intersection = total - fg_sorted.cumsum(0)
-    union = total + (1 - fg_sorted).cumsum(0)
-    jaccard = 1.0 - intersection / union
-    jaccard[1:] = jaccard[1:] - jaccard[:-1].clone()
-    return jaccard
-
-
-def lovasz_softmax(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
-    """Lovasz-softmax loss over the batch's labelled pixels, averaged over the classes present in the target.
-
-    On one-hot probabilities it equals the mean of 1 - IoU over those classes (Berman et al. 2018, Eq. 12).
-    """
-    num_classes = logits.shape[1]
-    probs = torch.softmax(logits.float(), dim=1).permute(0, 2, 3, 1).reshape(-1, num_classes)
-    target = target.reshape(-1)
-    valid = target != ignore_index
-    probs, target = probs[valid], target[valid]
-    losses = []
-    for c in range(num_classes):
-        fg = (target == c).float()
-        if fg.sum() == 0:
-            continue
-        errors, order = torch.sort((fg - probs[:, c]).abs(), descending=True)
-        losses.append(torch.dot(errors, _lovasz_grad(fg[order])))
-    if not losses:
-        return logits.sum() * 0.0
-    return torch.stack(losses).mean()
 
 
 def _batch_indices(n: int, batch_size: int, seed: int, iteration: int) -> np.ndarray:
@@ -116,7 +69,7 @@ def evaluate_torch(model, data: datasets.LabelledImages, mean, std, num_classes:
     ``input_hw``: the network size the model will be exported at; each image goes to it the way Segmenter sends
     it, and the labels come back to the image's size by nearest neighbour (None: the image's own size).
     """
-    from .segmenter import to_network_size
+    from ..segmenter import to_network_size
 
     model.eval()
     confusion = np.zeros((num_classes, num_classes), np.int64)
@@ -213,10 +166,10 @@ def train(args) -> Dict:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dist.local_rank] if 'cuda' in device
                                                         else None)
     weights = None
-    freq = datasets.class_frequencies(train_set.labels, num_classes) \
+    freq = class_frequencies(train_set.labels, num_classes) \
         if args.class_weight_power > 0 or args.rare_crops > 0 else None
     if args.class_weight_power > 0:
-        weights = torch.tensor(datasets.median_frequency_weights(freq, args.class_weight_power),
+        weights = torch.tensor(median_frequency_weights(freq, args.class_weight_power),
                                dtype=torch.float32, device=device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     use_amp = device.startswith('cuda') and not args.no_amp
@@ -232,7 +185,6 @@ def train(args) -> Dict:
             print(f'resumed {ckpt_path} at iteration {iteration}', flush=True)
 
     crop = (args.crop_height, args.crop_width)
-    k_fraction = args.bootstrap_fraction
     writer = _tensorboard(args.out) if dist.main else None
     per_epoch = max(len(train_set) // (args.batch_size * dist.world), 1)
     start, t_log, losses = time.time(), time.time(), []
@@ -252,10 +204,10 @@ def train(args) -> Dict:
         indices = indices[dist.rank::dist.world]
         rng = np.random.default_rng([args.seed, iteration, dist.rank])
         torch.manual_seed(args.seed * 1_000_003 + iteration)
-        focus = [datasets.rare_class(train_set.labels[i], freq, rng) if rng.random() < args.rare_crops else None
+        focus = [rare_class(train_set.labels[i], freq, rng) if rng.random() < args.rare_crops else None
                  for i in indices] if args.rare_crops > 0 else [None] * len(indices)
-        pairs = [datasets.augment(train_set.images[i], train_set.labels[i], rng, crop, train_set.ignore_index,
-                                  tuple(args.scale_range), f)
+        pairs = [augment(train_set.images[i], train_set.labels[i], rng, crop, train_set.ignore_index,
+                         tuple(args.scale_range), f)
                  for i, f in zip(indices, focus)]
         x = _to_input(np.stack([p[0] for p in pairs]), mean, std, device)
         y = torch.from_numpy(np.stack([p[1] for p in pairs])).long().to(device)
@@ -267,17 +219,7 @@ def train(args) -> Dict:
             group['lr'] = lr
         with torch.autocast('cuda', dtype=torch.float16, enabled=use_amp):
             out = net(x)
-        main, auxiliaries = (out[0], out[1:]) if isinstance(out, (tuple, list)) else (out, ())
-        main = main.float()
-        if args.loss == 'bootstrap':
-            k = int(k_fraction * y[0].numel())
-            loss = bootstrapped_cross_entropy(main, y, k, weights, train_set.ignore_index)
-        else:
-            loss = F.cross_entropy(main, y, weight=weights, ignore_index=train_set.ignore_index)
-            if args.loss == 'ce+lovasz':
-                loss = loss + lovasz_softmax(main, y, train_set.ignore_index)
-        for aux in auxiliaries:
-            loss = loss + 0.4 * F.cross_entropy(aux.float(), y, weight=weights, ignore_index=train_set.ignore_index)
+        loss = segmentation_loss(out, y, args.loss, weights, train_set.ignore_index, args.bootstrap_fraction)
         optimiser.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimiser)
@@ -383,7 +325,7 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
 
 
 def main(argv=None) -> int:
-    """Entry point of ``python -m seg_perception.train`` (and of ``torchrun -m seg_perception.train``)."""
+    """Entry point of ``python -m seg_perception.training.train``, and of ``torchrun ... -m`` with the same module."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
