@@ -17,7 +17,6 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
-
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data', 'sample')
 NAMESPACE = '/seg_demo'
 
