@@ -295,6 +295,10 @@ def cmd_eval(args) -> int:
         raise SystemExit(f'error: the model predicts {len(seg.classes)} classes ({", ".join(seg.classes[:4])}, ...) '
                          f'but {args.dataset} is labelled with {len(data.classes)} ({", ".join(data.classes[:4])}, '
                          f'...); evaluate a model trained on {args.dataset}')
+    if args.crf:
+        from . import crf
+
+        crf_params = crf.CRF_SETTINGS[args.crf_params]
     n = len(seg.classes)
     confusion = np.zeros((n, n), np.int64)
     crf_confusion = np.zeros((n, n), np.int64)
@@ -304,7 +308,7 @@ def cmd_eval(args) -> int:
         times.append(result.timings_ms['total'])
         confusion += metrics.confusion_matrix(lab, result.labels, n, data.ignore_index)
         if args.crf:
-            labels, timings = _crf_labels(seg, img, args)
+            labels, timings = seg.crf_labels(img, crf_params, args.crf_implementation)
             crf_times.append(timings['crf'])
             crf_confusion += metrics.confusion_matrix(lab, labels, n, data.ignore_index)
     report = metrics.summary(confusion, seg.classes)
@@ -313,15 +317,13 @@ def cmd_eval(args) -> int:
     if args.crf:
         from dataclasses import asdict
 
-        from . import crf
-
         refined = metrics.summary(crf_confusion, seg.classes)
         implementation = args.crf_implementation
         if implementation == 'auto':
             implementation = 'pydensecrf' if crf.pydensecrf_available() else 'numpy'
         report['crf'] = dict(refined, miou_gain=refined['miou'] - report['miou'],
                              ms_per_frame_median=float(np.median(crf_times)), implementation=implementation,
-                             params=dict(asdict(_crf_params(args.crf_params)), name=args.crf_params))
+                             params=dict(asdict(crf_params), name=args.crf_params))
     print(json.dumps(report, indent=2))
     if args.plot:
         plot_confusion(confusion, seg.classes, args.plot, f'{seg.model.name} on {args.dataset} {args.split}: '
@@ -334,24 +336,6 @@ def cmd_eval(args) -> int:
         with open(args.json, 'w') as f:
             json.dump(dict(report, **extra), f, indent=2)
     return 0
-
-
-def _crf_params(name: str):
-    """DeepLab's CRF settings by their --crf-params name."""
-    from . import crf
-
-    return {'largefov': crf.DEEPLAB_LARGEFOV, 'v2_resnet101': crf.DEEPLAB_V2_RESNET101}[name]
-
-
-def _crf_labels(seg, img, args):
-    """CRF-refined labels of ``img`` from the torch backend's class probabilities (offline path only)."""
-    from . import crf
-
-    mean, std = seg.model.mean_std
-    graph = seg.backend.graph
-    probabilities = crf.probabilities_torch(graph.model, seg.preprocess(img)[None], mean, std, seg.backend.device,
-                                            graph.class_bias)[0]
-    return crf.refine(probabilities, img, _crf_params(args.crf_params), args.crf_implementation)
 
 
 def cmd_demo(args) -> int:
@@ -489,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND',
                                 help='one of the commands below; COMMAND --help says more')
-    from . import backends
+    from . import backends, crf
 
     p = sub.add_parser('segment', help='segment images, folders of images and videos',
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -547,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--crf', action='store_true',
                    help='also score the labels refined by the dense CRF (offline; needs --backend torch) and '
                         'report its mIoU gain and cost per frame')
-    p.add_argument('--crf-params', choices=('largefov', 'v2_resnet101'), default='largefov',
+    p.add_argument('--crf-params', choices=tuple(crf.CRF_SETTINGS), default='largefov',
                    help="DeepLab's CRF settings: v1 LargeFOV (10 it., 4/49/5, 3/3) or v2 ResNet-101 (4/67/3, 3/1)")
     p.add_argument('--crf-implementation', choices=('auto', 'pydensecrf', 'numpy'), default='auto',
                    help='pydensecrf (pip install pydensecrf2) or the built-in numpy one; auto: the former if '
