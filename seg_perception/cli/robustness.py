@@ -10,7 +10,7 @@ import os
 import shlex
 import sys
 
-from .corruptions import CORRUPTIONS, FAMILIES, SEVERITIES
+from ..corruptions import CORRUPTIONS, FAMILIES, SEVERITIES
 
 HELP = 'mIoU under the 15 common corruptions (noise, blur, weather, digital) at severities 1-5; mPC and rPC'
 DESCRIPTION = (
@@ -84,11 +84,11 @@ def _fail(message: str) -> int:
 
 def run(args) -> int:
     """Run the benchmark; 0 when done, 2 with one line on stderr for input that cannot work."""
-    from . import datasets
-    from .backends import BackendUnavailable
-    from .model_files import ModelFileError
-    from .robustness import evaluate, select_frames
-    from .segmenter import Segmenter
+    from .. import datasets
+    from ..backends import BackendUnavailable
+    from ..model_files import ModelFileError
+    from ..robustness import evaluate, select_frames
+    from ..segmenter import Segmenter
 
     try:
         names = corruption_names(args.corruptions)
@@ -154,3 +154,11 @@ def run(args) -> int:
         result.plot(args.plot)
         print(f'plot written to {args.plot}')
     return 0
+
+
+def add_parser(sub) -> None:
+    """Register the robustness command and its options on ``sub``."""
+    p = sub.add_parser('robustness', help=HELP, description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(func=run)
