@@ -4,7 +4,7 @@ import argparse
 import json
 import sys
 
-from .common import add_model_args, make_segmenter, must_exist
+from .common import CommandError, add_model_args, make_segmenter, must_exist
 
 
 def cmd_record(args) -> int:
@@ -15,8 +15,7 @@ def cmd_record(args) -> int:
         return record(args.out, args.topics, max_bag_size_mb=args.max_bag_size,
                       max_bag_duration_s=args.max_bag_duration, quiet=args.quiet)
     except FileExistsError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        raise CommandError(str(e)) from None
 
 
 def cmd_play(args) -> int:
@@ -28,8 +27,7 @@ def cmd_play(args) -> int:
         return play(args.source, remaps=args.remap, rate=args.rate, loop=args.loop, delay_s=args.delay,
                     camera_topic=args.topic, fps=args.fps)
     except ValueError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        raise CommandError(str(e)) from None
 
 
 def cmd_eval_bag(args) -> int:
@@ -50,8 +48,7 @@ def cmd_eval_bag(args) -> int:
                                   drivable_topic=args.drivable_topic, diagnostics_topic=args.diagnostics_topic,
                                   rule=rule)
     except ValueError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        raise CommandError(str(e)) from None
     print(json.dumps(evaluation.report, indent=2))
     if args.json:
         with open(args.json, 'w') as f:
@@ -72,8 +69,7 @@ def cmd_carla_capture(args) -> int:
                        fps=args.fps, spec=spec, town=args.town, seed=args.seed, role_name=args.role_name,
                        timeout_s=args.timeout, quiet=args.quiet)
     except (ImportError, FileExistsError, RuntimeError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        raise CommandError(str(e)) from None
 
 
 def add_parser(sub) -> None:

@@ -96,6 +96,14 @@ def _print_figures(title, rows, goals):
               f'{"met" if ok else "MISSED"}')
 
 
+def _print_items(title, items, show):
+    """Print ``title (count):`` and the first ``show`` items, one a line; nothing when there are none."""
+    if items:
+        print(f'\n{title} ({len(items)}):')
+        for line in items[:show]:
+            print(f'  {line}')
+
+
 def cmd_scenarios(args) -> int:
     """Run the model and the ambiguity checks over the rendered hazard suite (and CamVid); print the figures."""
     from ..sim import scenarios
@@ -125,11 +133,8 @@ def cmd_scenarios(args) -> int:
         missed = [f'{r.name} {r.case}: {100 * r.hazard_excluded:.1f}% excluded, alarm {r.alarm}'
                   for r in results if r.hazardous and r.hazard_excluded < scenarios.HANDLED_SHARE]
         alarms = [f'{r.name} {r.case}: {"; ".join(r.reasons)}' for r in results if not r.hazardous and r.alarm]
-        for title, items in (('hazards not handled', missed), ('false alarms', alarms)):
-            if items:
-                print(f'\n{title} ({len(items)}):')
-                for line in items[:args.show]:
-                    print(f'  {line}')
+        _print_items('hazards not handled', missed, args.show)
+        _print_items('false alarms', alarms, args.show)
         report['rendered'] = {'total': total, 'cases': cases, 'not_handled': missed, 'false_alarms': alarms}
     if args.camvid:
         from .. import datasets
@@ -143,10 +148,7 @@ def cmd_scenarios(args) -> int:
                          GOALS['drivable_recall_camvid'], 'high'),
                         ('checks p50, ms per frame', total['checks_ms_p50'], GOALS['checks_ms'], 'low')])
         alarms = [f'{r.name}: {"; ".join(r.reasons)}' for r in results if r.alarm]
-        if alarms:
-            print(f'\nfalse alarms ({len(alarms)}):')
-            for line in alarms[:args.show]:
-                print(f'  {line}')
+        _print_items('false alarms', alarms, args.show)
         sources = {s: sum(r.horizon_source == s for r in results) for s in ('estimate', 'default')}
         print(f'\nhorizon: {sources["estimate"]} frames estimated from the road, {sources["default"]} default')
         report['camvid'] = {'total': total, 'false_alarms': alarms}
