@@ -58,6 +58,8 @@ class CRFParams:
 DEEPLAB_LARGEFOV = CRFParams(10, 4.0, 49.0, 5.0, 3.0, 3.0)
 # DeepLab v2 ResNet-101's (Chen et al. 2017, Section 4.1 and the released scripts)
 DEEPLAB_V2_RESNET101 = CRFParams(10, 4.0, 67.0, 3.0, 3.0, 1.0)
+# the settings by the names the node's crf parameter and eval --crf-params take
+CRF_SETTINGS = {'largefov': DEEPLAB_LARGEFOV, 'v2_resnet101': DEEPLAB_V2_RESNET101}
 
 
 def pydensecrf_available() -> bool:

@@ -178,26 +178,46 @@ class Segmenter:
         The margin stays the network's (the CRF's marginals are not calibrated probabilities); the drivable area
         and the checks run on the refined labels. ValueError unless the backend is torch.
         """
-        from . import crf
-
-        graph = getattr(self.backend, 'graph', None)
-        if self.backend.name != 'torch' or graph is None:
-            raise ValueError(f'the dense CRF needs the class probabilities, which the deployed graph of the '
-                             f'{self.backend.name} backend does not output; use the torch backend')
+        self._torch_graph()
         t0 = time.perf_counter()
         rgb = check_rgb(rgb)
         batch = self.preprocess(rgb)[None]
         t1 = time.perf_counter()
         labels, margin = self.backend.infer(batch)
         t2 = time.perf_counter()
-        probabilities = crf.probabilities_torch(graph.model, batch, *self.model.mean_std, self.backend.device,
-                                                graph.class_bias)[0]
-        refined, _ = crf.refine(probabilities, rgb, params)
+        refined, _ = self.crf_labels(rgb, params, batch=batch)
         timings = {'preprocess': (t1 - t0) * 1e3, 'inference': (t2 - t1) * 1e3,
                    'crf': (time.perf_counter() - t2) * 1e3}
         result = self.postprocess(refined, margin[0], rgb.shape[:2], timings, camera, temporal)
         timings['total'] = timings['preprocess'] + timings['inference'] + timings['crf'] + timings['postprocess']
         return result
+
+    def crf_labels(self, rgb: np.ndarray, params, implementation: str = 'auto',
+                   batch: Optional[np.ndarray] = None) -> Tuple[np.ndarray, Dict[str, float]]:
+        """Labels (H x W uint8) of ``rgb`` refined by the dense CRF from the torch graph's class probabilities.
+
+        The probability path of :meth:`segment_crf` and ``eval --crf``: ``params`` is a crf.CRFParams,
+        ``implementation`` as :func:`crf.dense_crf` takes it, ``batch`` the preprocessed ``rgb`` when the caller
+        has it. Returns the labels and ``{'crf': milliseconds}`` of the refinement alone (crf.refine); ValueError
+        unless the backend is torch.
+        """
+        from . import crf
+
+        graph = self._torch_graph()
+        if batch is None:
+            rgb = check_rgb(rgb)
+            batch = self.preprocess(rgb)[None]
+        probabilities = crf.probabilities_torch(graph.model, batch, *self.model.mean_std, self.backend.device,
+                                                graph.class_bias)[0]
+        return crf.refine(probabilities, rgb, params, implementation)
+
+    def _torch_graph(self):
+        """The torch backend's graph (its model and class bias); ValueError for a backend without probabilities."""
+        graph = getattr(self.backend, 'graph', None)
+        if self.backend.name != 'torch' or graph is None:
+            raise ValueError(f'the dense CRF needs the class probabilities, which the deployed graph of the '
+                             f'{self.backend.name} backend does not output; use the torch backend')
+        return graph
 
     def segment_batch(self, images: Sequence[np.ndarray], camera: Optional[CameraModel] = None,
                       temporal: Optional[TemporalFlipCheck] = None) -> List[Segmentation]:

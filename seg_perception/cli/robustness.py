@@ -10,7 +10,8 @@ import os
 import shlex
 import sys
 
-from .corruptions import CORRUPTIONS, FAMILIES, SEVERITIES
+from ..corruptions import CORRUPTIONS, FAMILIES, SEVERITIES
+from .common import CommandError, make_segmenter
 
 HELP = 'mIoU under the 15 common corruptions (noise, blur, weather, digital) at severities 1-5; mPC and rPC'
 DESCRIPTION = (
@@ -77,45 +78,39 @@ def command_line(args) -> str:
     return shlex.join(parts)
 
 
-def _fail(message: str) -> int:
-    print(f'error: {message}', file=sys.stderr)
-    return 2
-
-
 def run(args) -> int:
-    """Run the benchmark; 0 when done, 2 with one line on stderr for input that cannot work."""
-    from . import datasets
-    from .backends import BackendUnavailable
-    from .model_files import ModelFileError
-    from .robustness import evaluate, select_frames
-    from .segmenter import Segmenter
+    """Run the benchmark; 0 when done, CommandError (exit 2, one line on stderr) for input that cannot work."""
+    from .. import datasets
+    from ..backends import BackendUnavailable
+    from ..model_files import ModelFileError
+    from ..robustness import evaluate, select_frames
 
     try:
         names = corruption_names(args.corruptions)
     except ValueError as e:
-        return _fail(str(e))
+        raise CommandError(str(e)) from None
     bad = [s for s in args.severities if s not in SEVERITIES]
     if bad:
-        return _fail(f'--severities: {", ".join(map(str, bad))} not among {", ".join(map(str, SEVERITIES))}')
+        raise CommandError(f'--severities: {", ".join(map(str, bad))} not among {", ".join(map(str, SEVERITIES))}')
     if args.frames < 0 or args.seed < 0:
-        return _fail(f'--frames and --seed must be 0 or more, got {args.frames} and {args.seed}')
+        raise CommandError(f'--frames and --seed must be 0 or more, got {args.frames} and {args.seed}')
     if args.plot and importlib.util.find_spec('matplotlib') is None:
-        return _fail('--plot needs matplotlib: pip install matplotlib (or the package\'s "plots" extra)')
+        raise CommandError('--plot needs matplotlib: pip install matplotlib (or the package\'s "plots" extra)')
     if args.dataset != 'rendered' and not os.path.isdir(args.root):
-        return _fail(f'dataset root {args.root} not found (--root: the {args.dataset} folder, e.g. '
-                     f'../shared/datasets/camvid with {args.split}.txt, {args.split}/ and {args.split}annot/)')
+        raise CommandError(f'dataset root {args.root} not found (--root: the {args.dataset} folder, e.g. '
+                           f'../shared/datasets/camvid with {args.split}.txt, {args.split}/ and {args.split}annot/)')
     for path in (args.json, args.plot):
         folder = os.path.dirname(os.path.abspath(path)) if path else ''
         if folder and not os.path.isdir(folder):
-            return _fail(f'cannot write {path}: folder {folder} does not exist')
+            raise CommandError(f'cannot write {path}: folder {folder} does not exist')
     try:
-        seg = Segmenter.from_model(args.model, backend=args.backend, threads=args.threads)
+        seg = make_segmenter(args)
         limit = args.frames if args.first or args.dataset == 'rendered' else 0
         data = datasets.load(args.dataset, args.root, args.split, limit=limit)
     except (ModelFileError, BackendUnavailable, OSError, ValueError) as e:
-        return _fail(str(e))
+        raise CommandError(str(e)) from None
     if not len(data):
-        return _fail(f'{args.dataset} {args.split} under {args.root} has no frames')
+        raise CommandError(f'{args.dataset} {args.split} under {args.root} has no frames')
     if args.frames > len(data):
         print(f'warning: --frames {args.frames} but {args.dataset} {args.split} has {len(data)}; using all',
               file=sys.stderr)
@@ -139,7 +134,7 @@ def run(args) -> int:
         result = evaluate(seg, data, names, sorted(set(args.severities)), seed=args.seed, frame_ids=ids,
                           dataset=f'{args.dataset} {args.split}', progress=progress if bar else None)
     except ValueError as e:
-        return _fail(str(e))
+        raise CommandError(str(e)) from None
     finally:
         if bar is not None:
             bar.close()
@@ -154,3 +149,11 @@ def run(args) -> int:
         result.plot(args.plot)
         print(f'plot written to {args.plot}')
     return 0
+
+
+def add_parser(sub) -> None:
+    """Register the robustness command and its options on ``sub``."""
+    p = sub.add_parser('robustness', help=HELP, description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(func=run)

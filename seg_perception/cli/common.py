@@ -1,0 +1,73 @@
+"""What the commands share: the error they raise, the model options, the segmenter those make, checks of paths."""
+
+import importlib
+import os
+
+
+_PACKAGE_NAMES = {'torch': 'PyTorch'}
+
+
+class CommandError(Exception):
+    """A command that cannot run as asked: ``main`` prints ``error: <message>`` and exits with ``status``."""
+
+    def __init__(self, message: str, status: int = 2):
+        super().__init__(message)
+        self.status = status
+
+
+def require(command: str, extra: str, *modules: str) -> None:
+    """Import ``modules`` for ``command``, or raise CommandError naming the setup.py extra that installs them."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            why = '' if isinstance(e, ModuleNotFoundError) and e.name == module else f' (import failed: {e})'
+            raise CommandError(f"{command} needs {_PACKAGE_NAMES.get(module, module)}{why}: "
+                               f"pip install -e '.[{extra}]'") from None
+
+
+def add_model_args(parser) -> None:
+    """The model options every command that runs Segmenter takes: --model, --backend, --threads."""
+    from .. import backends
+
+    parser.add_argument('--model', default=None, help='model manifest/.onnx/.pt path or name (default: shipped)')
+    parser.add_argument('--backend', default='onnxruntime', choices=backends.names(),
+                        help='inference backend (torch needs PyTorch; tensorrt TensorRT 10, pycuda and a GPU)')
+    parser.add_argument('--threads', type=int, default=0, help='CPU threads for the backend (0 = all cores)')
+
+
+def make_segmenter(args):
+    """The Segmenter that the model options (and a command's ``--set`` check settings, if any) ask for."""
+    from ..segmenter import Segmenter
+
+    return Segmenter.from_model(args.model, backend=args.backend, threads=args.threads,
+                                safety=safety_config(getattr(args, 'set', None)))
+
+
+def safety_config(settings):
+    """A SafetyConfig from ``name=value`` strings (flat names, as the node's parameters); None without any."""
+    if not settings:
+        return None
+    from ..ambiguity import SafetyConfig
+
+    defaults = SafetyConfig().flat()
+    values = {}
+    for item in settings:
+        name, _, text = item.partition('=')
+        if name not in defaults:
+            raise SystemExit(f'error: --set {item}: unknown setting {name!r}; known: {", ".join(sorted(defaults))}')
+        kind = type(defaults[name])
+        if kind is bool:
+            values[name] = text.lower() in ('1', 'true', 'yes', 'on')
+        else:
+            try:
+                values[name] = kind(text)
+            except ValueError:
+                raise SystemExit(f'error: --set {item}: expected a {kind.__name__}') from None
+    return SafetyConfig.from_flat(values)
+
+
+def must_exist(path: str, what: str) -> None:
+    """CommandError ``<what> <path>: not found`` unless ``path`` (a file or folder) exists; '' passes."""
+    if path and not os.path.exists(path):
+        raise CommandError(f'{what} {path}: not found')
