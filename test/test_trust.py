@@ -252,3 +252,43 @@ def test_every_threshold_is_a_safety_setting_with_a_description_and_a_range_hold
     config = SafetyConfig.from_flat({'trust_max_noise_sigma': 9.0, 'trust_enabled': False})
     assert config.trust == TrustConfig(max_noise_sigma=9.0, enabled=False)
     assert SafetyConfig.from_flat(config.flat()) == config
+
+
+# --- in the segmenter ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def segmenter(tiny_model):
+    from seg_perception import Segmenter
+
+    return Segmenter.from_model(tiny_model, threads=1)
+
+
+def test_a_degraded_frame_has_no_drivable_area_an_unknown_free_space_and_its_labels(segmenter):
+    labels = street_labels()
+    clean = segmenter.postprocess(labels, confident(), (H, W), {}, rgb_net=street_image())
+    assert not clean.degraded and clean.drivable.any() and (clean.freespace >= -1).all()
+    black = segmenter.postprocess(labels, confident(), (H, W), {}, rgb_net=np.zeros((H, W, 3), np.uint8))
+    assert black.degraded and black.degraded_reasons == ('black', 'underexposed')
+    assert black.drivable.shape == (H, W) and not black.drivable.any()
+    assert black.freespace.shape == (W,) and np.isnan(black.freespace).all()
+    np.testing.assert_array_equal(black.labels, labels)
+    assert black.trust.statistics.contrast == 0.0
+
+
+def test_each_camera_keeps_its_own_trust_monitor(segmenter):
+    stuck, moving = TrustMonitor(), TrustMonitor()
+    frame = street_image()
+    config = segmenter.safety
+    try:
+        from dataclasses import replace
+
+        segmenter.safety = replace(config, trust=replace(config.trust, frozen_frames=2))
+        for i in range(3):
+            stuck_out, moving_out = segmenter.segment_cameras([frame, street_image(seed=10 + i)], [None, None],
+                                                              [None, None], [stuck, moving])
+        assert 'frozen' in stuck_out.degraded_reasons and 'frozen' not in moving_out.degraded_reasons
+        # without a monitor each frame stands alone: a repeated frame is never frozen
+        alone = [segmenter.segment(frame) for _ in range(3)]
+        assert all('frozen' not in out.degraded_reasons for out in alone)
+    finally:
+        segmenter.safety = config
