@@ -1,6 +1,7 @@
 """The frame-level trust check: each statistic on hand-made images and label maps, and what a degraded frame does."""
 
 import math
+import os
 from dataclasses import fields
 
 import cv2
@@ -292,3 +293,29 @@ def test_each_camera_keeps_its_own_trust_monitor(segmenter):
         assert all('frozen' not in out.degraded_reasons for out in alone)
     finally:
         segmenter.safety = config
+
+
+# --- the shipped model on the bundled sample sequence --------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def sample_frames():
+    from seg_perception.data.make_sample import SAMPLE_DIR
+
+    paths = [os.path.join(SAMPLE_DIR, f'frame_{i:03d}.jpg') for i in range(12)]
+    return [cv2.imread(p)[:, :, ::-1].copy() for p in paths]
+
+
+def test_the_shipped_model_trusts_the_sample_sequence_frame_after_frame(sample_frames):
+    from seg_perception import Segmenter
+
+    segmenter, monitor = Segmenter.default(threads=2), TrustMonitor()
+    results = [segmenter.segment(rgb, trust=monitor) for rgb in sample_frames]
+    assert [r.degraded_reasons for r in results] == [()] * len(results)
+    assert all(r.trust.statistics.unstable_share < TrustConfig().max_unstable_share for r in results[1:])
+
+
+def test_the_shipped_model_is_degraded_on_a_noisy_sample_frame(sample_frames):
+    from seg_perception import Segmenter
+
+    out = Segmenter.default(threads=2).segment(noisy(sample_frames[0], 0.12 * 255))
+    assert out.degraded and 'noise' in out.degraded_reasons and not out.drivable.any()
