@@ -319,10 +319,12 @@ class TrustMonitor:
             stats['low_margin_share'] = low_margin_share(margin, c.low_margin_max)
             if stats['low_margin_share'] > c.max_low_margin_share:
                 reasons.append('low_margin')
-        below = share_below(labels, list(drivable_ids(classes)) + list(vehicle_ids(classes)), c.lower_frac)
-        stats['road_or_vehicle_below_share'] = below
-        if below < c.min_road_or_vehicle_share:
-            reasons.append('no_road_or_vehicle_below')
+        road_or_vehicle = list(drivable_ids(classes)) + list(vehicle_ids(classes))
+        if road_or_vehicle:         # a model without either class cannot be judged by them
+            below = share_below(labels, road_or_vehicle, c.lower_frac)
+            stats['road_or_vehicle_below_share'] = below
+            if below < c.min_road_or_vehicle_share:
+                reasons.append('no_road_or_vehicle_below')
         stats['one_class_share'] = dominant_share(labels)
         if stats['one_class_share'] > c.max_one_class_share:
             reasons.append('one_class')

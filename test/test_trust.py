@@ -222,6 +222,12 @@ def test_labels_that_change_everywhere_between_frames_are_unstable():
     assert 'unstable' in unstable.reasons
 
 
+def test_a_model_without_road_or_vehicle_classes_is_not_judged_by_them():
+    classes = ('sky', 'tree', 'building')
+    trust = assess_frame(street_image(), np.full((H, W), 1, np.uint8), confident(), classes)
+    assert trust.reasons == ('one_class',) and math.isnan(trust.statistics.road_or_vehicle_below_share)
+
+
 def test_without_an_image_or_margin_only_the_label_statistics_run():
     trust = assess_frame(None, street_labels(), None, CAMVID_CLASSES)
     assert not trust.degraded
