@@ -32,6 +32,7 @@ import numpy as np
 from .camera import CameraParams
 from .drivable import beneath_far_obstacles, connected_drivable, fill_holes, freespace_boundary, path_corridor, \
     safe_drivable
+from .trust import TrustConfig
 
 
 def _param(default, description, low, high):
@@ -147,7 +148,8 @@ class DrivableParams:
 
 SECTIONS = (('camera', CameraParams), ('sky_below_horizon', SkyBelowHorizonParams),
             ('sky_on_road', SkyOnRoadParams), ('low_confidence', LowConfidenceParams),
-            ('temporal', TemporalParams), ('floating_vehicle', FloatingVehicleParams), ('drivable', DrivableParams))
+            ('temporal', TemporalParams), ('floating_vehicle', FloatingVehicleParams), ('drivable', DrivableParams),
+            ('trust', TrustConfig))
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ class SafetyConfig:
     temporal: TemporalParams = field(default_factory=TemporalParams)
     floating_vehicle: FloatingVehicleParams = field(default_factory=FloatingVehicleParams)
     drivable: DrivableParams = field(default_factory=DrivableParams)
+    trust: TrustConfig = field(default_factory=TrustConfig)         # the frame-level trust check (trust.py)
 
     @staticmethod
     def declarations() -> List[Tuple[str, object, str, Optional[Tuple[float, float]]]]:

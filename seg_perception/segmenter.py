@@ -6,9 +6,11 @@
 True
 
 The node, the command line, the benchmarks and the evaluation all call :meth:`Segmenter.segment`, so they all
-get the same safe drivable area, free space and ambiguity checks (seg_perception.ambiguity):
+get the same safe drivable area, free space, ambiguity checks (seg_perception.ambiguity) and frame-level trust
+check (seg_perception.trust):
 
 >>> out.drivable, out.freespace, out.ambiguous, out.alarm, out.reasons   # doctest: +SKIP
+>>> out.degraded, out.degraded_reasons                                  # doctest: +SKIP
 """
 
 import time
@@ -23,6 +25,7 @@ from .ambiguity import Reason, SafetyConfig, TemporalFlipCheck, assess, connecte
 from .camera import CameraModel, resolve_horizon
 from .model_files import ModelFiles, default_model
 from .taxonomy import class_palette, colourise, drivable_ids, obstacle_ids, sky_ids
+from .trust import Trust, TrustMonitor
 
 
 class InputError(ValueError):
@@ -31,7 +34,11 @@ class InputError(ValueError):
 
 @dataclass
 class Segmentation:
-    """The result for one image, at the image's own resolution."""
+    """The result for one image, at the image's own resolution.
+
+    When the frame is ``degraded`` the labels are kept, the drivable area is empty and the free space unknown:
+    ``freespace`` is then W float32 NaN.
+    """
 
     labels: np.ndarray                      # H x W uint8 class ids
     classes: Tuple[str, ...]
@@ -45,6 +52,9 @@ class Segmentation:
     horizon_row: float = float('nan')       # the horizon the checks used, and where it came from
     horizon_source: str = ''
     timings_ms: Dict[str, float] = field(default_factory=dict)
+    degraded: bool = False                  # the frame as a whole cannot be trusted (seg_perception.trust)
+    degraded_reasons: Tuple[str, ...] = ()  # which of the trust check's reasons hold
+    trust: Optional[Trust] = None           # its verdict, with the statistics it measured
 
     @property
     def margin(self) -> np.ndarray:
@@ -130,8 +140,13 @@ class Segmenter:
 
     def postprocess(self, labels_net: np.ndarray, margin_net: np.ndarray, shape: Tuple[int, int],
                     timings: Dict[str, float], camera: Optional[CameraModel] = None,
-                    temporal: Optional[TemporalFlipCheck] = None) -> Segmentation:
-        """Network-sized outputs -> a Segmentation at the image's resolution, checked (timings['checks'])."""
+                    temporal: Optional[TemporalFlipCheck] = None, rgb_net: Optional[np.ndarray] = None,
+                    trust: Optional[TrustMonitor] = None) -> Segmentation:
+        """Network-sized outputs -> a Segmentation at the image's resolution, checked (timings['checks']).
+
+        ``rgb_net``: the network-sized image, for the trust check's image statistics (None: those are skipped);
+        ``trust``: the stream's trust monitor, for its frozen and unstable checks (None: this frame alone).
+        """
         t = time.perf_counter()
         h, w = shape
         labels = labels_net
@@ -150,29 +165,36 @@ class Segmenter:
             flips = temporal.update(labels, self.sky_ids, self.obstacle_ids, horizon, config.temporal)
         verdict = assess(labels, margin, self.classes, config, horizon, source, candidate, flips,
                          camera_height_m=camera.height_m if camera is not None else None)
+        judged = (trust or TrustMonitor()).assess(rgb_net, labels_net, margin_net, self.classes, config.trust)
+        drivable, freespace = verdict.drivable, verdict.freespace
+        if judged.degraded:
+            drivable, freespace = np.zeros_like(drivable), np.full(freespace.shape, np.nan, np.float32)
         now = time.perf_counter()
         timings['checks'] = (now - t_checks) * 1e3
         timings['postprocess'] = (now - t) * 1e3
-        return Segmentation(labels, self.classes, self.palette, margin_net, verdict.drivable, verdict.freespace,
+        return Segmentation(labels, self.classes, self.palette, margin_net, drivable, freespace,
                             verdict.ambiguous, verdict.alarm, verdict.reasons, verdict.horizon_row,
-                            verdict.horizon_source, timings)
+                            verdict.horizon_source, timings, judged.degraded, judged.reasons, judged)
 
     def segment(self, rgb: np.ndarray, camera: Optional[CameraModel] = None,
-                temporal: Optional[TemporalFlipCheck] = None, crf=None) -> Segmentation:
+                temporal: Optional[TemporalFlipCheck] = None, crf=None,
+                trust: Optional[TrustMonitor] = None) -> Segmentation:
         """Segment one H x W x 3 uint8 RGB image; InputError if it is not one.
 
         ``camera``: the calibrated camera, for the horizon (else estimated or the default, see camera.py);
-        ``temporal``: the stream's temporal check, when frames come in order (the node keeps one);
+        ``temporal`` and ``trust``: the stream's temporal check and trust monitor, when frames come in order (one
+        per camera; None: this frame alone);
         ``crf``: dense-CRF settings (:class:`seg_perception.crf.CRFParams`) to refine the labels with before the
         checks run, or None (the live default: the CRF costs hundreds of milliseconds per frame). It needs the
         class probabilities, which only the torch backend gives; its cost is ``timings_ms['crf']``.
         """
         if crf is None:
-            return self.segment_batch([rgb], camera, temporal)[0]
-        return self.segment_crf(rgb, crf, camera, temporal)
+            return self.segment_batch([rgb], camera, temporal, trust)[0]
+        return self.segment_crf(rgb, crf, camera, temporal, trust)
 
     def segment_crf(self, rgb: np.ndarray, params, camera: Optional[CameraModel] = None,
-                    temporal: Optional[TemporalFlipCheck] = None) -> Segmentation:
+                    temporal: Optional[TemporalFlipCheck] = None,
+                    trust: Optional[TrustMonitor] = None) -> Segmentation:
         """:meth:`segment` with the labels refined by the dense CRF (``params``: crf.CRFParams) at the image size.
 
         The margin stays the network's (the CRF's marginals are not calibrated probabilities); the drivable area
@@ -188,7 +210,7 @@ class Segmenter:
         refined, _ = self.crf_labels(rgb, params, batch=batch)
         timings = {'preprocess': (t1 - t0) * 1e3, 'inference': (t2 - t1) * 1e3,
                    'crf': (time.perf_counter() - t2) * 1e3}
-        result = self.postprocess(refined, margin[0], rgb.shape[:2], timings, camera, temporal)
+        result = self.postprocess(refined, margin[0], rgb.shape[:2], timings, camera, temporal, batch[0], trust)
         timings['total'] = timings['preprocess'] + timings['inference'] + timings['crf'] + timings['postprocess']
         return result
 
@@ -220,20 +242,26 @@ class Segmenter:
         return graph
 
     def segment_batch(self, images: Sequence[np.ndarray], camera: Optional[CameraModel] = None,
-                      temporal: Optional[TemporalFlipCheck] = None) -> List[Segmentation]:
-        """Segment several images (any sizes) in one backend call; ``temporal`` sees them in order."""
-        return self.segment_cameras(images, [camera] * len(images), [temporal] * len(images))
+                      temporal: Optional[TemporalFlipCheck] = None,
+                      trust: Optional[TrustMonitor] = None) -> List[Segmentation]:
+        """Segment several images (any sizes) in one backend call; ``temporal`` and ``trust`` see them in order."""
+        return self.segment_cameras(images, [camera] * len(images), [temporal] * len(images),
+                                    [trust] * len(images))
 
     def segment_cameras(self, images: Sequence[np.ndarray], cameras: Sequence[Optional[CameraModel]],
-                        temporals: Sequence[Optional[TemporalFlipCheck]]) -> List[Segmentation]:
+                        temporals: Sequence[Optional[TemporalFlipCheck]],
+                        trusts: Optional[Sequence[Optional[TrustMonitor]]] = None) -> List[Segmentation]:
         """Segment one frame per camera (any sizes) in one backend call, each checked with its own camera.
 
-        Frame i gets ``cameras[i]`` (its calibrated camera model, or None) and ``temporals[i]`` (that camera's
-        temporal check, or None), so that several cameras share one engine run but never each other's state.
+        Frame i gets ``cameras[i]`` (its calibrated camera model, or None), ``temporals[i]`` and ``trusts[i]``
+        (that camera's temporal check and trust monitor, or None; ``trusts`` None: none for any), so that several
+        cameras share one engine run but never each other's state.
         """
-        if not len(images) == len(cameras) == len(temporals):
-            raise ValueError(f'expected one camera model and one temporal check per image, got {len(images)} '
-                             f'images, {len(cameras)} camera models, {len(temporals)} temporal checks')
+        trusts = [None] * len(images) if trusts is None else trusts
+        if not len(images) == len(cameras) == len(temporals) == len(trusts):
+            raise ValueError(f'expected one camera model and one temporal check per image (and one trust monitor if '
+                             f'given), got {len(images)} images, {len(cameras)} camera models, {len(temporals)} '
+                             f'temporal checks, {len(trusts)} trust monitors')
         t0 = time.perf_counter()
         images = [check_rgb(im) for im in images]
         batch = np.stack([self.preprocess(im) for im in images])
@@ -243,6 +271,7 @@ class Segmenter:
         results = []
         for i, im in enumerate(images):
             timings = {'preprocess': (t1 - t0) * 1e3 / len(images), 'inference': (t2 - t1) * 1e3 / len(images)}
-            results.append(self.postprocess(labels[i], margin[i], im.shape[:2], timings, cameras[i], temporals[i]))
+            results.append(self.postprocess(labels[i], margin[i], im.shape[:2], timings, cameras[i], temporals[i],
+                                            batch[i], trusts[i]))
             timings['total'] = timings['preprocess'] + timings['inference'] + timings['postprocess']
         return results

@@ -1,0 +1,342 @@
+"""Whether a frame can be trusted at all: the image's quality and the plausibility of the prediction as a whole.
+
+The ambiguity checks (seg_perception.ambiguity) look for one obstacle taken for sky and trust the rest of the
+picture. Under ordinary camera degradations (sensor noise, a defocused or smeared lens, a frame burnt out by the
+sun or too dark, a driver that repeats one frame) the labels collapse as a whole -- noise turns most pixels into
+tree and leaves no road -- and nothing in them looks locally impossible. The statistics here judge the frame:
+
+image quality, on small grey thumbnails of the image the network saw:
+
+- ``noise``: the sensor noise's standard deviation, from the median absolute response of Immerkaer's mask (the
+  difference of two Laplacians, blind to edges and to ramps; J. Immerkaer, "Fast noise variance estimation",
+  CVIU 64(2), 1996), the median instead of the mean so that edges and texture do not count as noise;
+- ``blur``: the variance of the Laplacian (Pech-Pacheco et al., "Diatom autofocusing in brightfield
+  microscopy", ICPR 2000) over the variance of the image (*sharpness*: darkness and low contrast scale both and
+  leave it alone), on a thumbnail a third of a 480-pixel frame wide, where a blur too small to change the
+  network's labels is invisible;
+- ``overexposed`` / ``underexposed``: the share of pixels near white / near black;
+- ``black`` / ``flat``: almost no grey-level variation at all (a lens cap, a dead sensor, a test pattern);
+- ``frozen``: the thumbnail unchanged (within ``frozen_max_difference``) for ``frozen_frames`` frames;
+
+the prediction, from what the graph outputs (labels and margin, top-1 minus top-2 probability):
+
+- ``low_margin``: the share of pixels where the network hesitates;
+- ``no_road_or_vehicle_below``: a road vehicle's camera always sees road or another vehicle in the lower part of
+  the image;
+- ``one_class``: one class over most of the frame;
+- ``unstable``: the share of coarse cells whose majority label changed since the stream's previous frame (cells
+  of ``unstable_cell_px``, so that the motion of boundaries does not count).
+
+A frame that fails any of them is *degraded*: the segmenter then empties the drivable area and makes the free
+space unknown. Pure numpy and OpenCV; no ROS imports.
+"""
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Dict, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .taxonomy import drivable_ids, vehicle_ids
+
+
+def _param(default, description, low, high):
+    """A parameter field; the node declares it with this description and range."""
+    return field(default=default, metadata={'description': description, 'range': (low, high)})
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    """Every threshold of the frame-level trust check; flat names are ``trust_<field>``.
+
+    Provisional defaults, chosen on CamVid *train* frames and rendered frames, clean and corrupted
+    (benchmarks/trust_figures.py). A check is off when its threshold sits at the end of its range.
+    """
+
+    enabled: bool = field(default=True, metadata={
+        'description': 'run the frame-level trust check: a degraded frame has no drivable area and an unknown '
+                       'free space'})
+    noise_width_px: int = _param(320, 'noise, exposure and frozen frames are measured on a grey thumbnail this '
+                                      'wide (averaging hides noise: wider sees more of it)', 32, 2048)
+    blur_width_px: int = _param(160, 'blur and contrast are measured on a grey thumbnail this wide (about a third '
+                                     'of a 480-pixel frame: a blur that small leaves the labels alone)', 32, 2048)
+    max_noise_sigma: float = _param(2.5, 'degraded (noise) when the noise standard deviation on the noise thumbnail '
+                                         'exceeds this many grey levels', 0.0, 255.0)
+    min_sharpness: float = _param(0.03, 'degraded (blur) when the variance of the Laplacian over the variance of the '
+                                        'grey levels, on the blur thumbnail, is below this', 0.0, 100.0)
+    overexposed_level: int = _param(250, 'pixels at or above this grey level are burnt out', 128, 255)
+    max_overexposed_share: float = _param(0.5, 'degraded (overexposed) when more than this share of the pixels is '
+                                               'burnt out', 0.0, 1.0)
+    underexposed_level: int = _param(8, 'pixels at or below this grey level are black', 0, 127)
+    max_underexposed_share: float = _param(0.75, 'degraded (underexposed) when more than this share of the pixels '
+                                                 'is black', 0.0, 1.0)
+    min_contrast: float = _param(4.0, 'degraded (black, or flat) when the standard deviation of the grey levels is '
+                                      'below this', 0.0, 255.0)
+    frozen_max_difference: float = _param(0.1, 'a frame whose thumbnail differs from the previous one by at '
+                                               'most this mean absolute grey level is a repeat', 0.0, 255.0)
+    frozen_frames: int = _param(30, 'degraded (frozen) after this many repeats in a row (a camera driver '
+                                    'resending its last frame)', 1, 1000000)
+    low_margin_max: float = _param(0.3, 'pixels whose top-1 minus top-2 probability is below this are unsure',
+                                   0.0, 1.0)
+    max_low_margin_share: float = _param(0.1, 'degraded (low_margin) when more than this share of the pixels is '
+                                              'unsure', 0.0, 1.0)
+    lower_frac: float = _param(0.33, 'the lower part of the image: this fraction of its rows, from the bottom',
+                               0.0, 1.0)
+    min_road_or_vehicle_share: float = _param(0.05, 'degraded (no_road_or_vehicle_below) when road and vehicles '
+                                                    'cover less than this share of the lower part', 0.0, 1.0)
+    max_one_class_share: float = _param(0.85, 'degraded (one_class) when one class covers more than this share of '
+                                              'the frame', 0.0, 1.0)
+    unstable_cell_px: int = _param(16, 'temporal instability is judged on cells of this many pixels square (of '
+                                       'the network\'s output)', 2, 256)
+    max_unstable_share: float = _param(0.4, 'degraded (unstable) when more than this share of the cells changed '
+                                            'their majority label since the previous frame', 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class TrustStatistics:
+    """What the trust check measured on one frame (NaN: not measured), for diagnostics and for tuning."""
+
+    noise_sigma: float = math.nan                   # grey levels, on the noise thumbnail
+    sharpness: float = math.nan                     # variance of the Laplacian / variance of the grey levels
+    laplacian_var: float = math.nan                 # grey levels squared, on the blur thumbnail
+    contrast: float = math.nan                      # standard deviation of the grey levels (blur thumbnail)
+    brightness: float = math.nan                    # mean grey level
+    overexposed_share: float = math.nan
+    underexposed_share: float = math.nan
+    frame_difference: float = math.nan              # mean absolute grey difference to the previous thumbnail
+    frozen_count: int = 0                           # repeats in a row
+    low_margin_share: float = math.nan
+    road_or_vehicle_below_share: float = math.nan
+    one_class_share: float = math.nan
+    unstable_share: float = math.nan                # of the coarse cells, since the previous frame
+
+    def as_dict(self) -> Dict[str, float]:
+        """Name -> value."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Trust:
+    """The verdict on one frame: ``degraded`` when any reason holds; the statistics that led to it."""
+
+    degraded: bool
+    reasons: Tuple[str, ...]
+    statistics: TrustStatistics
+
+
+REASONS = ('noise', 'blur', 'overexposed', 'underexposed', 'black', 'flat', 'frozen', 'low_margin',
+           'no_road_or_vehicle_below', 'one_class', 'unstable')
+
+# Immerkaer's mask: the difference of two discrete Laplacians, zero on any plane, 6 for unit-variance white noise
+_IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+_MAD_TO_SIGMA = 1.0 / 0.6744897501960817       # median |x| of a unit Gaussian
+
+
+# --- image statistics ----------------------------------------------------------------------------------------
+
+def grey_thumbnail(image: np.ndarray, width_px: int) -> np.ndarray:
+    """An H x W x 3 uint8 RGB image (or an H x W grey one) as a float32 grey image at most ``width_px`` wide.
+
+    Area-averaged, the aspect ratio kept, never enlarged. ValueError when ``image`` is neither.
+    """
+    image = np.asarray(image)
+    rgb = image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
+    if not (rgb or image.ndim == 2):
+        raise ValueError(f'expected an H x W x 3 uint8 RGB image or an H x W grey one, got shape {image.shape} of '
+                         f'{image.dtype}')
+    h, w = image.shape[:2]
+    width = int(min(max(width_px, 8), w))
+    height = max(int(round(h * width / w)), 1)
+    # averaged in float: a uint8 thumbnail's rounding would quantise the noise estimate to steps of 0.25
+    grey = (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if rgb else image).astype(np.float32)
+    if (height, width) != (h, w):
+        grey = cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA)
+    return grey
+
+
+def noise_sigma(grey: np.ndarray) -> float:
+    """Standard deviation of additive white noise in a grey image, in its grey levels (Immerkaer 1996).
+
+    The mask response of white noise of deviation sigma has deviation ``6 sigma``; its median absolute value
+    (robust to the edges and texture that also respond) is 0.674 times that for Gaussian noise.
+    """
+    grey = np.asarray(grey, np.float32)
+    if min(grey.shape) < 3:
+        return 0.0
+    response = cv2.filter2D(grey, cv2.CV_32F, _IMMERKAER, borderType=cv2.BORDER_REPLICATE)[1:-1, 1:-1]
+    return float(np.median(np.abs(response))) * _MAD_TO_SIGMA / 6.0
+
+
+def laplacian_variance(grey: np.ndarray) -> float:
+    """Variance of the 3 x 3 Laplacian of a grey image: its high-frequency energy, low when blurred."""
+    grey = np.asarray(grey, np.float32)
+    if min(grey.shape) < 3:
+        return 0.0
+    return float(cv2.Laplacian(grey, cv2.CV_32F, ksize=1)[1:-1, 1:-1].var())
+
+
+def sharpness(grey: np.ndarray) -> float:
+    """The variance of the Laplacian over the variance of the image (0 for a uniform image).
+
+    Scaling the grey levels (a darker frame, less contrast) scales both alike, so only the loss of fine detail
+    against coarse structure lowers it.
+    """
+    grey = np.asarray(grey, np.float32)
+    variance = float(grey.var())
+    return laplacian_variance(grey) / variance if variance > 1e-6 else 0.0
+
+
+def exposure(grey: np.ndarray, under_level: float, over_level: float) -> Tuple[float, float]:
+    """(share of pixels at or below ``under_level``, share at or above ``over_level``)."""
+    grey = np.asarray(grey)
+    n = grey.size
+    return float(np.count_nonzero(grey <= under_level)) / n, float(np.count_nonzero(grey >= over_level)) / n
+
+
+def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two grey images of one shape (inf when the shapes differ)."""
+    if a.shape != b.shape:
+        return math.inf
+    return float(cv2.absdiff(np.asarray(a, np.float32), np.asarray(b, np.float32)).mean())
+
+
+# --- prediction statistics -----------------------------------------------------------------------------------
+
+def low_margin_share(margin: np.ndarray, max_margin: float) -> float:
+    """Share of pixels whose margin (top-1 minus top-2 probability) is below ``max_margin``."""
+    margin = np.asarray(margin)
+    return float(np.count_nonzero(margin < max_margin)) / margin.size
+
+
+def share_below(labels: np.ndarray, ids: Sequence[int], lower_frac: float) -> float:
+    """Share of the lowest ``lower_frac`` of the rows whose label is one of ``ids`` (1.0 with no such rows)."""
+    h = labels.shape[0]
+    rows = int(round(h * lower_frac))
+    if rows <= 0:
+        return 1.0
+    lut = np.zeros(256, bool)
+    lut[np.asarray(list(ids), np.int64)] = True
+    lower = labels[h - rows:]
+    return float(np.count_nonzero(lut[lower])) / lower.size
+
+
+def dominant_share(labels: np.ndarray) -> float:
+    """Share of the pixels taken by the most frequent label."""
+    return float(np.bincount(np.asarray(labels, np.uint8).ravel(), minlength=256).max()) / labels.size
+
+
+def coarse_labels(labels: np.ndarray, cell_px: int) -> np.ndarray:
+    """The majority label of each ``cell_px`` square cell (partial cells at the right and bottom dropped).
+
+    Up to 4 x 4 samples per cell (every ``cell_px // 4``-th pixel), so the cost does not grow with the cell.
+    """
+    cell = int(cell_px)
+    h, w = labels.shape
+    ch, cw = h // cell, w // cell
+    if ch == 0 or cw == 0:
+        return np.zeros((ch, cw), np.uint8)
+    offsets = np.arange(0, cell, max(cell // 4, 1))
+    k = len(offsets)
+    rows = (np.arange(ch)[:, None] * cell + offsets).ravel()
+    cols = (np.arange(cw)[:, None] * cell + offsets).ravel()
+    samples = labels[np.ix_(rows, cols)].reshape(ch, k, cw, k).transpose(0, 2, 1, 3).reshape(ch * cw, k * k)
+    n = int(samples.max()) + 1
+    counts = np.bincount((np.arange(ch * cw)[:, None] * n + samples).ravel(), minlength=ch * cw * n)
+    return counts.reshape(ch * cw, n).argmax(axis=1).astype(np.uint8).reshape(ch, cw)
+
+
+def changed_share(previous: np.ndarray, current: np.ndarray) -> float:
+    """Share of cells whose label differs between two coarse label maps of one shape (NaN otherwise)."""
+    if previous is None or previous.shape != current.shape or current.size == 0:
+        return math.nan
+    return float(np.count_nonzero(previous != current)) / current.size
+
+
+# --- the verdict ---------------------------------------------------------------------------------------------
+
+class TrustMonitor:
+    """The trust check of one image stream: :meth:`assess` takes its frames in order.
+
+    It remembers the previous frame's thumbnail and coarse labels and how many repeats came in a row; those
+    checks (``frozen``, ``unstable``) need one monitor per camera, as the temporal flip check does. The history
+    restarts when the image size changes or after :meth:`reset`.
+    """
+
+    def __init__(self):
+        """Start with no history."""
+        self.reset()
+
+    def reset(self):
+        """Forget the previous frame (a new stream, a jump in time)."""
+        self._thumbnail = None
+        self._coarse = None
+        self._repeats = 0
+
+    def assess(self, rgb: Optional[np.ndarray], labels: np.ndarray, margin: Optional[np.ndarray],
+               classes: Sequence[str], config: TrustConfig = TrustConfig()) -> Trust:
+        """The verdict on the stream's next frame.
+
+        ``rgb``: the image the network saw (H x W x 3 uint8, any size; None: no image statistics); ``labels``:
+        its label map and ``margin``: its top-1 minus top-2 probability (None: no margin statistic), at any
+        resolution (the network's is cheapest).
+        """
+        if not config.enabled:
+            self.reset()
+            return Trust(False, (), TrustStatistics())
+        c = config
+        labels = np.asarray(labels)
+        if labels.ndim != 2:
+            raise ValueError(f'expected an H x W label map, got shape {labels.shape}')
+        reasons = []
+        stats = {}
+        if rgb is not None:
+            grey = grey_thumbnail(rgb, c.noise_width_px)
+            small = grey_thumbnail(grey, c.blur_width_px)
+            under, over = exposure(grey, c.underexposed_level, c.overexposed_level)
+            stats.update(noise_sigma=noise_sigma(grey), sharpness=sharpness(small),
+                         laplacian_var=laplacian_variance(small), contrast=float(small.std()),
+                         brightness=float(grey.mean()), underexposed_share=under, overexposed_share=over)
+            difference = math.inf if self._thumbnail is None else mean_abs_difference(self._thumbnail, grey)
+            self._repeats = self._repeats + 1 if difference <= c.frozen_max_difference else 0
+            self._thumbnail = grey
+            stats.update(frame_difference=difference if math.isfinite(difference) else math.nan,
+                         frozen_count=self._repeats)
+            flat = stats['contrast'] < c.min_contrast
+            if flat:
+                reasons.append('black' if stats['brightness'] <= c.underexposed_level else 'flat')
+            if stats['noise_sigma'] > c.max_noise_sigma:
+                reasons.append('noise')
+            if stats['sharpness'] < c.min_sharpness and not flat:
+                reasons.append('blur')
+            if over > c.max_overexposed_share:
+                reasons.append('overexposed')
+            if under > c.max_underexposed_share:
+                reasons.append('underexposed')
+            if self._repeats >= c.frozen_frames:
+                reasons.append('frozen')
+        if margin is not None:
+            stats['low_margin_share'] = low_margin_share(margin, c.low_margin_max)
+            if stats['low_margin_share'] > c.max_low_margin_share:
+                reasons.append('low_margin')
+        road_or_vehicle = list(drivable_ids(classes)) + list(vehicle_ids(classes))
+        if road_or_vehicle:         # a model without either class cannot be judged by them
+            below = share_below(labels, road_or_vehicle, c.lower_frac)
+            stats['road_or_vehicle_below_share'] = below
+            if below < c.min_road_or_vehicle_share:
+                reasons.append('no_road_or_vehicle_below')
+        stats['one_class_share'] = dominant_share(labels)
+        if stats['one_class_share'] > c.max_one_class_share:
+            reasons.append('one_class')
+        coarse = coarse_labels(labels, c.unstable_cell_px)
+        stats['unstable_share'] = changed_share(self._coarse, coarse)
+        self._coarse = coarse
+        if stats['unstable_share'] > c.max_unstable_share:
+            reasons.append('unstable')
+        return Trust(bool(reasons), tuple(reasons), TrustStatistics(**stats))
+
+
+def assess_frame(rgb: Optional[np.ndarray], labels: np.ndarray, margin: Optional[np.ndarray],
+                 classes: Sequence[str], config: TrustConfig = TrustConfig()) -> Trust:
+    """The verdict on a single frame, without a stream's history (``frozen`` and ``unstable`` cannot hold)."""
+    return TrustMonitor().assess(rgb, labels, margin, classes, config)

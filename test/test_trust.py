@@ -1,0 +1,327 @@
+"""The frame-level trust check: each statistic on hand-made images and label maps, and what a degraded frame does."""
+
+import math
+import os
+from dataclasses import fields
+
+import cv2
+import numpy as np
+import pytest
+
+from seg_perception.ambiguity import SafetyConfig
+from seg_perception.taxonomy import CAMVID_CLASSES
+from seg_perception.trust import (REASONS, TrustConfig, TrustMonitor, assess_frame, changed_share, coarse_labels,
+                                  dominant_share, exposure, grey_thumbnail, laplacian_variance, low_margin_share,
+                                  mean_abs_difference, noise_sigma, share_below, sharpness)
+
+H, W = 120, 160
+SKY, BUILDING, ROAD, TREE, CAR = (CAMVID_CLASSES.index(n) for n in ('sky', 'building', 'road', 'tree', 'car'))
+
+
+def street_image(seed=0):
+    """A 120 x 160 RGB frame of sharp-edged blocks (structure, no pixel noise), mid-grey on average."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(40, 216, (12, 16, 3), dtype=np.uint8)
+    return cv2.resize(blocks, (W, H), interpolation=cv2.INTER_NEAREST)
+
+
+def street_labels():
+    """Sky above, buildings at the sides, road in the lower half with a car on it."""
+    labels = np.full((H, W), SKY, np.uint8)
+    labels[40:] = BUILDING
+    labels[60:, 20:140] = ROAD
+    labels[70:90, 60:90] = CAR
+    return labels
+
+
+def confident():
+    return np.full((H, W), 0.9, np.float32)
+
+
+def noisy(rgb, sigma, seed=1):
+    return np.clip(rgb + np.random.default_rng(seed).normal(0.0, sigma, rgb.shape), 0, 255).astype(np.uint8)
+
+
+# --- image statistics ----------------------------------------------------------------------------------------
+
+def test_noise_sigma_measures_added_gaussian_noise_and_ignores_edges():
+    grey = cv2.cvtColor(street_image(), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    assert noise_sigma(grey) < 0.5                       # sharp edges everywhere, no noise
+    rng = np.random.default_rng(0)
+    for sigma in (2.0, 5.0, 20.0):
+        estimate = noise_sigma(grey + rng.normal(0.0, sigma, grey.shape).astype(np.float32))
+        assert estimate == pytest.approx(sigma, rel=0.15)
+
+
+def test_noise_sigma_is_zero_on_a_plane():
+    rows, cols = np.mgrid[0:H, 0:W].astype(np.float32)
+    assert noise_sigma(0.5 * rows + 0.3 * cols + 10.0) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_laplacian_variance_falls_when_the_image_is_blurred():
+    grey = cv2.cvtColor(street_image(), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    sharp = laplacian_variance(grey)
+    blurred = [laplacian_variance(cv2.GaussianBlur(grey, (0, 0), s)) for s in (1.0, 2.0, 4.0)]
+    assert sharp > blurred[0] > blurred[1] > blurred[2]
+    assert laplacian_variance(np.full((H, W), 77.0, np.float32)) == 0.0
+
+
+def test_sharpness_ignores_darkness_and_contrast_but_not_blur():
+    grey = cv2.cvtColor(street_image(), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    assert sharpness(0.2 * grey + 3.0) == pytest.approx(sharpness(grey), rel=1e-4)
+    assert sharpness(cv2.GaussianBlur(grey, (0, 0), 2.0)) < 0.3 * sharpness(grey)
+    assert sharpness(np.full((H, W), 77.0, np.float32)) == 0.0
+
+
+def test_exposure_counts_pixels_near_black_and_near_white():
+    grey = np.full((10, 10), 128, np.uint8)
+    grey[:3] = 255
+    grey[9] = 2
+    assert exposure(grey, under_level=8, over_level=250) == (0.1, 0.3)
+
+
+def test_thumbnail_keeps_the_aspect_ratio_and_refuses_what_is_not_rgb():
+    assert grey_thumbnail(np.zeros((360, 480, 3), np.uint8), 160).shape == (120, 160)
+    assert grey_thumbnail(np.zeros((50, 60, 3), np.uint8), 160).shape == (50, 60)      # never enlarged
+    assert grey_thumbnail(np.zeros((50, 60), np.float32), 30).shape == (25, 30)         # grey in, too
+    with pytest.raises(ValueError, match='H x W x 3 uint8'):
+        grey_thumbnail(np.zeros((50, 60, 4), np.uint8), 160)
+
+
+def test_mean_abs_difference_of_different_shapes_is_infinite():
+    a = np.zeros((4, 4), np.float32)
+    assert mean_abs_difference(a, a + 2.0) == 2.0
+    assert mean_abs_difference(a, np.zeros((4, 5), np.float32)) == math.inf
+
+
+# --- prediction statistics -----------------------------------------------------------------------------------
+
+def test_low_margin_share_counts_pixels_under_the_margin():
+    margin = np.full((10, 10), 0.9, np.float32)
+    margin[:4] = 0.1
+    assert low_margin_share(margin, 0.3) == 0.4
+
+
+def test_share_below_looks_at_the_lowest_rows_only():
+    labels = np.full((10, 10), TREE, np.uint8)
+    labels[:5] = ROAD                                   # road in the upper half does not count
+    assert share_below(labels, [ROAD], 0.3) == 0.0
+    labels[8:, :5] = ROAD
+    assert share_below(labels, [ROAD], 0.3) == pytest.approx(10 / 30)
+
+
+def test_dominant_share_is_the_largest_class_share():
+    labels = street_labels()
+    assert dominant_share(labels) == pytest.approx(np.count_nonzero(labels == ROAD) / labels.size)
+    assert dominant_share(np.full((5, 5), TREE, np.uint8)) == 1.0
+
+
+def test_coarse_labels_take_each_cells_majority():
+    labels = np.zeros((32, 48), np.uint8)
+    labels[:, 16:] = 3
+    labels[:10, 32:] = 5                                # 10 of 16 rows of the top-right cell
+    assert coarse_labels(labels, 16).tolist() == [[0, 3, 5], [0, 3, 3]]
+    assert coarse_labels(labels[:, :47], 16).shape == (2, 2)     # partial cells dropped
+
+
+def test_a_moving_boundary_changes_few_cells_a_relabelled_frame_most():
+    labels = street_labels()
+    moved = np.roll(labels, 3, axis=1)                  # the camera pans by 3 pixels
+    scrambled = np.random.default_rng(0).integers(0, 11, labels.shape).astype(np.uint8)
+    before = coarse_labels(labels, 16)
+    assert changed_share(before, coarse_labels(moved, 16)) < 0.1
+    assert changed_share(before, coarse_labels(scrambled, 16)) > 0.7
+    assert math.isnan(changed_share(None, before))
+
+
+# --- the verdict ---------------------------------------------------------------------------------------------
+
+def test_a_clean_street_is_trusted():
+    trust = assess_frame(street_image(), street_labels(), confident(), CAMVID_CLASSES)
+    assert not trust.degraded and trust.reasons == ()
+    s = trust.statistics
+    assert s.noise_sigma < 1.0 and s.road_or_vehicle_below_share > 0.5 and s.low_margin_share == 0.0
+    assert math.isnan(s.unstable_share) and math.isnan(s.frame_difference)      # no previous frame
+
+
+def test_noise_degrades_the_frame():
+    trust = assess_frame(noisy(street_image(), 30.0), street_labels(), confident(), CAMVID_CLASSES)
+    assert trust.degraded and 'noise' in trust.reasons
+    assert trust.statistics.noise_sigma > TrustConfig().max_noise_sigma
+
+
+def test_blur_degrades_the_frame():
+    blurred = cv2.GaussianBlur(street_image(), (0, 0), 4.0)
+    trust = assess_frame(blurred, street_labels(), confident(), CAMVID_CLASSES)
+    assert trust.reasons == ('blur',)
+
+
+@pytest.mark.parametrize('value, reasons', [(0, ('black', 'underexposed')), (128, ('flat',)),
+                                            (255, ('flat', 'overexposed'))])
+def test_a_uniform_frame_is_black_or_flat(value, reasons):
+    trust = assess_frame(np.full((H, W, 3), value, np.uint8), street_labels(), confident(), CAMVID_CLASSES)
+    assert trust.reasons == reasons                    # and never blur: a uniform frame has no edges to blur
+
+
+def test_a_burnt_out_frame_is_overexposed_and_a_dark_one_underexposed():
+    image = street_image()
+    burnt = image.copy()
+    burnt[:80] = 255
+    dark = (image // 40).astype(np.uint8)              # grey levels 1..5, but still with structure
+    assert 'overexposed' in assess_frame(burnt, street_labels(), confident(), CAMVID_CLASSES).reasons
+    assert 'underexposed' in assess_frame(dark, street_labels(), confident(), CAMVID_CLASSES).reasons
+
+
+def test_the_same_frame_repeated_becomes_frozen_after_frozen_frames():
+    config = TrustConfig(frozen_frames=3)
+    monitor = TrustMonitor()
+    image = street_image()
+    verdicts = [monitor.assess(image, street_labels(), confident(), CAMVID_CLASSES, config) for _ in range(5)]
+    assert [v.statistics.frozen_count for v in verdicts] == [0, 1, 2, 3, 4]
+    assert [('frozen' in v.reasons) for v in verdicts] == [False, False, False, True, True]
+    fresh = monitor.assess(street_image(seed=5), street_labels(), confident(), CAMVID_CLASSES, config)
+    assert not fresh.degraded and fresh.statistics.frozen_count == 0
+
+
+def test_a_single_frame_is_never_frozen_nor_unstable():
+    config = TrustConfig(frozen_frames=1)
+    trust = assess_frame(street_image(), street_labels(), confident(), CAMVID_CLASSES, config)
+    assert not trust.degraded
+
+
+def test_a_network_that_hesitates_everywhere_is_low_margin():
+    margin = confident()
+    margin[:, :100] = 0.05
+    trust = assess_frame(street_image(), street_labels(), margin, CAMVID_CLASSES)
+    assert trust.reasons == ('low_margin',) and trust.statistics.low_margin_share == pytest.approx(100 / 160)
+
+
+def test_trees_everywhere_have_no_road_below_and_one_class():
+    labels = np.full((H, W), TREE, np.uint8)
+    trust = assess_frame(street_image(), labels, confident(), CAMVID_CLASSES)
+    assert trust.reasons == ('no_road_or_vehicle_below', 'one_class')
+
+
+def test_a_car_filling_the_lower_image_is_road_or_vehicle_below():
+    labels = street_labels()
+    labels[60:] = CAR                                   # stopped behind a lorry: no road visible, still plausible
+    assert not assess_frame(street_image(), labels, confident(), CAMVID_CLASSES).degraded
+
+
+def test_labels_that_change_everywhere_between_frames_are_unstable():
+    monitor = TrustMonitor()
+    rng = np.random.default_rng(0)
+    first = monitor.assess(None, street_labels(), None, CAMVID_CLASSES)
+    panned = monitor.assess(None, np.roll(street_labels(), 3, axis=1), None, CAMVID_CLASSES)
+    scrambled = street_labels()
+    scrambled[:60] = rng.integers(0, 11, (60, W))      # coarse blocks of random classes above the road
+    scrambled[:60] = cv2.resize(rng.integers(0, 11, (4, 10)).astype(np.uint8), (W, 60),
+                                interpolation=cv2.INTER_NEAREST)
+    unstable = monitor.assess(None, scrambled, None, CAMVID_CLASSES, TrustConfig(max_unstable_share=0.2))
+    assert not first.degraded and not panned.degraded and panned.statistics.unstable_share < 0.1
+    assert 'unstable' in unstable.reasons
+
+
+def test_a_model_without_road_or_vehicle_classes_is_not_judged_by_them():
+    classes = ('sky', 'tree', 'building')
+    trust = assess_frame(street_image(), np.full((H, W), 1, np.uint8), confident(), classes)
+    assert trust.reasons == ('one_class',) and math.isnan(trust.statistics.road_or_vehicle_below_share)
+
+
+def test_without_an_image_or_margin_only_the_label_statistics_run():
+    trust = assess_frame(None, street_labels(), None, CAMVID_CLASSES)
+    assert not trust.degraded
+    assert math.isnan(trust.statistics.noise_sigma) and math.isnan(trust.statistics.low_margin_share)
+
+
+def test_a_disabled_check_trusts_everything():
+    trust = assess_frame(np.zeros((H, W, 3), np.uint8), np.full((H, W), TREE, np.uint8), confident(),
+                         CAMVID_CLASSES, TrustConfig(enabled=False))
+    assert not trust.degraded and trust.reasons == ()
+
+
+def test_every_reason_is_listed():
+    assert len(set(REASONS)) == len(REASONS) == 11
+
+
+# --- parameters ----------------------------------------------------------------------------------------------
+
+def test_every_threshold_is_a_safety_setting_with_a_description_and_a_range_holding_its_default():
+    declared = {name: (default, description, bounds)
+                for name, default, description, bounds in SafetyConfig.declarations()}
+    for f in fields(TrustConfig):
+        default, description, bounds = declared[f'trust_{f.name}']
+        assert description and default == f.default
+        if isinstance(default, bool):
+            continue
+        low, high = bounds
+        assert low <= default <= high and type(low) is type(default), f.name
+    config = SafetyConfig.from_flat({'trust_max_noise_sigma': 9.0, 'trust_enabled': False})
+    assert config.trust == TrustConfig(max_noise_sigma=9.0, enabled=False)
+    assert SafetyConfig.from_flat(config.flat()) == config
+
+
+# --- in the segmenter ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def segmenter(tiny_model):
+    from seg_perception import Segmenter
+
+    return Segmenter.from_model(tiny_model, threads=1)
+
+
+def test_a_degraded_frame_has_no_drivable_area_an_unknown_free_space_and_its_labels(segmenter):
+    labels = street_labels()
+    clean = segmenter.postprocess(labels, confident(), (H, W), {}, rgb_net=street_image())
+    assert not clean.degraded and clean.drivable.any() and (clean.freespace >= -1).all()
+    black = segmenter.postprocess(labels, confident(), (H, W), {}, rgb_net=np.zeros((H, W, 3), np.uint8))
+    assert black.degraded and black.degraded_reasons == ('black', 'underexposed')
+    assert black.drivable.shape == (H, W) and not black.drivable.any()
+    assert black.freespace.shape == (W,) and np.isnan(black.freespace).all()
+    np.testing.assert_array_equal(black.labels, labels)
+    assert black.trust.statistics.contrast == 0.0
+
+
+def test_each_camera_keeps_its_own_trust_monitor(segmenter):
+    stuck, moving = TrustMonitor(), TrustMonitor()
+    frame = street_image()
+    config = segmenter.safety
+    try:
+        from dataclasses import replace
+
+        segmenter.safety = replace(config, trust=replace(config.trust, frozen_frames=2))
+        for i in range(3):
+            stuck_out, moving_out = segmenter.segment_cameras([frame, street_image(seed=10 + i)], [None, None],
+                                                              [None, None], [stuck, moving])
+        assert 'frozen' in stuck_out.degraded_reasons and 'frozen' not in moving_out.degraded_reasons
+        # without a monitor each frame stands alone: a repeated frame is never frozen
+        alone = [segmenter.segment(frame) for _ in range(3)]
+        assert all('frozen' not in out.degraded_reasons for out in alone)
+    finally:
+        segmenter.safety = config
+
+
+# --- the shipped model on the bundled sample sequence --------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def sample_frames():
+    from seg_perception.data.make_sample import SAMPLE_DIR
+
+    paths = [os.path.join(SAMPLE_DIR, f'frame_{i:03d}.jpg') for i in range(12)]
+    return [cv2.imread(p)[:, :, ::-1].copy() for p in paths]
+
+
+def test_the_shipped_model_trusts_the_sample_sequence_frame_after_frame(sample_frames):
+    from seg_perception import Segmenter
+
+    segmenter, monitor = Segmenter.default(threads=2), TrustMonitor()
+    results = [segmenter.segment(rgb, trust=monitor) for rgb in sample_frames]
+    assert [r.degraded_reasons for r in results] == [()] * len(results)
+    assert all(r.trust.statistics.unstable_share < TrustConfig().max_unstable_share for r in results[1:])
+
+
+def test_the_shipped_model_is_degraded_on_a_noisy_sample_frame(sample_frames):
+    from seg_perception import Segmenter
+
+    out = Segmenter.default(threads=2).segment(noisy(sample_frames[0], 0.12 * 255))
+    assert out.degraded and 'noise' in out.degraded_reasons and not out.drivable.any()
