@@ -17,7 +17,6 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
-from ..bags.messages import stamp_ns as _stamp_ns
 
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data', 'sample')
 NAMESPACE = '/seg_demo'
