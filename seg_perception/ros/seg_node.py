@@ -16,7 +16,7 @@ import textwrap
 import threading
 import time
 from collections import Counter, deque
-from typing import Iterable, NamedTuple, Optional
+from typing import Optional
 
 import numpy as np
 import rclpy
@@ -26,7 +26,7 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_srvs.srv import Trigger
 
@@ -45,6 +45,8 @@ from ..segmenter import InputError, Segmenter, check_rgb
 from ..status_keys import ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY, format_alarm_stamps, frames_key, status_name
 from ..taxonomy import TAXONOMY_CLASSES, taxonomy_lut
 from .conversions import array_to_image, compressed_to_rgb, freespace_to_cloud, image_to_rgb
+from .streams import (QOS_CHECK_PERIOD_S, CameraStream, LatestFrames, Served, camera_info_qos, input_qos, output_qos,
+                      reliability_mismatches)
 
 NODE_NAME = 'seg_node'
 IMAGE_TOPIC = 'image'
@@ -81,9 +83,7 @@ CHOICES = {'backend': tuple(backends.names()), 'reliability': ('auto',) + tuple(
 LATENCY_STAGES = ('convert', 'preprocess', 'inference', 'crf', 'postprocess', 'checks', 'total', 'end_to_end')
 SAFETY_PARAMETERS = {name for name, _, _, _ in SafetyConfig.declarations()}
 LATENCY_SAMPLES = 300           # per stage: percentiles over about the last 10-30 s at camera rates
-QOS_CHECK_PERIOD_S = 1.0
 MAX_INPUT_PIXELS = 4096 * 2160  # DCI 4K; a 4K rgb8 frame is 26.5 MB, its float32 copies 4x that
-RECENT_FRAMES = 8               # frames remembered to skip the same frame arriving on the other transport
 _STARTUP_ERRORS = (ModelFileError, backends.BackendUnavailable, ParameterException)
 
 
@@ -162,71 +162,6 @@ def _safety_declaration(name, default, description, bounds):
         IntegerRange(from_value=int(low), to_value=int(high), step=1)])
 
 
-def matching_reliability(publishers: Iterable) -> Optional[ReliabilityPolicy]:
-    """Reliability that receives well from all ``publishers`` (TopicEndpointInfo); None if there are none."""
-    policies = [p.qos_profile.reliability for p in publishers]
-    if not policies:
-        return None
-    return ReliabilityPolicy.BEST_EFFORT if ReliabilityPolicy.BEST_EFFORT in policies \
-        else ReliabilityPolicy.RELIABLE
-
-
-class LatestFrames:
-    """One slot per camera for its newest message: put() replaces what the worker has not taken yet."""
-
-    def __init__(self):
-        """Start empty."""
-        self._ready = threading.Condition()
-        self._items = {}
-
-    def put(self, camera: str, item) -> bool:
-        """Store ``item`` as ``camera``'s newest; True if it replaced one that was never taken (a dropped frame)."""
-        with self._ready:
-            replaced = camera in self._items
-            self._items[camera] = item
-            self._ready.notify()
-        return replaced
-
-    def take(self, timeout_s: float) -> dict:
-        """Remove and return every camera's newest item (camera -> item), waiting up to ``timeout_s`` for one."""
-        with self._ready:
-            if not self._items:
-                self._ready.wait(timeout_s)
-            items, self._items = self._items, {}
-        return items
-
-
-class Served(NamedTuple):
-    """What serves frames, replaced whole (one assignment) by a model reload."""
-
-    segmenter: Segmenter
-    temporals: dict                     # camera name -> its TemporalFlipCheck
-    fallback_warning: str               # '' unless the backend is the fallback one
-    label_lut: Optional[np.ndarray]     # model id -> taxonomy id, or None (label_ids: model)
-
-
-class CameraStream:
-    """One camera's topics and the state that belongs to it alone (horizon, stamps, frame_id, counts)."""
-
-    def __init__(self, name: str):
-        """``name``: '' for the single unprefixed camera, else the prefix of its topics."""
-        self.name = name
-        self.label = name or 'camera'
-        self.inputs = {}                    # IMAGE_TOPIC / COMPRESSED_TOPIC -> subscription
-        self.outputs = {}                   # LABELS_TOPIC, ... -> publisher
-        self.camera_info = None             # (K, width, height) of the newest CameraInfo
-        self.camera_info_sub = None
-        self.recent_frames = deque(maxlen=RECENT_FRAMES)
-        self.previous_stamp_ns = 0          # of the last input received, to count those out of order
-        self.frame_id = None                # of the first input; a change is logged once
-        self.counts = Counter()             # received, processed
-        self.alarm = False                  # on this camera's newest segmented frame
-
-    def topic(self, relative: str) -> str:
-        """``relative`` under this camera's name."""
-        return f'{self.name}/{relative}' if self.name else relative
-
-
 class SegNode(Node):
     """Segments the newest camera frame; publishes labels, a colour overlay, confidence, drivable area, diagnostics."""
 
@@ -269,20 +204,17 @@ class SegNode(Node):
                        'stamps': []}
         self._horizon = '-'
 
-        output_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                                reliability=ReliabilityPolicy.RELIABLE)
         reliability = self._param('reliability')
         for stream in self._streams.values():
             for topic in (LABELS_TOPIC, COLOR_TOPIC, CONFIDENCE_TOPIC, DRIVABLE_TOPIC, AMBIGUOUS_TOPIC,
                           FREESPACE_TOPIC):
                 msg_type = PointCloud2 if topic == FREESPACE_TOPIC else Image
-                stream.outputs[topic] = self.create_publisher(msg_type, stream.topic(topic), output_qos)
+                stream.outputs[topic] = self.create_publisher(msg_type, stream.topic(topic), output_qos())
             for topic, msg_type in ((IMAGE_TOPIC, Image), (COMPRESSED_TOPIC, CompressedImage)):
                 self._subscribe(stream, topic, msg_type, RELIABILITY.get(reliability, ReliabilityPolicy.RELIABLE))
-            # best effort receives from reliable and best-effort camera drivers alike; CameraInfo is small
             stream.camera_info_sub = self.create_subscription(
                 CameraInfo, stream.topic(CAMERA_INFO_TOPIC), lambda msg, s=stream: self._on_camera_info(msg, s),
-                QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+                camera_info_qos())
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         if reliability == 'auto':
             self.create_timer(QOS_CHECK_PERIOD_S, self._match_publishers)
@@ -425,7 +357,6 @@ class SegNode(Node):
     # --- input ------------------------------------------------------------------------------------------
 
     def _subscribe(self, stream: CameraStream, topic: str, msg_type, reliability: ReliabilityPolicy):
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability)
         events = None
         if self._param('reliability') == 'auto':
             # rclpy's default handler warns that no messages will be received; _match_publishers
@@ -434,70 +365,40 @@ class SegNode(Node):
                 f'{topic}: a publisher with another reliability appeared; re-subscribing within '
                 f'{QOS_CHECK_PERIOD_S:.0f} s'))
         stream.inputs[topic] = self.create_subscription(
-            msg_type, stream.topic(topic), lambda msg: self._on_message(msg, stream, topic), qos,
+            msg_type, stream.topic(topic), lambda msg: self._on_message(msg, stream, topic), input_qos(reliability),
             event_callbacks=events)
 
     def _on_message(self, msg, stream: CameraStream, topic: str):
         """Keep the newest message for the worker; runs on the executor, so it must stay this short."""
-        stamp = msg.header.stamp
-        frame = (stamp.sec, stamp.nanosec, msg.header.frame_id)
         topic_name = stream.inputs[topic].topic_name
+        now_ns = self.get_clock().now().nanoseconds
+        first_frame_id_change = None
         with self._lock:
-            other_transport = any(f == frame and t != topic for f, t in stream.recent_frames)
-            if other_transport and (stamp.sec or stamp.nanosec):
+            if stream.is_duplicate(msg.header, topic):
                 self._counts['duplicate'] += 1
                 return
-            stream.recent_frames.append((frame, topic))
             self._counts['received'] += 1
             stream.counts['received'] += 1
-            first_frame_id_change = self._check_header(msg.header, stream)
+            change = stream.check_header(msg.header, self._counts, now_ns, self._param('stamp_tolerance_s'))
+            if change is not None:
+                self._frame_id_change = change
+                if self._counts['frame_id change'] == 1:
+                    first_frame_id_change = change
             if self._latest.put(stream.name, (msg, topic_name)):
                 self._counts['dropped'] += 1
         if first_frame_id_change:
             self.get_logger().warning(f'{topic_name}: frame_id changed {first_frame_id_change}; further changes '
                                       f'are counted in diagnostics only')
 
-    def _check_header(self, header, stream: CameraStream) -> Optional[str]:
-        """Count stamps far from the clock or out of order and frame_id changes; with self._lock held.
-
-        Such frames are still segmented (a replayed bag or a camera with a drifting clock is not wrong input),
-        but a planner fusing the outputs by stamp or frame should know. Returns the first frame_id change as
-        text, which the caller logs once outside the lock.
-        """
-        first_change = None
-        if stream.frame_id is not None and header.frame_id != stream.frame_id:
-            self._counts['frame_id change'] += 1
-            self._frame_id_change = f'{stream.frame_id!r} -> {header.frame_id!r}'
-            if self._counts['frame_id change'] == 1:
-                first_change = self._frame_id_change
-        stream.frame_id = header.frame_id
-        stamp_ns = header_stamp_ns(header)
-        if stamp_ns == 0:               # unstamped: nothing to compare
-            return first_change
-        age_s = (self.get_clock().now().nanoseconds - stamp_ns) / 1e9
-        tolerance_s = self._param('stamp_tolerance_s')
-        if age_s < -tolerance_s:
-            self._counts['future stamp'] += 1
-        elif age_s > tolerance_s:
-            self._counts['past stamp'] += 1
-        # against the previous input, not the newest ever: one stamp from the far future is one count
-        if stamp_ns < stream.previous_stamp_ns:
-            self._counts['out of order'] += 1
-        stream.previous_stamp_ns = stamp_ns
-        return first_change
-
     def _match_publishers(self):
         """reliability=auto: re-subscribe when the publishers' reliability differs from the subscription's."""
-        for stream in self._streams.values():
-            for topic, subscription in list(stream.inputs.items()):
-                wanted = matching_reliability(self.get_publishers_info_by_topic(subscription.topic_name))
-                if wanted is None or wanted == subscription.qos_profile.reliability:
-                    continue
-                self.get_logger().info(f'{subscription.topic_name}: re-subscribing {wanted.name.lower()} to '
-                                       f'match its publishers')
-                msg_type = subscription.msg_type
-                self.destroy_subscription(subscription)
-                self._subscribe(stream, topic, msg_type, wanted)
+        for stream, topic, subscription, wanted in reliability_mismatches(self._streams.values(),
+                                                                          self.get_publishers_info_by_topic):
+            self.get_logger().info(f'{subscription.topic_name}: re-subscribing {wanted.name.lower()} to '
+                                   f'match its publishers')
+            msg_type = subscription.msg_type
+            self.destroy_subscription(subscription)
+            self._subscribe(stream, topic, msg_type, wanted)
 
     # --- processing (worker thread) --------------------------------------------------------------------
 
