@@ -12,7 +12,7 @@ from std_msgs.msg import Header
 
 from seg_perception.ros.conversions import compressed_size, compressed_to_rgb, image_to_rgb
 from seg_perception.ros.fuzz import CASES, good_frame, malformed
-from seg_perception.ros.seg_node import MAX_INPUT_PIXELS
+from seg_perception.ros.parameters import MAX_INPUT_PIXELS
 from seg_perception.segmenter import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

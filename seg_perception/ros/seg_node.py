@@ -12,7 +12,6 @@ config/seg_perception.yaml holds the parameters' defaults.
 
 import signal
 import sys
-import textwrap
 import threading
 import time
 from collections import Counter, deque
@@ -21,7 +20,7 @@ from typing import Optional
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -35,16 +34,18 @@ try:
 except ImportError:     # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
-from .. import backends, crf
+from .. import backends
 from ..ambiguity import SafetyConfig, TemporalFlipCheck
 from ..bags.messages import stamp_ns as header_stamp_ns
 from ..camera import CameraModel
-from ..tensorrt.files import PRECISIONS, REBUILD_POLICIES
 from ..model_files import ModelFileError, ModelFiles, default_model
 from ..segmenter import InputError, Segmenter, check_rgb
 from ..status_keys import ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY, format_alarm_stamps, frames_key, status_name
-from ..taxonomy import TAXONOMY_CLASSES, taxonomy_lut
+from ..taxonomy import taxonomy_lut
 from .conversions import array_to_image, compressed_to_rgb, freespace_to_cloud, image_to_rgb
+from .parameters import CRF_SETTINGS
+from .parameters import (RELIABILITY, SAFETY_PARAMETERS, camera_names, choice_refusal, crf_refusal,
+                         help_lines, parameter_declarations, temporal_refusal)
 from .streams import (QOS_CHECK_PERIOD_S, CameraStream, LatestFrames, Served, camera_info_qos, input_qos, output_qos,
                       reliability_mismatches)
 
@@ -75,91 +76,9 @@ TOPICS = (
     ('service', RELOAD_SERVICE, 'std_srvs/Trigger', 'read the model parameter\'s files again'),
 )
 
-RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': ReliabilityPolicy.BEST_EFFORT}
-CRF_SETTINGS = {'largefov': crf.DEEPLAB_LARGEFOV, 'v2_resnet101': crf.DEEPLAB_V2_RESNET101}
-CHOICES = {'backend': tuple(backends.names()), 'reliability': ('auto',) + tuple(RELIABILITY),
-           'crf': ('none',) + tuple(CRF_SETTINGS), 'fallback_backend': ('none',) + tuple(backends.names()),
-           'engine_precision': PRECISIONS, 'engine_rebuild': REBUILD_POLICIES, 'label_ids': ('taxonomy', 'model')}
 LATENCY_STAGES = ('convert', 'preprocess', 'inference', 'crf', 'postprocess', 'checks', 'total', 'end_to_end')
-SAFETY_PARAMETERS = {name for name, _, _, _ in SafetyConfig.declarations()}
 LATENCY_SAMPLES = 300           # per stage: percentiles over about the last 10-30 s at camera rates
-MAX_INPUT_PIXELS = 4096 * 2160  # DCI 4K; a 4K rgb8 frame is 26.5 MB, its float32 copies 4x that
 _STARTUP_ERRORS = (ModelFileError, backends.BackendUnavailable, ParameterException)
-
-
-def parameter_declarations():
-    """(name, default, descriptor) of every parameter; config/seg_perception.yaml repeats the defaults."""
-    def choice(description, name):
-        return ParameterDescriptor(description=description, read_only=True,
-                                   additional_constraints=f'one of {", ".join(CHOICES[name])}')
-
-    return (
-        ('model', '', ParameterDescriptor(
-            description='model manifest (.json), model file (.onnx/.pt) or model name; empty: the shipped '
-                        'default. Setting it (even to the same value) loads that model; if it cannot be '
-                        'loaded the change is refused and the running model keeps serving')),
-        ('backend', 'onnxruntime', choice('inference backend', 'backend')),
-        ('fallback_backend', 'none', choice('backend to run on when backend cannot run here (no TensorRT, '
-                                            'pycuda, GPU or PyTorch); none: refuse to start instead',
-                                            'fallback_backend')),
-        ('engine_precision', 'fp16', choice('tensorrt backend: precision of the engine to run', 'engine_precision')),
-        ('engine_rebuild', 'never', choice('tensorrt backend: never: refuse a missing or stale engine with the '
-                                           'reason; auto: build it then (once, not at every start)',
-                                           'engine_rebuild')),
-        ('engine_dir', '', ParameterDescriptor(
-            description='tensorrt backend: folder of built engines; empty: engines/cache beside the model',
-            read_only=True)),
-        ('cameras', Parameter.Type.STRING_ARRAY, ParameterDescriptor(
-            description='camera names, each with its own topics under its name (front/image -> '
-                        'front/segmentation/labels), segmented together in one batch; unset: one camera, '
-                        'the topics without a prefix', read_only=True)),
-        ('threads', 0, ParameterDescriptor(
-            description='CPU threads for inference; 0: the backend chooses (all cores, up to 8)',
-            read_only=True, integer_range=[IntegerRange(from_value=0, to_value=64, step=1)])),
-        ('reliability', 'auto', choice('input subscription reliability; auto: match the publishers',
-                                       'reliability')),
-        ('label_ids', 'taxonomy', choice(f'ids in segmentation/labels: taxonomy: the fixed output taxonomy '
-                                         f'({", ".join(TAXONOMY_CLASSES)}; 255 outside it); model: the model\'s '
-                                         f'own class ids', 'label_ids')),
-        ('crf', 'none', ParameterDescriptor(
-            description='refine the labels with the dense CRF before the checks (none on the live path: it costs '
-                        'hundreds of milliseconds per frame; diagnostics report it as latency crf); largefov or '
-                        'v2_resnet101: DeepLab\'s settings; needs backend torch (class probabilities)',
-            additional_constraints=f'one of {", ".join(CHOICES["crf"])}')),
-        ('publish_color', True, ParameterDescriptor(
-            description='publish segmentation/color (computed only while it has subscribers)')),
-        ('color_alpha', 0.5, ParameterDescriptor(
-            description='weight of the class colours over the image in segmentation/color',
-            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)])),
-        ('diagnostics_period_s', 1.0, ParameterDescriptor(
-            description='period of the /diagnostics status',
-            floating_point_range=[FloatingPointRange(from_value=0.1, to_value=10.0, step=0.0)])),
-        ('error_throttle_s', 5.0, ParameterDescriptor(
-            description='at most one error log per this many seconds about rejected frames; 0: log each',
-            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=60.0, step=0.0)])),
-        ('use_camera_info', True, ParameterDescriptor(
-            description='take the horizon from camera_info (with camera_pitch_deg) once it has arrived')),
-        ('max_input_pixels', MAX_INPUT_PIXELS, ParameterDescriptor(
-            description='refuse input images of more pixels (width x height, claimed by an Image or read from '
-                        'a jpeg/png header) before allocating them; default: 4096 x 2160 (DCI 4K)',
-            integer_range=[IntegerRange(from_value=1, to_value=2 ** 30, step=1)])),
-        ('stamp_tolerance_s', 1.0, ParameterDescriptor(
-            description='inputs stamped more than this ahead of or behind the node clock are counted in '
-                        'diagnostics (frames future stamp / past stamp), and still segmented',
-            floating_point_range=[FloatingPointRange(from_value=0.001, to_value=3600.0, step=0.0)])),
-    ) + tuple(_safety_declaration(*d) for d in SafetyConfig.declarations())
-
-
-def _safety_declaration(name, default, description, bounds):
-    """(name, default, descriptor) of one setting of the ambiguity checks (seg_perception.ambiguity)."""
-    if bounds is None or isinstance(default, bool):
-        return name, default, ParameterDescriptor(description=description)
-    low, high = bounds
-    if isinstance(default, float):
-        return name, default, ParameterDescriptor(description=description, floating_point_range=[
-            FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)])
-    return name, default, ParameterDescriptor(description=description, integer_range=[
-        IntegerRange(from_value=int(low), to_value=int(high), step=1)])
 
 
 class SegNode(Node):
@@ -178,13 +97,7 @@ class SegNode(Node):
         self.add_on_set_parameters_callback(self._check_parameters)
         for name, default, descriptor in parameter_declarations():
             self.declare_parameter(name, default, descriptor)
-        names = self.get_parameter_or('cameras', Parameter('cameras', value=None)).value
-        if names is not None:
-            bad = [n for n in names if not n or n.startswith(('/', '~')) or n.endswith('/')]
-            if not names or bad or len(set(names)) != len(names):
-                raise ParameterException(f'camera names must be one or more unique, non-empty relative names '
-                                         f'(front, rear/left), got {list(names)}', 'cameras')
-        names = names or ['']
+        names = camera_names(self.get_parameter_or('cameras', Parameter('cameras', value=None)).value)
         self._streams = {name: CameraStream(name) for name in names}
         # the serving model, its cameras' temporal checks and the backend warning, replaced together (one
         # assignment) by a reload
@@ -306,14 +219,11 @@ class SegNode(Node):
         before calling this, and this is the last check, so the values are as good as set.
         """
         for parameter in parameters:
-            choices = CHOICES.get(parameter.name)
-            if choices and parameter.value not in choices:
-                return SetParametersResult(successful=False, reason=f'{parameter.name} must be one of '
-                                           f'{", ".join(choices)}; got {parameter.value!r}')
-            if parameter.name == 'crf' and parameter.value != 'none' and self._param('backend') != 'torch':
-                return SetParametersResult(successful=False, reason=f'crf {parameter.value} needs the class '
-                                           f'probabilities, which only backend torch gives; backend is '
-                                           f'{self._param("backend")}')
+            reason = choice_refusal(parameter.name, parameter.value)
+            if reason is None and parameter.name == 'crf':
+                reason = crf_refusal(parameter.value, self._param('backend'))
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
         started = hasattr(self, '_served')              # not while __init__ declares the parameters
         model = [p.value for p in parameters if p.name == 'model']
         if model and started:
@@ -323,11 +233,9 @@ class SegNode(Node):
         changed = {p.name: p.value for p in parameters if p.name in SAFETY_PARAMETERS}
         if changed and started:
             config = self._safety_config(changed)
-            window, flips = config.temporal.window, config.temporal.min_flips
-            if flips >= window:
-                return SetParametersResult(successful=False, reason=f'temporal_min_flips ({flips}) must be less '
-                                           f'than temporal_window ({window}): {window} frames have '
-                                           f'{window - 1} changes')
+            reason = temporal_refusal(config)
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
             self.segmenter.safety = config
         return SetParametersResult(successful=True)
 
@@ -613,15 +521,6 @@ def _shut_down_on_sigterm():
     signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
 
 
-def _shown(default) -> str:
-    """A parameter's default as YAML would write it ('unset' for a parameter declared by its type alone)."""
-    if isinstance(default, Parameter.Type):
-        return 'unset'
-    if isinstance(default, bool):
-        return str(default).lower()
-    return repr(default) if isinstance(default, str) else str(default)
-
-
 def usage() -> str:
     """What ``seg_node --help`` prints: how to run it, the topics (TOPICS) and every parameter it declares."""
     lines = __doc__.splitlines()
@@ -633,15 +532,7 @@ def usage() -> str:
             'topics (relative names, so that namespaces and remapping apply):']
     text += [f'  {kind:<8}{name:<26}{msg_type}: {meaning}' for kind, name, msg_type, meaning in TOPICS]
     text += ['', 'parameters (name, type, default, constraints; `ros2 param describe` gives the same):']
-    for name, default, descriptor in parameter_declarations():
-        kind = default if isinstance(default, Parameter.Type) else Parameter.Type.from_parameter_value(default)
-        facts = [kind.name.lower().replace('_', ' '), f'default {_shown(default)}']
-        facts += [descriptor.additional_constraints] if descriptor.additional_constraints else []
-        facts += [f'{r.from_value:g} to {r.to_value:g}' for r in descriptor.floating_point_range]
-        facts += [f'{r.from_value} to {r.to_value}' for r in descriptor.integer_range]
-        facts += ['read-only: set at start'] if descriptor.read_only else []
-        text.append(f'  {name} ({"; ".join(facts)})')
-        text += textwrap.wrap(descriptor.description, 110, initial_indent=' ' * 6, subsequent_indent=' ' * 6)
+    text += help_lines()
     return '\n'.join(text)
 
 
