@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -40,9 +40,9 @@ from ..bags.messages import stamp_ns as header_stamp_ns
 from ..camera import CameraModel
 from ..model_files import ModelFileError, ModelFiles, default_model
 from ..segmenter import InputError, Segmenter, check_rgb
-from ..status_keys import ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY, format_alarm_stamps, frames_key, status_name
 from ..taxonomy import taxonomy_lut
 from .conversions import array_to_image, compressed_to_rgb, freespace_to_cloud, image_to_rgb
+from .diagnostics import LATENCY_SAMPLES, LATENCY_STAGES, ErrorThrottle, Report, alarm_text, diagnostic_status, no_alarm
 from .parameters import CRF_SETTINGS
 from .parameters import (RELIABILITY, SAFETY_PARAMETERS, camera_names, choice_refusal, crf_refusal,
                          help_lines, parameter_declarations, temporal_refusal)
@@ -76,8 +76,6 @@ TOPICS = (
     ('service', RELOAD_SERVICE, 'std_srvs/Trigger', 'read the model parameter\'s files again'),
 )
 
-LATENCY_STAGES = ('convert', 'preprocess', 'inference', 'crf', 'postprocess', 'checks', 'total', 'end_to_end')
-LATENCY_SAMPLES = 300           # per stage: percentiles over about the last 10-30 s at camera rates
 _STARTUP_ERRORS = (ModelFileError, backends.BackendUnavailable, ParameterException)
 
 
@@ -111,10 +109,8 @@ class SegNode(Node):
         self._latency_ms = {stage: deque(maxlen=LATENCY_SAMPLES) for stage in LATENCY_STAGES}
         self._frame_id_change = 'none'
         self._last_error = ''
-        self._error_logged_at = -float('inf')
-        self._errors_not_logged = 0
-        self._alarm = {'latest': False, 'frames': 0, 'since_status': 0, 'reasons': 'none', 'region': 'none',
-                       'stamps': []}
+        self._error_throttle = ErrorThrottle()
+        self._alarm = no_alarm()
         self._horizon = '-'
 
         reliability = self._param('reliability')
@@ -375,10 +371,7 @@ class SegNode(Node):
                 self._alarm['stamps'].append(stamp_ns)
                 self._alarm['frames'] += 1
                 self._alarm['since_status'] += 1
-                self._alarm['reasons'] = '; '.join(f'{prefix}{r}' for r in result.reasons)
-                boxes = np.array([r.region for r in result.reasons])
-                self._alarm['region'] = prefix + ','.join(
-                    str(v) for v in (*boxes[:, :2].min(0), *boxes[:, 2:].max(0)))
+                self._alarm['reasons'], self._alarm['region'] = alarm_text(result.reasons, prefix)
         if rising:
             self.get_logger().warning(f'alarm: {self._alarm["reasons"]}')
             self._publish_diagnostics()     # a planner should not wait for the next period to hear of it
@@ -408,10 +401,9 @@ class SegNode(Node):
         with self._lock:
             self._counts[kind] += 1
             self._last_error = text
-            if now - self._error_logged_at < self._param('error_throttle_s'):
-                self._errors_not_logged += 1
-                return
-            not_logged, self._errors_not_logged, self._error_logged_at = self._errors_not_logged, 0, now
+            not_logged = self._error_throttle.admit(now, self._param('error_throttle_s'))
+        if not_logged is None:
+            return
         more = f' ({not_logged} more since the last message)' if not_logged else ''
         self.get_logger().error(f'dropped a frame: {text}{more}')
 
@@ -426,83 +418,24 @@ class SegNode(Node):
         self._diagnostics_pub.publish(diagnostics)
 
     def _diagnostic_status(self) -> DiagnosticStatus:
+        served, crf_setting = self._served, self._param('crf')
+        topics = tuple(sub.topic_name for stream in self._streams.values() for sub in stream.inputs.values())
         now = time.monotonic()
         with self._lock:
             counts = self._counts.copy()
             previous, since = self._reported
             self._reported = (counts, now)
-            percentiles = {stage: np.percentile(list(samples), (50, 99)) if samples else None
-                           for stage, samples in self._latency_ms.items()}
-            last_error = self._last_error
-            alarm = dict(self._alarm)
+            report = Report(
+                node_name=self.get_fully_qualified_name(), backend=served.segmenter.backend.describe(),
+                fallback=served.fallback_warning, model=served.segmenter.model, crf=crf_setting, input_topics=topics,
+                counts=counts, recent=counts - previous, elapsed_s=max(now - since, 1e-6),
+                latency_ms={stage: list(samples) for stage, samples in self._latency_ms.items()},
+                last_error=self._last_error, alarm=dict(self._alarm), horizon=self._horizon,
+                frame_id_change=self._frame_id_change, reloads=self._reloads, reload_error=self._reload_error,
+                per_camera={stream.label: stream.counts.copy() for stream in self._streams.values()})
             self._alarm['since_status'] = 0
-            self._alarm['stamps'] = []      # replaced, not cleared: ``alarm`` holds the list
-            horizon = self._horizon
-            frame_id_change = self._frame_id_change
-            reloads, reload_error = self._reloads, self._reload_error
-            per_camera = {stream.label: stream.counts.copy() for stream in self._streams.values()}
-        fallback = self._served.fallback_warning
-        recent = counts - previous
-        elapsed_s = max(now - since, 1e-6)
-        level, message = self._health(counts, recent, last_error)
-        if alarm['latest']:
-            level, message = DiagnosticStatus.ERROR, f'ALARM, ambiguity on the path ahead: {alarm["reasons"]}'
-        elif alarm['since_status']:
-            level = max(level, DiagnosticStatus.WARN)
-            message = (f'alarm on {alarm["since_status"]} frame(s) since the last status, clear now '
-                       f'(last: {alarm["reasons"]}); {message}')
-        if fallback:        # WARN for as long as the node runs on the fallback backend
-            level = max(level, DiagnosticStatus.WARN)
-            message = f'{message}; {fallback}'
-        model = self.segmenter.model
-        values = [
-            ('backend', self.segmenter.backend.describe()),
-            ('backend fallback', fallback or 'none'),
-            ('model', f'{model.name} ({model.manifest_path})'),
-            ('model sha256', ', '.join(f'{role} {digest[:12]}' for role, digest in
-                                       sorted(model.manifest['sha256'].items()))),
-            ('model reloads', str(reloads)),
-            ('crf', self._param('crf')),
-            ('last reload refused', reload_error),
-            ('input rate (Hz)', f'{recent["received"] / elapsed_s:.1f}'),
-            ('output rate (Hz)', f'{recent["processed"] / elapsed_s:.1f}'),
-        ]
-        values += [(frames_key(kind), str(counts[kind]))
-                   for kind in ('received', 'processed', 'dropped', 'rejected', 'failed', 'duplicate',
-                                'future stamp', 'past stamp', 'out of order', 'frame_id change')]
-        values.append(('last frame_id change', frame_id_change))
-        if len(per_camera) > 1:
-            for label, camera_counts in per_camera.items():
-                values += [(f'camera {label} frames {kind}', str(camera_counts[kind]))
-                           for kind in ('received', 'processed')]
-        for stage, p in percentiles.items():
-            values += [(f'latency {stage} p50 (ms)', '-' if p is None else f'{p[0]:.1f}'),
-                       (f'latency {stage} p99 (ms)', '-' if p is None else f'{p[1]:.1f}')]
-        values.append(('last error', last_error or 'none'))
-        values += [(ALARM_KEY, 'true' if alarm['latest'] else 'false'), (ALARM_COUNT_KEY, str(alarm['frames'])),
-                   ('alarm reasons', alarm['reasons']), ('alarm region', alarm['region']),
-                   (ALARM_STAMPS_KEY, format_alarm_stamps(alarm['stamps'])), ('horizon', horizon)]
-        return DiagnosticStatus(level=level, name=status_name(self.get_fully_qualified_name()), message=message,
-                                hardware_id=self.segmenter.backend.describe(),
-                                values=[KeyValue(key=k, value=v) for k, v in values])
-
-    def _health(self, counts: Counter, recent: Counter, last_error: str):
-        """(level, message) from the counts since the last status."""
-        failed = recent['rejected'] + recent['failed']
-        if failed and not recent['processed']:
-            return DiagnosticStatus.ERROR, (f'no frame segmented: {failed} input(s) failed since the last '
-                                            f'status; last error: {last_error}')
-        if failed:
-            return DiagnosticStatus.WARN, (f'{recent["rejected"]} input(s) rejected, {recent["failed"]} '
-                                           f'failed since the last status')
-        if recent['dropped']:
-            return DiagnosticStatus.WARN, (f'dropping frames: {recent["dropped"]} of {recent["received"]} '
-                                           f'since the last status (input faster than segmentation)')
-        if not counts['received']:
-            topics = ', '.join(sub.topic_name for stream in self._streams.values()
-                               for sub in stream.inputs.values())
-            return DiagnosticStatus.OK, f'waiting for images on {topics}'
-        return DiagnosticStatus.OK, 'segmenting'
+            self._alarm['stamps'] = []      # replaced, not cleared: the report holds the list
+        return diagnostic_status(report)
 
 
 def _shut_down_on_sigterm():
