@@ -39,9 +39,9 @@ from ..ambiguity import SafetyConfig, TemporalFlipCheck
 from ..bags.messages import stamp_ns as header_stamp_ns
 from ..camera import CameraModel
 from ..model_files import ModelFileError, ModelFiles, default_model
-from ..segmenter import InputError, Segmenter, check_rgb
+from ..segmenter import InputError, Segmenter
 from ..taxonomy import taxonomy_lut
-from .conversions import array_to_image, compressed_to_rgb, freespace_to_cloud, image_to_rgb
+from .conversions import array_to_image, freespace_to_cloud, message_to_rgb
 from .diagnostics import LATENCY_SAMPLES, LATENCY_STAGES, ErrorThrottle, Report, alarm_text, diagnostic_status, no_alarm
 from .parameters import CRF_SETTINGS
 from .parameters import (RELIABILITY, SAFETY_PARAMETERS, camera_names, choice_refusal, crf_refusal,
@@ -326,10 +326,7 @@ class SegNode(Node):
         for name, (msg, topic_name) in items.items():
             t0 = time.perf_counter()
             try:
-                convert = compressed_to_rgb if isinstance(msg, CompressedImage) else image_to_rgb
-                # a valid message may still hold an image the network cannot take (one row): refused here, so
-                # that it costs only its own camera's frame, not the batch
-                rgb = check_rgb(convert(msg, max_pixels=self._param('max_input_pixels')))
+                rgb = message_to_rgb(msg, max_pixels=self._param('max_input_pixels'))
             except InputError as e:
                 self._record_error('rejected', f'{topic_name}: {e}')
                 continue
