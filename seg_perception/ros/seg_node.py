@@ -6,6 +6,9 @@ the newest message of each camera in a one-slot holder; one worker thread conver
 them in one batch through ``Segmenter.segment_cameras`` (one by one with the dense CRF) and publishes the
 results with the input's header.
 
+This module wires the node; its parts are functions and classes that run without it: ``parameters`` (the
+declarations and the checks of values), ``streams`` (the intake: one-slot holder, per-camera state, header checks,
+QoS), ``conversions`` (messages <-> arrays) and ``diagnostics`` (the status from the node's counters).
 doc/node.md describes the topics, parameters, QoS, diagnostics, several cameras, model reload and limits;
 config/seg_perception.yaml holds the parameters' defaults.
 """
@@ -137,9 +140,8 @@ class SegNode(Node):
         self._worker = threading.Thread(target=self._work, name='seg_worker', daemon=True)
         self._worker.start()
         model = self.segmenter.model
-        topics = ', '.join(f'{sub.topic_name}' for stream in self._streams.values() for sub in stream.inputs.values())
-        self.get_logger().info(f'segmenting {topics} with model {model.name} ({model.manifest_path}) on '
-                               f'{self.segmenter.backend.describe()}')
+        self.get_logger().info(f'segmenting {", ".join(self._input_topics())} with model {model.name} '
+                               f'({model.manifest_path}) on {self.segmenter.backend.describe()}')
         if self._served.fallback_warning:
             self.get_logger().warning(self._served.fallback_warning)
 
@@ -152,6 +154,10 @@ class SegNode(Node):
 
     def _param(self, name: str):
         return self.get_parameter(name).value
+
+    def _input_topics(self) -> tuple:
+        """The resolved names of every camera's image subscriptions."""
+        return tuple(sub.topic_name for stream in self._streams.values() for sub in stream.inputs.values())
 
     @property
     def segmenter(self) -> Segmenter:
@@ -415,8 +421,7 @@ class SegNode(Node):
         self._diagnostics_pub.publish(diagnostics)
 
     def _diagnostic_status(self) -> DiagnosticStatus:
-        served, crf_setting = self._served, self._param('crf')
-        topics = tuple(sub.topic_name for stream in self._streams.values() for sub in stream.inputs.values())
+        served, crf_setting, topics = self._served, self._param('crf'), self._input_topics()
         now = time.monotonic()
         with self._lock:
             counts = self._counts.copy()
