@@ -190,6 +190,7 @@ def test_eval_on_rendered_frames_writes_json_and_confusion_plot(tiny_model, tmp_
 
 def test_seg_node_help_lists_its_parameters_and_topics_without_starting_ros(monkeypatch, capsys):
     from seg_perception.ros import seg_node
+    from seg_perception.ros.parameters import parameter_declarations
 
     def no_ros(*args, **kwargs):
         raise AssertionError('seg_node --help started ROS')
@@ -197,7 +198,7 @@ def test_seg_node_help_lists_its_parameters_and_topics_without_starting_ros(monk
     for flag in ('--help', '-h'):
         assert seg_node.main(['seg_node', flag]) == 0
         out = capsys.readouterr().out
-        for name, default, descriptor in seg_node.parameter_declarations():
+        for name, default, descriptor in parameter_declarations():
             assert f'\n  {name} (' in out and descriptor.description.split()[0] in out
         assert "label_ids (string; default 'taxonomy'; one of taxonomy, model" in out
         for topic in (seg_node.IMAGE_TOPIC, seg_node.LABELS_TOPIC, seg_node.FREESPACE_TOPIC, '/diagnostics'):

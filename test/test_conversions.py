@@ -11,7 +11,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from seg_perception.ros.conversions import (array_to_image, cloud_to_freespace, compressed_size, compressed_to_rgb,
-                                            freespace_to_cloud, image_to_rgb)
+                                            freespace_to_cloud, image_to_rgb, message_to_rgb)
 from seg_perception.ros.fuzz import jpeg_claiming, png_claiming
 from seg_perception.segmenter import InputError
 
@@ -261,6 +261,23 @@ def test_freespace_cloud_carries_one_point_per_column_and_reads_back():
     cloud = cloud_to_freespace(msg)
     np.testing.assert_array_equal(cloud[:, :2], [[0, 5], [1, -1], [2, 9]])
     np.testing.assert_array_equal(cloud[:, 2:], points)
+
+
+# --- either transport, as the node takes it -------------------------------------------------------------
+
+def test_either_message_becomes_the_rgb_of_its_own_conversion(rgb, photo):
+    np.testing.assert_array_equal(message_to_rgb(image_msg(rgb[..., ::-1], 'bgr8')), rgb)
+    np.testing.assert_array_equal(message_to_rgb(compressed_msg(encode(photo, '.png'), 'png')), photo)
+    with pytest.raises(InputError, match='max_input_pixels'):
+        message_to_rgb(compressed_msg(encode(photo, '.png'), 'png'), max_pixels=40 * 60 - 1)
+
+
+@pytest.mark.parametrize('pixels', [np.zeros((1, 9, 3), np.uint8), np.zeros((9, 1, 3), np.uint8)],
+                         ids=['one row', 'one column'])
+def test_a_valid_message_of_an_image_too_small_to_segment_is_refused(pixels):
+    assert image_to_rgb(image_msg(pixels, 'rgb8')).shape == pixels.shape
+    with pytest.raises(InputError, match='image too small to segment'):
+        message_to_rgb(image_msg(pixels, 'rgb8'))
 
 
 # --- limits: nothing allocated for a claimed size before it is checked ----------------------------------

@@ -10,9 +10,9 @@ import pytest
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 
-from seg_perception.ros.conversions import compressed_size, compressed_to_rgb, image_to_rgb
+from seg_perception.ros.conversions import compressed_size, message_to_rgb
 from seg_perception.ros.fuzz import CASES, good_frame, malformed
-from seg_perception.ros.seg_node import MAX_INPUT_PIXELS
+from seg_perception.ros.parameters import MAX_INPUT_PIXELS
 from seg_perception.segmenter import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,8 +21,7 @@ FIXED_SEEDS = range(400)
 
 def convert(msg):
     """What the node does with a message before segmenting it."""
-    to_rgb = compressed_to_rgb if isinstance(msg, CompressedImage) else image_to_rgb
-    return to_rgb(msg, max_pixels=MAX_INPUT_PIXELS)
+    return message_to_rgb(msg, max_pixels=MAX_INPUT_PIXELS)
 
 
 def test_a_seed_replays_the_same_message():

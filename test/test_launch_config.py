@@ -15,7 +15,8 @@ import rclpy
 from rclpy.parameter import Parameter
 import yaml
 
-from seg_perception.ros.seg_node import NODE_NAME, SegNode, parameter_declarations
+from seg_perception.ros.parameters import parameter_declarations
+from seg_perception.ros.seg_node import NODE_NAME, SegNode
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH_FILE = os.path.join('launch', 'seg_perception.launch.py')

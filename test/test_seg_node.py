@@ -31,9 +31,10 @@ from std_srvs.srv import Trigger
 
 from seg_perception.ros.conversions import cloud_to_freespace
 from seg_perception.ros.fuzz import compressed, image, jpeg_claiming, png_claiming
+from seg_perception.ros.parameters import MAX_INPUT_PIXELS, parameter_declarations
 from seg_perception.ros.seg_node import (AMBIGUOUS_TOPIC, CAMERA_INFO_TOPIC, COLOR_TOPIC, COMPRESSED_TOPIC,
                                          CONFIDENCE_TOPIC, DIAGNOSTICS_TOPIC, DRIVABLE_TOPIC, FREESPACE_TOPIC,
-                                         IMAGE_TOPIC, LABELS_TOPIC, MAX_INPUT_PIXELS, SegNode, parameter_declarations)
+                                         IMAGE_TOPIC, LABELS_TOPIC, SegNode)
 from seg_perception import crf
 from seg_perception.model_files import default_model, sha256_file
 from seg_perception import backends

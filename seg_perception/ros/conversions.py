@@ -17,7 +17,7 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from ..segmenter import InputError
+from ..segmenter import InputError, check_rgb
 
 # encoding -> (channels, OpenCV conversion to RGB; None: already RGB)
 IMAGE_ENCODINGS = {
@@ -34,6 +34,16 @@ _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 _JPEG_SOF = frozenset(range(0xc0, 0xd0)) - {0xc4, 0xc8, 0xcc}
 _JPEG_STANDALONE = frozenset(range(0xd0, 0xd8)) | {0x01}   # RSTn and TEM carry no length
 MAX_PIXELS_PARAMETER = 'max_input_pixels'   # the node parameter that sets ``max_pixels``
+
+
+def message_to_rgb(msg, max_pixels: int = 0) -> np.ndarray:
+    """The RGB array of an ``Image`` or a ``CompressedImage``, as the segmenter takes it; InputError if it cannot be.
+
+    A valid message may still hold an image the network cannot take (one row): refused here with the rest of
+    the bad input, so that in a batch of cameras it costs only its own frame.
+    """
+    convert = compressed_to_rgb if isinstance(msg, CompressedImage) else image_to_rgb
+    return check_rgb(convert(msg, max_pixels=max_pixels))
 
 
 def image_to_rgb(msg: Image, max_pixels: int = 0) -> np.ndarray:

@@ -6,27 +6,29 @@ the newest message of each camera in a one-slot holder; one worker thread conver
 them in one batch through ``Segmenter.segment_cameras`` (one by one with the dense CRF) and publishes the
 results with the input's header.
 
+This module wires the node; its parts are functions and classes that run without it: ``parameters`` (the
+declarations and the checks of values), ``streams`` (the intake: one-slot holder, per-camera state, header checks,
+QoS), ``conversions`` (messages <-> arrays) and ``diagnostics`` (the status from the node's counters).
 doc/node.md describes the topics, parameters, QoS, diagnostics, several cameras, model reload and limits;
 config/seg_perception.yaml holds the parameters' defaults.
 """
 
 import signal
 import sys
-import textwrap
 import threading
 import time
 from collections import Counter, deque
-from typing import Iterable, NamedTuple, Optional
+from typing import Optional
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_srvs.srv import Trigger
 
@@ -40,12 +42,15 @@ from ..ambiguity import SafetyConfig, TemporalFlipCheck
 from ..bags.messages import stamp_ns as header_stamp_ns
 from ..camera import CameraModel
 from ..crf import CRF_SETTINGS
-from ..tensorrt.files import PRECISIONS, REBUILD_POLICIES
 from ..model_files import ModelFileError, ModelFiles, default_model
-from ..segmenter import InputError, Segmenter, check_rgb
-from ..status_keys import ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY, format_alarm_stamps, frames_key, status_name
-from ..taxonomy import TAXONOMY_CLASSES, taxonomy_lut
-from .conversions import array_to_image, compressed_to_rgb, freespace_to_cloud, image_to_rgb
+from ..segmenter import InputError, Segmenter
+from ..taxonomy import taxonomy_lut
+from .conversions import array_to_image, freespace_to_cloud, message_to_rgb
+from .diagnostics import LATENCY_SAMPLES, LATENCY_STAGES, ErrorThrottle, Report, alarm_text, diagnostic_status, no_alarm
+from .parameters import (RELIABILITY, SAFETY_PARAMETERS, camera_names, choice_refusal, crf_refusal,
+                         help_lines, parameter_declarations, temporal_refusal)
+from .streams import (QOS_CHECK_PERIOD_S, CameraStream, LatestFrames, Served, camera_info_qos, input_qos, output_qos,
+                      reliability_mismatches)
 
 NODE_NAME = 'seg_node'
 IMAGE_TOPIC = 'image'
@@ -74,157 +79,7 @@ TOPICS = (
     ('service', RELOAD_SERVICE, 'std_srvs/Trigger', 'read the model parameter\'s files again'),
 )
 
-RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': ReliabilityPolicy.BEST_EFFORT}
-CHOICES = {'backend': tuple(backends.names()), 'reliability': ('auto',) + tuple(RELIABILITY),
-           'crf': ('none',) + tuple(CRF_SETTINGS), 'fallback_backend': ('none',) + tuple(backends.names()),
-           'engine_precision': PRECISIONS, 'engine_rebuild': REBUILD_POLICIES, 'label_ids': ('taxonomy', 'model')}
-LATENCY_STAGES = ('convert', 'preprocess', 'inference', 'crf', 'postprocess', 'checks', 'total', 'end_to_end')
-SAFETY_PARAMETERS = {name for name, _, _, _ in SafetyConfig.declarations()}
-LATENCY_SAMPLES = 300           # per stage: percentiles over about the last 10-30 s at camera rates
-QOS_CHECK_PERIOD_S = 1.0
-MAX_INPUT_PIXELS = 4096 * 2160  # DCI 4K; a 4K rgb8 frame is 26.5 MB, its float32 copies 4x that
-RECENT_FRAMES = 8               # frames remembered to skip the same frame arriving on the other transport
 _STARTUP_ERRORS = (ModelFileError, backends.BackendUnavailable, ParameterException)
-
-
-def parameter_declarations():
-    """(name, default, descriptor) of every parameter; config/seg_perception.yaml repeats the defaults."""
-    def choice(description, name):
-        return ParameterDescriptor(description=description, read_only=True,
-                                   additional_constraints=f'one of {", ".join(CHOICES[name])}')
-
-    return (
-        ('model', '', ParameterDescriptor(
-            description='model manifest (.json), model file (.onnx/.pt) or model name; empty: the shipped '
-                        'default. Setting it (even to the same value) loads that model; if it cannot be '
-                        'loaded the change is refused and the running model keeps serving')),
-        ('backend', 'onnxruntime', choice('inference backend', 'backend')),
-        ('fallback_backend', 'none', choice('backend to run on when backend cannot run here (no TensorRT, '
-                                            'pycuda, GPU or PyTorch); none: refuse to start instead',
-                                            'fallback_backend')),
-        ('engine_precision', 'fp16', choice('tensorrt backend: precision of the engine to run', 'engine_precision')),
-        ('engine_rebuild', 'never', choice('tensorrt backend: never: refuse a missing or stale engine with the '
-                                           'reason; auto: build it then (once, not at every start)',
-                                           'engine_rebuild')),
-        ('engine_dir', '', ParameterDescriptor(
-            description='tensorrt backend: folder of built engines; empty: engines/cache beside the model',
-            read_only=True)),
-        ('cameras', Parameter.Type.STRING_ARRAY, ParameterDescriptor(
-            description='camera names, each with its own topics under its name (front/image -> '
-                        'front/segmentation/labels), segmented together in one batch; unset: one camera, '
-                        'the topics without a prefix', read_only=True)),
-        ('threads', 0, ParameterDescriptor(
-            description='CPU threads for inference; 0: the backend chooses (all cores, up to 8)',
-            read_only=True, integer_range=[IntegerRange(from_value=0, to_value=64, step=1)])),
-        ('reliability', 'auto', choice('input subscription reliability; auto: match the publishers',
-                                       'reliability')),
-        ('label_ids', 'taxonomy', choice(f'ids in segmentation/labels: taxonomy: the fixed output taxonomy '
-                                         f'({", ".join(TAXONOMY_CLASSES)}; 255 outside it); model: the model\'s '
-                                         f'own class ids', 'label_ids')),
-        ('crf', 'none', ParameterDescriptor(
-            description='refine the labels with the dense CRF before the checks (none on the live path: it costs '
-                        'hundreds of milliseconds per frame; diagnostics report it as latency crf); largefov or '
-                        'v2_resnet101: DeepLab\'s settings; needs backend torch (class probabilities)',
-            additional_constraints=f'one of {", ".join(CHOICES["crf"])}')),
-        ('publish_color', True, ParameterDescriptor(
-            description='publish segmentation/color (computed only while it has subscribers)')),
-        ('color_alpha', 0.5, ParameterDescriptor(
-            description='weight of the class colours over the image in segmentation/color',
-            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)])),
-        ('diagnostics_period_s', 1.0, ParameterDescriptor(
-            description='period of the /diagnostics status',
-            floating_point_range=[FloatingPointRange(from_value=0.1, to_value=10.0, step=0.0)])),
-        ('error_throttle_s', 5.0, ParameterDescriptor(
-            description='at most one error log per this many seconds about rejected frames; 0: log each',
-            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=60.0, step=0.0)])),
-        ('use_camera_info', True, ParameterDescriptor(
-            description='take the horizon from camera_info (with camera_pitch_deg) once it has arrived')),
-        ('max_input_pixels', MAX_INPUT_PIXELS, ParameterDescriptor(
-            description='refuse input images of more pixels (width x height, claimed by an Image or read from '
-                        'a jpeg/png header) before allocating them; default: 4096 x 2160 (DCI 4K)',
-            integer_range=[IntegerRange(from_value=1, to_value=2 ** 30, step=1)])),
-        ('stamp_tolerance_s', 1.0, ParameterDescriptor(
-            description='inputs stamped more than this ahead of or behind the node clock are counted in '
-                        'diagnostics (frames future stamp / past stamp), and still segmented',
-            floating_point_range=[FloatingPointRange(from_value=0.001, to_value=3600.0, step=0.0)])),
-    ) + tuple(_safety_declaration(*d) for d in SafetyConfig.declarations())
-
-
-def _safety_declaration(name, default, description, bounds):
-    """(name, default, descriptor) of one setting of the ambiguity checks (seg_perception.ambiguity)."""
-    if bounds is None or isinstance(default, bool):
-        return name, default, ParameterDescriptor(description=description)
-    low, high = bounds
-    if isinstance(default, float):
-        return name, default, ParameterDescriptor(description=description, floating_point_range=[
-            FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)])
-    return name, default, ParameterDescriptor(description=description, integer_range=[
-        IntegerRange(from_value=int(low), to_value=int(high), step=1)])
-
-
-def matching_reliability(publishers: Iterable) -> Optional[ReliabilityPolicy]:
-    """Reliability that receives well from all ``publishers`` (TopicEndpointInfo); None if there are none."""
-    policies = [p.qos_profile.reliability for p in publishers]
-    if not policies:
-        return None
-    return ReliabilityPolicy.BEST_EFFORT if ReliabilityPolicy.BEST_EFFORT in policies \
-        else ReliabilityPolicy.RELIABLE
-
-
-class LatestFrames:
-    """One slot per camera for its newest message: put() replaces what the worker has not taken yet."""
-
-    def __init__(self):
-        """Start empty."""
-        self._ready = threading.Condition()
-        self._items = {}
-
-    def put(self, camera: str, item) -> bool:
-        """Store ``item`` as ``camera``'s newest; True if it replaced one that was never taken (a dropped frame)."""
-        with self._ready:
-            replaced = camera in self._items
-            self._items[camera] = item
-            self._ready.notify()
-        return replaced
-
-    def take(self, timeout_s: float) -> dict:
-        """Remove and return every camera's newest item (camera -> item), waiting up to ``timeout_s`` for one."""
-        with self._ready:
-            if not self._items:
-                self._ready.wait(timeout_s)
-            items, self._items = self._items, {}
-        return items
-
-
-class Served(NamedTuple):
-    """What serves frames, replaced whole (one assignment) by a model reload."""
-
-    segmenter: Segmenter
-    temporals: dict                     # camera name -> its TemporalFlipCheck
-    fallback_warning: str               # '' unless the backend is the fallback one
-    label_lut: Optional[np.ndarray]     # model id -> taxonomy id, or None (label_ids: model)
-
-
-class CameraStream:
-    """One camera's topics and the state that belongs to it alone (horizon, stamps, frame_id, counts)."""
-
-    def __init__(self, name: str):
-        """``name``: '' for the single unprefixed camera, else the prefix of its topics."""
-        self.name = name
-        self.label = name or 'camera'
-        self.inputs = {}                    # IMAGE_TOPIC / COMPRESSED_TOPIC -> subscription
-        self.outputs = {}                   # LABELS_TOPIC, ... -> publisher
-        self.camera_info = None             # (K, width, height) of the newest CameraInfo
-        self.camera_info_sub = None
-        self.recent_frames = deque(maxlen=RECENT_FRAMES)
-        self.previous_stamp_ns = 0          # of the last input received, to count those out of order
-        self.frame_id = None                # of the first input; a change is logged once
-        self.counts = Counter()             # received, processed
-        self.alarm = False                  # on this camera's newest segmented frame
-
-    def topic(self, relative: str) -> str:
-        """``relative`` under this camera's name."""
-        return f'{self.name}/{relative}' if self.name else relative
 
 
 class SegNode(Node):
@@ -243,13 +98,7 @@ class SegNode(Node):
         self.add_on_set_parameters_callback(self._check_parameters)
         for name, default, descriptor in parameter_declarations():
             self.declare_parameter(name, default, descriptor)
-        names = self.get_parameter_or('cameras', Parameter('cameras', value=None)).value
-        if names is not None:
-            bad = [n for n in names if not n or n.startswith(('/', '~')) or n.endswith('/')]
-            if not names or bad or len(set(names)) != len(names):
-                raise ParameterException(f'camera names must be one or more unique, non-empty relative names '
-                                         f'(front, rear/left), got {list(names)}', 'cameras')
-        names = names or ['']
+        names = camera_names(self.get_parameter_or('cameras', Parameter('cameras', value=None)).value)
         self._streams = {name: CameraStream(name) for name in names}
         # the serving model, its cameras' temporal checks and the backend warning, replaced together (one
         # assignment) by a reload
@@ -263,26 +112,21 @@ class SegNode(Node):
         self._latency_ms = {stage: deque(maxlen=LATENCY_SAMPLES) for stage in LATENCY_STAGES}
         self._frame_id_change = 'none'
         self._last_error = ''
-        self._error_logged_at = -float('inf')
-        self._errors_not_logged = 0
-        self._alarm = {'latest': False, 'frames': 0, 'since_status': 0, 'reasons': 'none', 'region': 'none',
-                       'stamps': []}
+        self._error_throttle = ErrorThrottle()
+        self._alarm = no_alarm()
         self._horizon = '-'
 
-        output_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                                reliability=ReliabilityPolicy.RELIABLE)
         reliability = self._param('reliability')
         for stream in self._streams.values():
             for topic in (LABELS_TOPIC, COLOR_TOPIC, CONFIDENCE_TOPIC, DRIVABLE_TOPIC, AMBIGUOUS_TOPIC,
                           FREESPACE_TOPIC):
                 msg_type = PointCloud2 if topic == FREESPACE_TOPIC else Image
-                stream.outputs[topic] = self.create_publisher(msg_type, stream.topic(topic), output_qos)
+                stream.outputs[topic] = self.create_publisher(msg_type, stream.topic(topic), output_qos())
             for topic, msg_type in ((IMAGE_TOPIC, Image), (COMPRESSED_TOPIC, CompressedImage)):
                 self._subscribe(stream, topic, msg_type, RELIABILITY.get(reliability, ReliabilityPolicy.RELIABLE))
-            # best effort receives from reliable and best-effort camera drivers alike; CameraInfo is small
             stream.camera_info_sub = self.create_subscription(
                 CameraInfo, stream.topic(CAMERA_INFO_TOPIC), lambda msg, s=stream: self._on_camera_info(msg, s),
-                QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+                camera_info_qos())
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         if reliability == 'auto':
             self.create_timer(QOS_CHECK_PERIOD_S, self._match_publishers)
@@ -296,9 +140,8 @@ class SegNode(Node):
         self._worker = threading.Thread(target=self._work, name='seg_worker', daemon=True)
         self._worker.start()
         model = self.segmenter.model
-        topics = ', '.join(f'{sub.topic_name}' for stream in self._streams.values() for sub in stream.inputs.values())
-        self.get_logger().info(f'segmenting {topics} with model {model.name} ({model.manifest_path}) on '
-                               f'{self.segmenter.backend.describe()}')
+        self.get_logger().info(f'segmenting {", ".join(self._input_topics())} with model {model.name} '
+                               f'({model.manifest_path}) on {self.segmenter.backend.describe()}')
         if self._served.fallback_warning:
             self.get_logger().warning(self._served.fallback_warning)
 
@@ -311,6 +154,10 @@ class SegNode(Node):
 
     def _param(self, name: str):
         return self.get_parameter(name).value
+
+    def _input_topics(self) -> tuple:
+        """The resolved names of every camera's image subscriptions."""
+        return tuple(sub.topic_name for stream in self._streams.values() for sub in stream.inputs.values())
 
     @property
     def segmenter(self) -> Segmenter:
@@ -374,14 +221,11 @@ class SegNode(Node):
         before calling this, and this is the last check, so the values are as good as set.
         """
         for parameter in parameters:
-            choices = CHOICES.get(parameter.name)
-            if choices and parameter.value not in choices:
-                return SetParametersResult(successful=False, reason=f'{parameter.name} must be one of '
-                                           f'{", ".join(choices)}; got {parameter.value!r}')
-            if parameter.name == 'crf' and parameter.value != 'none' and self._param('backend') != 'torch':
-                return SetParametersResult(successful=False, reason=f'crf {parameter.value} needs the class '
-                                           f'probabilities, which only backend torch gives; backend is '
-                                           f'{self._param("backend")}')
+            reason = choice_refusal(parameter.name, parameter.value)
+            if reason is None and parameter.name == 'crf':
+                reason = crf_refusal(parameter.value, self._param('backend'))
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
         started = hasattr(self, '_served')              # not while __init__ declares the parameters
         model = [p.value for p in parameters if p.name == 'model']
         if model and started:
@@ -391,11 +235,9 @@ class SegNode(Node):
         changed = {p.name: p.value for p in parameters if p.name in SAFETY_PARAMETERS}
         if changed and started:
             config = self._safety_config(changed)
-            window, flips = config.temporal.window, config.temporal.min_flips
-            if flips >= window:
-                return SetParametersResult(successful=False, reason=f'temporal_min_flips ({flips}) must be less '
-                                           f'than temporal_window ({window}): {window} frames have '
-                                           f'{window - 1} changes')
+            reason = temporal_refusal(config)
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
             self.segmenter.safety = config
         return SetParametersResult(successful=True)
 
@@ -425,7 +267,6 @@ class SegNode(Node):
     # --- input ------------------------------------------------------------------------------------------
 
     def _subscribe(self, stream: CameraStream, topic: str, msg_type, reliability: ReliabilityPolicy):
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability)
         events = None
         if self._param('reliability') == 'auto':
             # rclpy's default handler warns that no messages will be received; _match_publishers
@@ -434,70 +275,40 @@ class SegNode(Node):
                 f'{topic}: a publisher with another reliability appeared; re-subscribing within '
                 f'{QOS_CHECK_PERIOD_S:.0f} s'))
         stream.inputs[topic] = self.create_subscription(
-            msg_type, stream.topic(topic), lambda msg: self._on_message(msg, stream, topic), qos,
+            msg_type, stream.topic(topic), lambda msg: self._on_message(msg, stream, topic), input_qos(reliability),
             event_callbacks=events)
 
     def _on_message(self, msg, stream: CameraStream, topic: str):
         """Keep the newest message for the worker; runs on the executor, so it must stay this short."""
-        stamp = msg.header.stamp
-        frame = (stamp.sec, stamp.nanosec, msg.header.frame_id)
         topic_name = stream.inputs[topic].topic_name
+        now_ns = self.get_clock().now().nanoseconds
+        first_frame_id_change = None
         with self._lock:
-            other_transport = any(f == frame and t != topic for f, t in stream.recent_frames)
-            if other_transport and (stamp.sec or stamp.nanosec):
+            if stream.is_duplicate(msg.header, topic):
                 self._counts['duplicate'] += 1
                 return
-            stream.recent_frames.append((frame, topic))
             self._counts['received'] += 1
             stream.counts['received'] += 1
-            first_frame_id_change = self._check_header(msg.header, stream)
+            change = stream.check_header(msg.header, self._counts, now_ns, self._param('stamp_tolerance_s'))
+            if change is not None:
+                self._frame_id_change = change
+                if self._counts['frame_id change'] == 1:
+                    first_frame_id_change = change
             if self._latest.put(stream.name, (msg, topic_name)):
                 self._counts['dropped'] += 1
         if first_frame_id_change:
             self.get_logger().warning(f'{topic_name}: frame_id changed {first_frame_id_change}; further changes '
                                       f'are counted in diagnostics only')
 
-    def _check_header(self, header, stream: CameraStream) -> Optional[str]:
-        """Count stamps far from the clock or out of order and frame_id changes; with self._lock held.
-
-        Such frames are still segmented (a replayed bag or a camera with a drifting clock is not wrong input),
-        but a planner fusing the outputs by stamp or frame should know. Returns the first frame_id change as
-        text, which the caller logs once outside the lock.
-        """
-        first_change = None
-        if stream.frame_id is not None and header.frame_id != stream.frame_id:
-            self._counts['frame_id change'] += 1
-            self._frame_id_change = f'{stream.frame_id!r} -> {header.frame_id!r}'
-            if self._counts['frame_id change'] == 1:
-                first_change = self._frame_id_change
-        stream.frame_id = header.frame_id
-        stamp_ns = header_stamp_ns(header)
-        if stamp_ns == 0:               # unstamped: nothing to compare
-            return first_change
-        age_s = (self.get_clock().now().nanoseconds - stamp_ns) / 1e9
-        tolerance_s = self._param('stamp_tolerance_s')
-        if age_s < -tolerance_s:
-            self._counts['future stamp'] += 1
-        elif age_s > tolerance_s:
-            self._counts['past stamp'] += 1
-        # against the previous input, not the newest ever: one stamp from the far future is one count
-        if stamp_ns < stream.previous_stamp_ns:
-            self._counts['out of order'] += 1
-        stream.previous_stamp_ns = stamp_ns
-        return first_change
-
     def _match_publishers(self):
         """reliability=auto: re-subscribe when the publishers' reliability differs from the subscription's."""
-        for stream in self._streams.values():
-            for topic, subscription in list(stream.inputs.items()):
-                wanted = matching_reliability(self.get_publishers_info_by_topic(subscription.topic_name))
-                if wanted is None or wanted == subscription.qos_profile.reliability:
-                    continue
-                self.get_logger().info(f'{subscription.topic_name}: re-subscribing {wanted.name.lower()} to '
-                                       f'match its publishers')
-                msg_type = subscription.msg_type
-                self.destroy_subscription(subscription)
-                self._subscribe(stream, topic, msg_type, wanted)
+        for stream, topic, subscription, wanted in reliability_mismatches(self._streams.values(),
+                                                                          self.get_publishers_info_by_topic):
+            self.get_logger().info(f'{subscription.topic_name}: re-subscribing {wanted.name.lower()} to '
+                                   f'match its publishers')
+            msg_type = subscription.msg_type
+            self.destroy_subscription(subscription)
+            self._subscribe(stream, topic, msg_type, wanted)
 
     # --- processing (worker thread) --------------------------------------------------------------------
 
@@ -521,10 +332,7 @@ class SegNode(Node):
         for name, (msg, topic_name) in items.items():
             t0 = time.perf_counter()
             try:
-                convert = compressed_to_rgb if isinstance(msg, CompressedImage) else image_to_rgb
-                # a valid message may still hold an image the network cannot take (one row): refused here, so
-                # that it costs only its own camera's frame, not the batch
-                rgb = check_rgb(convert(msg, max_pixels=self._param('max_input_pixels')))
+                rgb = message_to_rgb(msg, max_pixels=self._param('max_input_pixels'))
             except InputError as e:
                 self._record_error('rejected', f'{topic_name}: {e}')
                 continue
@@ -566,10 +374,7 @@ class SegNode(Node):
                 self._alarm['stamps'].append(stamp_ns)
                 self._alarm['frames'] += 1
                 self._alarm['since_status'] += 1
-                self._alarm['reasons'] = '; '.join(f'{prefix}{r}' for r in result.reasons)
-                boxes = np.array([r.region for r in result.reasons])
-                self._alarm['region'] = prefix + ','.join(
-                    str(v) for v in (*boxes[:, :2].min(0), *boxes[:, 2:].max(0)))
+                self._alarm['reasons'], self._alarm['region'] = alarm_text(result.reasons, prefix)
         if rising:
             self.get_logger().warning(f'alarm: {self._alarm["reasons"]}')
             self._publish_diagnostics()     # a planner should not wait for the next period to hear of it
@@ -599,10 +404,9 @@ class SegNode(Node):
         with self._lock:
             self._counts[kind] += 1
             self._last_error = text
-            if now - self._error_logged_at < self._param('error_throttle_s'):
-                self._errors_not_logged += 1
-                return
-            not_logged, self._errors_not_logged, self._error_logged_at = self._errors_not_logged, 0, now
+            not_logged = self._error_throttle.admit(now, self._param('error_throttle_s'))
+        if not_logged is None:
+            return
         more = f' ({not_logged} more since the last message)' if not_logged else ''
         self.get_logger().error(f'dropped a frame: {text}{more}')
 
@@ -617,83 +421,23 @@ class SegNode(Node):
         self._diagnostics_pub.publish(diagnostics)
 
     def _diagnostic_status(self) -> DiagnosticStatus:
+        served, crf_setting, topics = self._served, self._param('crf'), self._input_topics()
         now = time.monotonic()
         with self._lock:
             counts = self._counts.copy()
             previous, since = self._reported
             self._reported = (counts, now)
-            percentiles = {stage: np.percentile(list(samples), (50, 99)) if samples else None
-                           for stage, samples in self._latency_ms.items()}
-            last_error = self._last_error
-            alarm = dict(self._alarm)
+            report = Report(
+                node_name=self.get_fully_qualified_name(), backend=served.segmenter.backend.describe(),
+                fallback=served.fallback_warning, model=served.segmenter.model, crf=crf_setting, input_topics=topics,
+                counts=counts, recent=counts - previous, elapsed_s=max(now - since, 1e-6),
+                latency_ms={stage: list(samples) for stage, samples in self._latency_ms.items()},
+                last_error=self._last_error, alarm=dict(self._alarm), horizon=self._horizon,
+                frame_id_change=self._frame_id_change, reloads=self._reloads, reload_error=self._reload_error,
+                per_camera={stream.label: stream.counts.copy() for stream in self._streams.values()})
             self._alarm['since_status'] = 0
-            self._alarm['stamps'] = []      # replaced, not cleared: ``alarm`` holds the list
-            horizon = self._horizon
-            frame_id_change = self._frame_id_change
-            reloads, reload_error = self._reloads, self._reload_error
-            per_camera = {stream.label: stream.counts.copy() for stream in self._streams.values()}
-        fallback = self._served.fallback_warning
-        recent = counts - previous
-        elapsed_s = max(now - since, 1e-6)
-        level, message = self._health(counts, recent, last_error)
-        if alarm['latest']:
-            level, message = DiagnosticStatus.ERROR, f'ALARM, ambiguity on the path ahead: {alarm["reasons"]}'
-        elif alarm['since_status']:
-            level = max(level, DiagnosticStatus.WARN)
-            message = (f'alarm on {alarm["since_status"]} frame(s) since the last status, clear now '
-                       f'(last: {alarm["reasons"]}); {message}')
-        if fallback:        # WARN for as long as the node runs on the fallback backend
-            level = max(level, DiagnosticStatus.WARN)
-            message = f'{message}; {fallback}'
-        model = self.segmenter.model
-        values = [
-            ('backend', self.segmenter.backend.describe()),
-            ('backend fallback', fallback or 'none'),
-            ('model', f'{model.name} ({model.manifest_path})'),
-            ('model sha256', ', '.join(f'{role} {digest[:12]}' for role, digest in
-                                       sorted(model.manifest['sha256'].items()))),
-            ('model reloads', str(reloads)),
-            ('crf', self._param('crf')),
-            ('last reload refused', reload_error),
-            ('input rate (Hz)', f'{recent["received"] / elapsed_s:.1f}'),
-            ('output rate (Hz)', f'{recent["processed"] / elapsed_s:.1f}'),
-        ]
-        values += [(frames_key(kind), str(counts[kind]))
-                   for kind in ('received', 'processed', 'dropped', 'rejected', 'failed', 'duplicate',
-                                'future stamp', 'past stamp', 'out of order', 'frame_id change')]
-        values.append(('last frame_id change', frame_id_change))
-        if len(per_camera) > 1:
-            for label, camera_counts in per_camera.items():
-                values += [(f'camera {label} frames {kind}', str(camera_counts[kind]))
-                           for kind in ('received', 'processed')]
-        for stage, p in percentiles.items():
-            values += [(f'latency {stage} p50 (ms)', '-' if p is None else f'{p[0]:.1f}'),
-                       (f'latency {stage} p99 (ms)', '-' if p is None else f'{p[1]:.1f}')]
-        values.append(('last error', last_error or 'none'))
-        values += [(ALARM_KEY, 'true' if alarm['latest'] else 'false'), (ALARM_COUNT_KEY, str(alarm['frames'])),
-                   ('alarm reasons', alarm['reasons']), ('alarm region', alarm['region']),
-                   (ALARM_STAMPS_KEY, format_alarm_stamps(alarm['stamps'])), ('horizon', horizon)]
-        return DiagnosticStatus(level=level, name=status_name(self.get_fully_qualified_name()), message=message,
-                                hardware_id=self.segmenter.backend.describe(),
-                                values=[KeyValue(key=k, value=v) for k, v in values])
-
-    def _health(self, counts: Counter, recent: Counter, last_error: str):
-        """(level, message) from the counts since the last status."""
-        failed = recent['rejected'] + recent['failed']
-        if failed and not recent['processed']:
-            return DiagnosticStatus.ERROR, (f'no frame segmented: {failed} input(s) failed since the last '
-                                            f'status; last error: {last_error}')
-        if failed:
-            return DiagnosticStatus.WARN, (f'{recent["rejected"]} input(s) rejected, {recent["failed"]} '
-                                           f'failed since the last status')
-        if recent['dropped']:
-            return DiagnosticStatus.WARN, (f'dropping frames: {recent["dropped"]} of {recent["received"]} '
-                                           f'since the last status (input faster than segmentation)')
-        if not counts['received']:
-            topics = ', '.join(sub.topic_name for stream in self._streams.values()
-                               for sub in stream.inputs.values())
-            return DiagnosticStatus.OK, f'waiting for images on {topics}'
-        return DiagnosticStatus.OK, 'segmenting'
+            self._alarm['stamps'] = []      # replaced, not cleared: the report holds the list
+        return diagnostic_status(report)
 
 
 def _shut_down_on_sigterm():
@@ -712,15 +456,6 @@ def _shut_down_on_sigterm():
     signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
 
 
-def _shown(default) -> str:
-    """A parameter's default as YAML would write it ('unset' for a parameter declared by its type alone)."""
-    if isinstance(default, Parameter.Type):
-        return 'unset'
-    if isinstance(default, bool):
-        return str(default).lower()
-    return repr(default) if isinstance(default, str) else str(default)
-
-
 def usage() -> str:
     """What ``seg_node --help`` prints: how to run it, the topics (TOPICS) and every parameter it declares."""
     lines = __doc__.splitlines()
@@ -732,15 +467,7 @@ def usage() -> str:
             'topics (relative names, so that namespaces and remapping apply):']
     text += [f'  {kind:<8}{name:<26}{msg_type}: {meaning}' for kind, name, msg_type, meaning in TOPICS]
     text += ['', 'parameters (name, type, default, constraints; `ros2 param describe` gives the same):']
-    for name, default, descriptor in parameter_declarations():
-        kind = default if isinstance(default, Parameter.Type) else Parameter.Type.from_parameter_value(default)
-        facts = [kind.name.lower().replace('_', ' '), f'default {_shown(default)}']
-        facts += [descriptor.additional_constraints] if descriptor.additional_constraints else []
-        facts += [f'{r.from_value:g} to {r.to_value:g}' for r in descriptor.floating_point_range]
-        facts += [f'{r.from_value} to {r.to_value}' for r in descriptor.integer_range]
-        facts += ['read-only: set at start'] if descriptor.read_only else []
-        text.append(f'  {name} ({"; ".join(facts)})')
-        text += textwrap.wrap(descriptor.description, 110, initial_indent=' ' * 6, subsequent_indent=' ' * 6)
+    text += help_lines()
     return '\n'.join(text)
 
 
