@@ -23,7 +23,7 @@ from typing import IO, Callable, Dict, Iterable, Optional
 
 import rclpy
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, ShutdownException, SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -163,10 +163,17 @@ def spinning(domain_id: Optional[int] = None):
     executor = SingleThreadedExecutor(context=context)
 
     def spin():
-        try:
-            executor.spin()
-        except ExternalShutdownException:
-            pass
+        # spin_once in a loop rather than spin(): a node destroyed while the executor builds its wait set raises
+        # InvalidHandle there (ros2/rclpy#1284), which would end spin() and leave every other node unserved
+        while context.ok():
+            try:
+                executor.spin_once(timeout_sec=0.1)
+            except (ExternalShutdownException, ShutdownException):
+                return
+            except Exception as e:  # noqa: B902 - rclpy's InvalidHandle has no public import path on every distro
+                if type(e).__name__ != 'InvalidHandle':
+                    raise
+                time.sleep(0.01)
     thread = threading.Thread(target=spin, daemon=True)
     thread.start()
     try:
