@@ -16,8 +16,11 @@ JAZZY_VENV := .venv-jazzy
 # the tests that run rclpy, its messages or the node: on Jazzy as on Kilted
 ROS_TESTS := test/test_seg_node.py test/test_bag.py test/test_demo.py test/test_fuzz.py test/test_soak.py \
 	test/test_conversions.py test/test_launch_config.py
-# torch first and pinned: the CPU build (an unpinned torch would pull a multi-GB CUDA build)
+# torch first and pinned, so that the CPU build is what pip takes (an unpinned torch would pull a multi-GB CUDA
+# build). Where pip's index has only CUDA builds of the pin (PyPI's Linux x86_64 wheels), name PyTorch's CPU index:
+#   make test TORCH_PIP_ARGS='--index-url https://download.pytorch.org/whl/cpu'
 TORCH := torch==2.13.0
+TORCH_PIP_ARGS ?=
 
 .PHONY: install install-test install-jazzy demo test test-jazzy bench
 
@@ -31,11 +34,11 @@ install: $(VENV_PYTHON)
 	$(PIP) install -q -e '.[ros]'
 
 install-test: $(VENV_PYTHON)
-	$(PIP) install -q $(TORCH)
+	$(PIP) install -q $(TORCH_PIP_ARGS) $(TORCH)
 	$(PIP) install -q -e '.[ros,test]'
 
 install-jazzy: $(JAZZY_VENV)/bin/python
-	$(JAZZY_VENV)/bin/python -m pip install -q $(TORCH)
+	$(JAZZY_VENV)/bin/python -m pip install -q $(TORCH_PIP_ARGS) $(TORCH)
 	$(JAZZY_VENV)/bin/python -m pip install -q -e '.[ros-jazzy,torch,plots]' pytest
 
 demo: install
