@@ -23,7 +23,8 @@ from typing import IO, Callable, Dict, Iterable, Optional
 
 import rclpy
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.exceptions import InvalidHandle
+from rclpy.executors import ExternalShutdownException, ShutdownException, SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -163,10 +164,15 @@ def spinning(domain_id: Optional[int] = None):
     executor = SingleThreadedExecutor(context=context)
 
     def spin():
-        try:
-            executor.spin()
-        except ExternalShutdownException:
-            pass
+        # executor.spin(), carrying on past InvalidHandle: rclpy raises it building the wait set when a node is
+        # destroyed meanwhile (seen on Jazzy), which would end the thread and leave every later node unspun
+        while context.ok():
+            try:
+                executor.spin_once(timeout_sec=0.5)
+            except InvalidHandle:
+                continue
+            except (ExternalShutdownException, ShutdownException):
+                break
     thread = threading.Thread(target=spin, daemon=True)
     thread.start()
     try:
