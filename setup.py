@@ -34,6 +34,11 @@ setup(
             'ros-rclpy', 'ros-sensor-msgs', 'ros-std-msgs', 'ros-std-srvs', 'ros-diagnostic-msgs',
             'ros-rmw-fastrtps-cpp',
         ],
+        # the same on ROS 2 Jazzy (the LTS): its PyPI wheels, for a virtual environment of their own (make test-jazzy)
+        'ros-jazzy': [
+            'ros-jazzy-rclpy', 'ros-jazzy-sensor-msgs', 'ros-jazzy-std-msgs', 'ros-jazzy-std-srvs',
+            'ros-jazzy-diagnostic-msgs', 'ros-jazzy-rmw-fastrtps-cpp',
+        ],
         'torch': ['torch==2.13.0', 'onnx', 'onnxscript'],
         # the tensorrt backend and `build-engine`: an NVIDIA GPU and driver needed (on Jetson: JetPack's TensorRT)
         'tensorrt': ['tensorrt-cu12>=10,<11', 'pycuda'],

@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny deployable model made on the fly, so tests never need the shipped weights."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -44,6 +45,22 @@ def ros(request):
 
     with spinning(request.module.DOMAIN_ID) as (context, executor):
         yield context, executor
+
+
+@pytest.fixture(autouse=True)
+def torch_default_determinism():
+    """Every test starts and ends with torch's default: deterministic algorithms off.
+
+    train() turns them on for the whole process, and a session fixture that trains would leave them on for every
+    later test (and a warning from each non-deterministic operation they run).
+    """
+    def reset():
+        torch = sys.modules.get('torch')
+        if torch is not None:
+            torch.use_deterministic_algorithms(False)
+    reset()
+    yield
+    reset()
 
 
 @pytest.fixture(scope='module')

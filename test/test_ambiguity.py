@@ -4,8 +4,6 @@ The scene in every test: a 60 x 80 image, horizon at row 24, sky above it, build
 below, unless a test paints something else.
 """
 
-import time
-
 import numpy as np
 import pytest
 
@@ -258,26 +256,24 @@ def test_settings_round_trip_through_flat_names():
         SafetyConfig.from_flat({'sky_on_roads_margin_px': 1.0})
 
 
-def test_checks_take_under_five_ms_at_480x360():
-    rng = np.random.default_rng(0)
+def test_checks_at_480x360_raise_the_alarm_on_a_trailer_called_sky_and_keep_the_road_under_it_undrivable():
+    # the checks' timing at this size: benchmarks/checks_timing.py
     labels = np.full((360, 480), SKY, np.uint8)
     labels[160:, 60:420] = ROAD
     labels[:, :60] = BUILDING
     labels[:, 420:] = BUILDING
     labels[120:200, 100:380] = SKY                           # a trailer called sky: every check has work to do
     labels[200:210, 100:380] = CAR
-    margin = rng.uniform(0, 1, labels.shape).astype(np.float32)
+    margin = np.random.default_rng(0).uniform(0, 1, labels.shape).astype(np.float32)
     config = SafetyConfig()
     temporal = TemporalFlipCheck(config.temporal)
-    times = []
-    for i in range(30):
-        t = time.perf_counter()
+    for _ in range(3):
         candidate = connected_road(labels, CAMVID_CLASSES, config)
         flips = temporal.update(labels, SKY_IDS, OBSTACLE_IDS, 160.0)
-        assess(labels, margin, CAMVID_CLASSES, config, 160.0, 'camera', candidate, flips)
-        times.append((time.perf_counter() - t) * 1e3)
-    print(f'\nchecks at 480x360: median {np.median(times):.2f} ms')
-    assert np.median(times) < 5.0 * 3           # a loose bound here (shared CI cores); the figure: scenarios
+        verdict = assess(labels, margin, CAMVID_CLASSES, config, 160.0, 'camera', candidate, flips)
+    assert verdict.alarm and 'sky_below_horizon' in {reason.check for reason in verdict.reasons}
+    assert verdict.drivable.shape == (360, 480) and not verdict.drivable[160:, 100:380].any()   # it may be an underride
+    assert verdict.drivable[200:, 60:100].any() and verdict.drivable[200:, 380:420].any()   # the road beside it
 
 
 @pytest.mark.parametrize('horizon', [-50.0, 0.0, 59.5, 60.0, 500.0])

@@ -6,6 +6,7 @@ manifest records them, and bad settings get one line and exit 2.
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,7 +162,7 @@ def test_bad_settings_are_one_line_and_exit_2(trained, tmp_path, capsys):
     assert 'stride' in capsys.readouterr().err
     assert class_bias.run(_bias_args('--model', str(tmp_path / 'none.json'), '--out', str(tmp_path)), 'x') == 2
     assert 'error:' in capsys.readouterr().err
-    manifest = json.load(open(trained))
+    manifest = json.loads(Path(trained).read_text())
     onnx_only = tmp_path / 'onnx_only.json'
     manifest['files'] = {'onnx': manifest['files']['onnx']}
     manifest['sha256'] = {'onnx': manifest['sha256']['onnx']}
@@ -176,7 +177,7 @@ def test_bad_settings_are_one_line_and_exit_2(trained, tmp_path, capsys):
 def test_a_manifest_with_the_wrong_number_of_offsets_is_refused(trained, tmp_path):
     from seg_perception.model_files import ModelFileError
 
-    manifest = json.load(open(trained))
+    manifest = json.loads(Path(trained).read_text())
     manifest['class_bias'] = {'values': [0.0, 1.0]}
     model = ModelFiles(str(tmp_path / 'm.json'), manifest)
     with pytest.raises(ModelFileError, match='class_bias has 2 values'):

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,7 +40,7 @@ def test_labels_scaled_to_the_frame_stay_centred_on_what_the_network_saw(segment
 
 
 def test_classes_come_from_the_manifest_and_colours_from_the_taxonomy(segmenter, tiny_model):
-    manifest = json.load(open(tiny_model))
+    manifest = json.loads(Path(tiny_model).read_text())
     assert list(segmenter.classes) == manifest['classes'] and 'palette' not in manifest
     assert segmenter.palette == class_palette(segmenter.classes)
     assert segmenter.palette[segmenter.classes.index('car')] == (0, 0, 142)     # vehicle's blue
@@ -124,7 +125,7 @@ def test_corrupt_onnx_with_matching_manifest_fails_at_start(tiny_model, tmp_path
     folder = tmp_path / 'corrupt'
     shutil.copytree(os.path.dirname(tiny_model), folder)
     (folder / 'tiny.onnx').write_bytes(b'not an onnx file')
-    manifest = json.load(open(folder / 'tiny.json'))
+    manifest = json.loads((folder / 'tiny.json').read_text())
     manifest['sha256']['onnx'] = sha256_file(str(folder / 'tiny.onnx'))
     (folder / 'tiny.json').write_text(json.dumps(manifest))
     with pytest.raises(BackendUnavailable, match='cannot load'):
@@ -147,9 +148,9 @@ def _segment_both(tiny_model, tmp_path, rgb_frame):
     """The frame segmented by the tiny model and by its rewritten graph tmp_path/tiny.onnx (manifest beside it)."""
     from seg_perception.model_files import sha256_file
 
-    manifest = json.load(open(tiny_model))
+    manifest = json.loads(Path(tiny_model).read_text())
     manifest['sha256']['onnx'] = sha256_file(str(tmp_path / 'tiny.onnx'))
-    json.dump(manifest, open(tmp_path / 'tiny.json', 'w'))
+    (tmp_path / 'tiny.json').write_text(json.dumps(manifest))
     return (Segmenter.from_model(tiny_model, threads=1).segment(rgb_frame),
             Segmenter.from_model(str(tmp_path / 'tiny.json'), threads=1).segment(rgb_frame))
 
@@ -210,7 +211,7 @@ def test_half_weights_script_writes_the_model_with_its_check(tiny_model, tmp_pat
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert script.main([tiny_model, '--out', str(tmp_path), '--limit', '2', '--threads', '1']) == 0
-    written = json.load(open(tmp_path / 'tiny.json'))
+    written = json.loads((tmp_path / 'tiny.json').read_text())
     assert set(written['files']) == {'onnx'}
     assert written['weights_storage_check']['frames'] == 2
     assert written['weights_storage_check']['labels_changed'] < 0.005
@@ -220,7 +221,7 @@ def test_half_weights_script_writes_the_model_with_its_check(tiny_model, tmp_pat
     rc = script.main([tiny_model, '--int8', '--out', str(tmp_path / 'int8'), '--limit', '2', '--threads', '1'])
     assert rc in (0, 1) and (tmp_path / 'int8' / 'tiny.json').exists() == (rc == 0)
     if rc == 0:                             # written only when fewer than 0.5% of the labels change
-        check = json.load(open(tmp_path / 'int8' / 'tiny.json'))
+        check = json.loads((tmp_path / 'int8' / 'tiny.json').read_text())
         assert check['weights_storage'].startswith('int8') and check['weights_storage_check']['labels_changed'] < 0.005
         Segmenter.from_model(str(tmp_path / 'int8' / 'tiny.json'), threads=1)
 

@@ -8,7 +8,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_LINE_LENGTH = 120
-EXCLUDE = '.git,__pycache__,.pytest_cache,build,install,log,out,runs,data_pack,engines'
+EXCLUDE = '.git,.venv,.venv-jazzy,__pycache__,.pytest_cache,build,install,log,out,runs,data_pack,engines'
 
 
 @pytest.mark.flake8

@@ -111,10 +111,12 @@ def test_frrn_cpu_exports_to_onnx_opset_17_and_matches_pytorch_in_onnxruntime():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.2, 0.2)
             m.running_var.uniform_(0.5, 2.0)
+    from seg_perception.export import quiet_legacy_export
     buffer = io.BytesIO()
-    torch.onnx.export(net, torch.zeros(1, 3, 64, 64), buffer, opset_version=17, dynamo=False,
-                      input_names=['image'], output_names=['logits'],
-                      dynamic_axes={'image': {0: 'n', 2: 'h', 3: 'w'}, 'logits': {0: 'n', 2: 'h', 3: 'w'}})
+    with quiet_legacy_export():
+        torch.onnx.export(net, torch.zeros(1, 3, 64, 64), buffer, opset_version=17, dynamo=False,
+                          input_names=['image'], output_names=['logits'],
+                          dynamic_axes={'image': {0: 'n', 2: 'h', 3: 'w'}, 'logits': {0: 'n', 2: 'h', 3: 'w'}})
     model = onnx.load_from_string(buffer.getvalue())
     assert model.opset_import[0].version == 17
     # static-shape operators only: no adaptive pooling, no data-dependent shapes

@@ -259,7 +259,8 @@ def play(source: str, *, remaps: Sequence[str] = (), rate: float = 1.0, loop: bo
         topics = {absolute(camera_topic): 'sensor_msgs/msg/Image'}
         messages = lambda: frame_messages(source, absolute(camera_topic), fps)  # noqa: E731
     try:
-        with rclpy.init(args=args or []):
+        rclpy.init(args=args or [])     # not `with rclpy.init()`: that exists from Kilted on, not on Jazzy
+        try:
             node = Node('seg_perception_player')
             publishers = {topic: node.create_publisher(_message_class(msgtype), table.get(topic, topic), 10)
                           for topic, msgtype in topics.items()}
@@ -289,6 +290,8 @@ def play(source: str, *, remaps: Sequence[str] = (), rate: float = 1.0, loop: bo
                 targets = sorted(p.topic_name for p in publishers.values())
                 print(f'played {played} messages on {", ".join(targets)}', file=sys.stderr)
                 node.destroy_node()
+        finally:
+            rclpy.try_shutdown()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     return 0

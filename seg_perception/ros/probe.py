@@ -23,6 +23,7 @@ from typing import IO, Callable, Dict, Iterable, Optional
 
 import rclpy
 from rclpy.duration import Duration
+from rclpy.exceptions import InvalidHandle
 from rclpy.executors import ExternalShutdownException, ShutdownException, SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
@@ -163,17 +164,15 @@ def spinning(domain_id: Optional[int] = None):
     executor = SingleThreadedExecutor(context=context)
 
     def spin():
-        # spin_once in a loop rather than spin(): a node destroyed while the executor builds its wait set raises
-        # InvalidHandle there (ros2/rclpy#1284), which would end spin() and leave every other node unserved
+        # executor.spin(), carrying on past InvalidHandle: rclpy raises it building the wait set when a node is
+        # destroyed meanwhile (seen on Jazzy), which would end the thread and leave every later node unspun
         while context.ok():
             try:
-                executor.spin_once(timeout_sec=0.1)
+                executor.spin_once(timeout_sec=0.5)
+            except InvalidHandle:
+                continue
             except (ExternalShutdownException, ShutdownException):
-                return
-            except Exception as e:  # noqa: B902 - rclpy's InvalidHandle has no public import path on every distro
-                if type(e).__name__ != 'InvalidHandle':
-                    raise
-                time.sleep(0.01)
+                break
     thread = threading.Thread(target=spin, daemon=True)
     thread.start()
     try:

@@ -498,6 +498,10 @@ def main(args=None) -> int:
     except _STARTUP_ERRORS as e:
         rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {e}')
         return 1
+    except RuntimeError:
+        if rclpy.ok():
+            raise
+        # a signal shut the context down while the executor made its wait set: rclpy raises RCLError (Jazzy)
     finally:
         if node is not None:
             node.destroy_node()
