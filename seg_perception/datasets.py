@@ -43,12 +43,9 @@ def load_camvid(root: str, split: str = 'train', limit: int = 0) -> LabelledImag
     for image_path, label_path in pairs[:limit or None]:
         image_path = _resolve(root, image_path)
         label_path = _resolve(root, label_path)
-        bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
-        lab = cv2.imread(label_path, cv2.IMREAD_UNCHANGED)
-        if bgr is None or lab is None:
-            raise OSError(f'cannot read {image_path} or {label_path}')
-        images.append(bgr[:, :, ::-1].copy())
-        labels.append(lab.astype(np.uint8))
+        rgb, lab = _image_and_labels(image_path, cv2.imread(label_path, cv2.IMREAD_UNCHANGED), label_path)
+        images.append(rgb)
+        labels.append(lab)
         names.append(os.path.basename(image_path))
     return LabelledImages(images, labels, CAMVID_CLASSES, CAMVID_VOID, names)
 
@@ -73,13 +70,19 @@ def load_cityscapes(root: str, split: str = 'train', limit: int = 0) -> Labelled
         else:
             ids = cv2.imread(base + 'gtFine_labelIds.png', cv2.IMREAD_UNCHANGED)
             lab = None if ids is None else lut[ids]
-        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-        if bgr is None or lab is None:
-            raise OSError(f'cannot read {path} or its gtFine labels under {os.path.dirname(base)}')
-        images.append(bgr[:, :, ::-1].copy())
-        labels.append(lab.astype(np.uint8))
+        rgb, lab = _image_and_labels(path, lab, f'its gtFine labels under {os.path.dirname(base)}')
+        images.append(rgb)
+        labels.append(lab)
         names.append(os.path.basename(path))
     return LabelledImages(images, labels, CITYSCAPES_CLASSES, CITYSCAPES_VOID, names)
+
+
+def _image_and_labels(image_path: str, labels, labels_name: str):
+    """(RGB, uint8 labels) of one labelled frame; OSError naming both files when either could not be read."""
+    bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
+    if bgr is None or labels is None:
+        raise OSError(f'cannot read {image_path} or {labels_name}')
+    return bgr[:, :, ::-1].copy(), labels.astype(np.uint8)
 
 
 def _resolve(root: str, path: str) -> str:

@@ -30,6 +30,15 @@ pytestmark = pytest.mark.ros
 DOMAIN_ID = random.randint(50, 200)
 
 
+def stop(executor, recorder, sender):
+    """Take the recorder and the sender off the executor, close the recorder's bag, destroy both nodes."""
+    executor.remove_node(recorder)
+    executor.remove_node(sender)
+    recorder.close()
+    recorder.destroy_node()
+    sender.destroy_node()
+
+
 def wait_until(predicate, timeout_s):
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
@@ -73,11 +82,7 @@ def test_recorded_messages_are_read_back_in_order_with_standard_metadata(ros, tm
             time.sleep(0.02)
         assert wait_until(lambda: recorder.counts['/record_me'] == 5, 5.0), recorder.counts
     finally:
-        executor.remove_node(recorder)
-        executor.remove_node(sender)
-        recorder.close()
-        recorder.destroy_node()
-        sender.destroy_node()
+        stop(executor, recorder, sender)
     messages = read_bag(tmp_path / 'bag')
     assert [m.header.stamp.sec for _, _, m in messages] == [100, 101, 102, 103, 104]
     assert [m.data[0] for _, _, m in messages] == [0, 1, 2, 3, 4]
@@ -103,11 +108,7 @@ def test_recording_splits_into_complete_bags_by_size(ros, tmp_path):
             time.sleep(0.02)
         assert wait_until(lambda: recorder.counts['/split_me'] == 6, 5.0), recorder.counts
     finally:
-        executor.remove_node(recorder)
-        executor.remove_node(sender)
-        recorder.close()
-        recorder.destroy_node()
-        sender.destroy_node()
+        stop(executor, recorder, sender)
     assert len(bag_paths(str(tmp_path / 'split'))) >= 3
     assert [m.data[0] for _, _, m in read_bag(tmp_path / 'split')] == list(range(6))
 
