@@ -13,9 +13,10 @@ import time
 
 import numpy as np
 
-from seg_perception.scenes import render_scene
+from seg_perception.safety_config import TrustConfig
+from seg_perception.sim.scenes import render_scene
 from seg_perception.taxonomy import CAMVID_CLASSES
-from seg_perception.trust import TrustConfig, TrustMonitor
+from seg_perception.trust import TrustMonitor
 
 
 def time_size(width: int, height: int, frames: int, config: TrustConfig, distinct: int = 8):

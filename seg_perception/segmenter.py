@@ -21,9 +21,10 @@ import cv2
 import numpy as np
 
 from . import backends
-from .ambiguity import Reason, SafetyConfig, TemporalFlipCheck, assess, connected_road, for_horizon
+from .ambiguity import Reason, TemporalFlipCheck, assess, connected_road
 from .camera import CameraModel, resolve_horizon
 from .model_files import ModelFiles, default_model
+from .safety_config import SafetyConfig, for_horizon
 from .taxonomy import class_palette, colourise, drivable_ids, obstacle_ids, sky_ids
 from .trust import Trust, TrustMonitor
 

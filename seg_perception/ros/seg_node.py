@@ -36,12 +36,13 @@ except ImportError:     # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
 from .. import backends
-from ..ambiguity import SafetyConfig, TemporalFlipCheck
+from ..ambiguity import TemporalFlipCheck
 from ..bags.messages import stamp_ns as header_stamp_ns
 from ..camera import CameraModel
 from ..crf import CRF_SETTINGS
 from ..tensorrt.files import PRECISIONS, REBUILD_POLICIES
 from ..model_files import ModelFileError, ModelFiles, default_model
+from ..safety_config import SafetyConfig
 from ..segmenter import InputError, Segmenter, check_rgb
 from ..status_keys import ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY, format_alarm_stamps, frames_key, status_name
 from ..taxonomy import TAXONOMY_CLASSES, taxonomy_lut

@@ -20,7 +20,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..ambiguity import SafetyConfig, connected_road
+from ..ambiguity import connected_road
+from ..safety_config import SafetyConfig
 from ..drivable import safe_drivable
 from .scenes import render_frame
 
