@@ -18,21 +18,27 @@ function of the label map (and the margin, top-1 minus top-2 probability) with i
 under-ride region: an obstacle whose lower edge floats above the road hides the road under it), and computes the
 drivable area and free-space boundary without it. It raises the alarm when an ambiguity touches the path ahead.
 
+:func:`check_frame` is the one call :meth:`Segmenter.postprocess <seg_perception.segmenter.Segmenter.postprocess>`
+makes, with the road and the horizon it has taken: the settings for that horizon (safety_config.for_horizon), the
+temporal check, :func:`assess` and the frame-level trust check (seg_perception.trust), whose degraded verdict
+empties the drivable area.
+
 Pure numpy and OpenCV; no ROS imports.
 """
 
 import math
 from collections import deque
-from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from dataclasses import dataclass, replace
+from typing import Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
-from .drivable import beneath_far_obstacles, connected_drivable, fill_holes, freespace_boundary, path_corridor, \
-    safe_drivable
+from .drivable import beneath_far_obstacles, freespace_boundary, path_corridor, safe_drivable
 from .safety_config import FloatingVehicleParams, LowConfidenceParams, SafetyConfig, SkyBelowHorizonParams, \
-    SkyOnRoadParams, TemporalParams
+    SkyOnRoadParams, TemporalParams, for_horizon
+from .taxonomy import ClassIds, class_ids
+from .trust import Trust, TrustMonitor
 
 
 # --- findings ----------------------------------------------------------------------------------------------
@@ -339,7 +345,11 @@ def underride_shadow(flagged: np.ndarray, horizon_row: float, camera_height_m: f
 
 @dataclass(frozen=True)
 class Assessment:
-    """The checks' verdict on one frame, with the drivable area and free space that respect it."""
+    """The checks' verdict on one frame, with the drivable area and free space that respect it.
+
+    From :func:`check_frame`, ``trust`` holds the frame-level trust check's verdict; when it is degraded the
+    drivable area is empty and ``freespace`` is W float32 NaN (unknown).
+    """
 
     drivable: np.ndarray                  # H x W uint8, 255 where the vehicle may drive
     freespace: np.ndarray                 # W int32: row of the nearest non-drivable pixel per column; -1: none
@@ -349,26 +359,27 @@ class Assessment:
     findings: Tuple[Finding, ...]
     horizon_row: float
     horizon_source: str
+    trust: Optional[Trust] = None
 
 
-def assess(labels: np.ndarray, margin: np.ndarray, classes: Sequence[str], config: SafetyConfig, horizon_row: float,
-           horizon_source: str, candidate: np.ndarray, temporal: Optional[Finding] = None,
+def assess(labels: np.ndarray, margin: np.ndarray, classes: Union[Sequence[str], ClassIds], config: SafetyConfig,
+           horizon_row: float, horizon_source: str, candidate: np.ndarray, temporal: Optional[Finding] = None,
            runner_up: Optional[np.ndarray] = None, camera_height_m: Optional[float] = None) -> Assessment:
     """Run checks 1-3 and 5 (and take check 4's finding), then make the safe drivable area and the alarm.
 
-    ``candidate`` is the road connected to the ego region (see :func:`connected_road`); ``camera_height_m``
-    overrides the configured mounting height (a calibrated camera model's).
+    ``classes``: the model's class names, or their :class:`~seg_perception.taxonomy.ClassIds`; ``candidate`` is
+    the road connected to the ego region (see :func:`seg_perception.drivable.connected_road`);
+    ``camera_height_m`` overrides the configured mounting height (a calibrated camera model's).
     """
-    from .taxonomy import obstacle_ids, sky_ids, vehicle_ids
-
-    sky, obstacles = sky_ids(classes), obstacle_ids(classes)
+    ids = class_ids(classes)
+    sky, obstacles = ids.sky, ids.obstacle
     d = config.drivable
     height_m = camera_height_m or config.camera.height_m
     findings = [
         sky_below_horizon(labels, sky, horizon_row, config.sky_below_horizon),
         sky_on_road(labels, candidate, sky, horizon_row, config.sky_on_road),
         low_confidence(labels, margin, sky, obstacles, horizon_row, config.low_confidence, runner_up),
-        floating_vehicle(labels, candidate, vehicle_ids(classes), horizon_row, height_m, config.floating_vehicle),
+        floating_vehicle(labels, candidate, ids.vehicle, horizon_row, height_m, config.floating_vehicle),
     ]
     if temporal is not None:
         findings.append(temporal)
@@ -391,10 +402,7 @@ def assess(labels: np.ndarray, margin: np.ndarray, classes: Sequence[str], confi
             ambiguous = ambiguous | shadow
     drivable, freespace = safe_drivable(candidate, ambiguous, d.safety_margin_px)
     if d.far_static_underride:
-        from .taxonomy import static_ids
-
-        ground = [i for i, name in enumerate(classes) if name in ('sidewalk', 'terrain')]
-        hidden = beneath_far_obstacles(freespace, labels, static_ids(classes) + sky, ground, horizon_row, height_m,
+        hidden = beneath_far_obstacles(freespace, labels, ids.static + sky, ids.ground, horizon_row, height_m,
                                        d.underride_clearance_m, d.far_static_min_px, d.far_static_max_px,
                                        d.far_static_band_px)
         if hidden.any():
@@ -417,10 +425,30 @@ def assess(labels: np.ndarray, margin: np.ndarray, classes: Sequence[str], confi
                       tuple(findings), float(horizon_row), horizon_source)
 
 
-def connected_road(labels: np.ndarray, classes: Sequence[str], config: SafetyConfig) -> np.ndarray:
-    """H x W bool: the drivable classes connected to the ego region, holes without obstacles filled."""
-    from .taxonomy import drivable_ids, obstacle_ids
+def check_frame(labels: np.ndarray, margin: np.ndarray, ids: ClassIds, config: SafetyConfig, horizon_row: float,
+                horizon_source: str, candidate: np.ndarray, temporal: Optional[TemporalFlipCheck] = None,
+                trust: Optional[TrustMonitor] = None, rgb_net: Optional[np.ndarray] = None,
+                labels_net: Optional[np.ndarray] = None, margin_net: Optional[np.ndarray] = None,
+                camera_height_m: Optional[float] = None) -> Assessment:
+    """Every check of one frame, given its road ``candidate`` and its horizon: the Assessment, ``trust`` set.
 
-    road = connected_drivable(labels, drivable_ids(classes)) > 0
-    obstacles = _lut(obstacle_ids(classes)).view(bool)[labels]
-    return fill_holes(road, obstacles, config.drivable.max_hole_px)
+    The settings are those for the horizon's source (:func:`seg_perception.safety_config.for_horizon`);
+    ``temporal``: the stream's temporal check (None: none); :func:`assess` runs the other checks; ``trust``:
+    the stream's trust monitor (None: this frame alone), fed the network-sized image, labels and margin
+    (``rgb_net`` None: no image statistics; ``labels_net`` and ``margin_net`` None: ``labels`` and ``margin``).
+    A degraded frame keeps its
+    findings and alarm but has no drivable area and an unknown (NaN) free space.
+    """
+    config = for_horizon(config, horizon_source, labels.shape[0])
+    flips = None
+    if temporal is not None:
+        flips = temporal.update(labels, ids.sky, ids.obstacle, horizon_row, config.temporal)
+    verdict = assess(labels, margin, ids, config, horizon_row, horizon_source, candidate, flips,
+                     camera_height_m=camera_height_m)
+    labels_net = labels if labels_net is None else labels_net
+    margin_net = margin if margin_net is None else margin_net
+    judged = (trust or TrustMonitor()).assess(rgb_net, labels_net, margin_net, ids, config.trust)
+    if not judged.degraded:
+        return replace(verdict, trust=judged)
+    return replace(verdict, drivable=np.zeros_like(verdict.drivable),
+                   freespace=np.full(verdict.freespace.shape, np.nan, np.float32), trust=judged)

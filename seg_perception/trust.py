@@ -33,13 +33,13 @@ space unknown. Pure numpy and OpenCV; no ROS imports.
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
 from .safety_config import TrustConfig
-from .taxonomy import drivable_ids, vehicle_ids
+from .taxonomy import ClassIds, class_ids
 
 
 @dataclass(frozen=True)
@@ -223,12 +223,12 @@ class TrustMonitor:
         self._repeats = 0
 
     def assess(self, rgb: Optional[np.ndarray], labels: np.ndarray, margin: Optional[np.ndarray],
-               classes: Sequence[str], config: TrustConfig = TrustConfig()) -> Trust:
+               classes: Union[Sequence[str], ClassIds], config: TrustConfig = TrustConfig()) -> Trust:
         """The verdict on the stream's next frame.
 
         ``rgb``: the image the network saw (H x W x 3 uint8, any size; None: no image statistics); ``labels``:
         its label map and ``margin``: its top-1 minus top-2 probability (None: no margin statistic), at any
-        resolution (the network's is cheapest).
+        resolution (the network's is cheapest); ``classes``: the model's class names, or their ClassIds.
         """
         if not config.enabled:
             self.reset()
@@ -268,7 +268,8 @@ class TrustMonitor:
             stats['low_margin_share'] = low_margin_share(margin, c.low_margin_max)
             if stats['low_margin_share'] > c.max_low_margin_share:
                 reasons.append('low_margin')
-        road_or_vehicle = list(drivable_ids(classes)) + list(vehicle_ids(classes))
+        ids = class_ids(classes)
+        road_or_vehicle = ids.drivable + ids.vehicle
         if road_or_vehicle:         # a model without either class cannot be judged by them
             below = share_below(labels, road_or_vehicle, c.lower_frac)
             stats['road_or_vehicle_below_share'] = below
@@ -286,6 +287,6 @@ class TrustMonitor:
 
 
 def assess_frame(rgb: Optional[np.ndarray], labels: np.ndarray, margin: Optional[np.ndarray],
-                 classes: Sequence[str], config: TrustConfig = TrustConfig()) -> Trust:
+                 classes: Union[Sequence[str], ClassIds], config: TrustConfig = TrustConfig()) -> Trust:
     """The verdict on a single frame, without a stream's history (``frozen`` and ``unstable`` cannot hold)."""
     return TrustMonitor().assess(rgb, labels, margin, classes, config)

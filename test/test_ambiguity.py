@@ -9,8 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from seg_perception.ambiguity import (TemporalFlipCheck, assess, connected_road, floating_vehicle, low_confidence,
-                                      sky_below_horizon, sky_on_road, underride_shadow)
+from seg_perception.ambiguity import (TemporalFlipCheck, assess, floating_vehicle, low_confidence, sky_below_horizon,
+                                      sky_on_road, underride_shadow)
+from seg_perception.drivable import connected_road
 from seg_perception.safety_config import (FloatingVehicleParams, LowConfidenceParams, SafetyConfig,
                                           SkyBelowHorizonParams, SkyOnRoadParams, TemporalParams, for_horizon)
 from seg_perception.taxonomy import CAMVID_CLASSES
