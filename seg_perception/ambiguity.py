@@ -109,6 +109,36 @@ def _silent(shape, check) -> Finding:
     return Finding(check, np.zeros(shape, bool), False, 0.0)
 
 
+def _first_checked_row(labels: np.ndarray, ids: Sequence[int], horizon_row: float, params) -> Optional[int]:
+    """The first row a check looks at, ``params.margin_px`` below the horizon.
+
+    None when the check is off, the model has none of the classes it looks for (``ids``) or no row lies there.
+    """
+    if not params.enabled or not ids:
+        return None
+    r0 = _first_row(horizon_row, params.margin_px, labels.shape[0])
+    return None if r0 >= labels.shape[0] else r0
+
+
+def _sky_below(labels: np.ndarray, sky_ids: Sequence[int], horizon_row: float,
+               params) -> Optional[Tuple[int, int, np.ndarray]]:
+    """(horizon row, first checked row, sky mask from the horizon row down) for checks 1-2; None: nothing to check."""
+    r0 = _first_checked_row(labels, sky_ids, horizon_row, params)
+    if r0 is None:
+        return None
+    top = _first_row(horizon_row, 0.0, labels.shape[0])
+    return top, r0, _lut(sky_ids)[labels[top:]].view(bool)
+
+
+def _sky_finding(check: str, shape, top: int, seeds: np.ndarray, sky: np.ndarray, amount: int,
+                 threshold: int) -> Finding:
+    """Checks 1-2's finding: fired, the whole sky regions (from row ``top``) that hold a seed; else the seeds."""
+    mask = np.zeros(shape, bool)
+    fired = amount >= threshold
+    mask[top:] = _grow(seeds, sky) if fired else seeds
+    return Finding(check, mask, fired, amount / threshold)
+
+
 # --- the checks --------------------------------------------------------------------------------------------
 
 def sky_below_horizon(labels: np.ndarray, sky_ids: Sequence[int], horizon_row: float,
@@ -119,22 +149,14 @@ def sky_below_horizon(labels: np.ndarray, sky_ids: Sequence[int], horizon_row: f
     (on a level road; the margin absorbs pitching and gentle grades). The area beyond the margin decides; the
     flagged pixels are the whole sky regions below the horizon that reach beyond it (a trailer's whole width).
     """
-    if not params.enabled or not sky_ids:
+    below = _sky_below(labels, sky_ids, horizon_row, params)
+    if below is None:
         return _silent(labels.shape, 'sky_below_horizon')
-    h = labels.shape[0]
-    top, r0 = _first_row(horizon_row, 0.0, h), _first_row(horizon_row, params.margin_px, h)
-    if r0 >= h:
-        return _silent(labels.shape, 'sky_below_horizon')
-    sky = _lut(sky_ids)[labels[top:]].view(bool)
+    top, r0, sky = below
     seeds = np.zeros(sky.shape, bool)
     seeds[r0 - top:] = _drop_small(np.ascontiguousarray(sky[r0 - top:]), params.min_blob_px)
     area = int(np.count_nonzero(seeds))
-    mask = np.zeros(labels.shape, bool)
-    if area >= params.min_area_px:
-        mask[top:] = _grow(seeds, sky)
-    else:
-        mask[top:] = seeds
-    return Finding('sky_below_horizon', mask, area >= params.min_area_px, area / params.min_area_px)
+    return _sky_finding('sky_below_horizon', labels.shape, top, seeds, sky, area, params.min_area_px)
 
 
 def sky_on_road(labels: np.ndarray, drivable: np.ndarray, sky_ids: Sequence[int], horizon_row: float,
@@ -146,25 +168,17 @@ def sky_on_road(labels: np.ndarray, drivable: np.ndarray, sky_ids: Sequence[int]
     contact and flags the whole sky regions below the horizon that rest on the road: where the road beneath
     the rest of a trailer is seen behind other obstacles, its side touches them, not the road.
     """
-    if not params.enabled or not sky_ids:
+    below = _sky_below(labels, sky_ids, horizon_row, params)
+    if below is None:
         return _silent(labels.shape, 'sky_on_road')
-    h = labels.shape[0]
-    top, r0 = _first_row(horizon_row, 0.0, h), _first_row(horizon_row, params.margin_px, h)
-    if r0 >= h:
-        return _silent(labels.shape, 'sky_on_road')
-    sky = _lut(sky_ids)[labels[top:]].view(bool)
+    top, r0, sky = below
     # road within max_gap_px rows below each pixel: a dilation with a column kernel anchored at its top
     kernel = np.ones((int(params.max_gap_px) + 1, 1), np.uint8)
     road = np.ascontiguousarray(np.asarray(drivable, bool)[top:]).view(np.uint8)
     contact = sky & cv2.dilate(road, kernel, anchor=(0, 0)).view(bool)
     contact[:r0 - top] = False
     n = int(np.count_nonzero(contact.any(axis=0)))
-    mask = np.zeros(labels.shape, bool)
-    if n >= params.min_contact_px:
-        mask[top:] = _grow(contact, sky)
-    else:
-        mask[top:] = contact
-    return Finding('sky_on_road', mask, n >= params.min_contact_px, n / params.min_contact_px)
+    return _sky_finding('sky_on_road', labels.shape, top, contact, sky, n, params.min_contact_px)
 
 
 def low_confidence(labels: np.ndarray, margin: np.ndarray, sky_ids: Sequence[int], obstacle_ids: Sequence[int],
@@ -177,11 +191,8 @@ def low_confidence(labels: np.ndarray, margin: np.ndarray, sky_ids: Sequence[int
     ``near_px`` of sky (sky is then the likely runner-up). Thin bands (the unsure edge along any boundary) are
     removed by a 3 x 3 opening; the rest must cover ``min_area_px``.
     """
-    if not params.enabled or not sky_ids:
-        return _silent(labels.shape, 'low_confidence')
-    h = labels.shape[0]
-    r0 = _first_row(horizon_row, params.margin_px, h)
-    if r0 >= h:
+    r0 = _first_checked_row(labels, sky_ids, horizon_row, params)
+    if r0 is None:
         return _silent(labels.shape, 'low_confidence')
     mask = np.zeros(labels.shape, bool)
     lab = labels[r0:]
@@ -217,12 +228,10 @@ def floating_vehicle(labels: np.ndarray, drivable: np.ndarray, vehicle_ids: Sequ
     road, do not hide its floating middle; the vehicle pixels of those columns are flagged. Vehicles stacked
     behind one another never add up to more than the tallest of them, as the farther ones look smaller.
     """
-    if not params.enabled or not vehicle_ids:
+    r0 = _first_checked_row(labels, vehicle_ids, horizon_row, params)
+    if r0 is None:
         return _silent(labels.shape, 'floating_vehicle')
     h = labels.shape[0]
-    r0 = _first_row(horizon_row, params.margin_px, h)
-    if r0 >= h:
-        return _silent(labels.shape, 'floating_vehicle')
     vehicle = _lut(vehicle_ids)[labels].view(bool)
     kernel = np.ones((int(params.max_gap_px) + 1, 1), np.uint8)
     road_below = cv2.dilate(np.ascontiguousarray(drivable).view(np.uint8), kernel, anchor=(0, 0)).view(bool)

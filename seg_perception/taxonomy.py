@@ -47,34 +47,33 @@ VEHICLE_CLASSES: Tuple[str, ...] = ('car', 'truck', 'bus', 'trailer', 'caravan',
 GROUND_CLASSES: Tuple[str, ...] = ('sidewalk', 'terrain')
 
 
+def _ids(classes: Sequence[str], group: Tuple[str, ...]) -> List[int]:
+    return [i for i, name in enumerate(classes) if name in group]
+
+
 def drivable_ids(classes: Sequence[str]) -> List[int]:
     """Ids of the drivable classes within a model's class list."""
-    return [i for i, name in enumerate(classes) if name in DRIVABLE_CLASSES]
+    return _ids(classes, DRIVABLE_CLASSES)
 
 
 def vehicle_ids(classes: Sequence[str]) -> List[int]:
     """Ids of the vehicle classes (at most a few metres tall) within a model's class list."""
-    return [i for i, name in enumerate(classes) if name in VEHICLE_CLASSES]
+    return _ids(classes, VEHICLE_CLASSES)
 
 
 def static_ids(classes: Sequence[str]) -> List[int]:
     """Ids of the static obstacle classes within a model's class list."""
-    return [i for i, name in enumerate(classes) if name in STATIC_CLASSES]
+    return _ids(classes, STATIC_CLASSES)
 
 
 def sky_ids(classes: Sequence[str]) -> List[int]:
     """Ids of the sky classes within a model's class list."""
-    return [i for i, name in enumerate(classes) if name in SKY_CLASSES]
+    return _ids(classes, SKY_CLASSES)
 
 
 def obstacle_ids(classes: Sequence[str]) -> List[int]:
     """Ids of the obstacle classes (things not to drive into) within a model's class list."""
-    return [i for i, name in enumerate(classes) if name in OBSTACLE_CLASSES]
-
-
-def ground_ids(classes: Sequence[str]) -> List[int]:
-    """Ids of the non-drivable ground classes (pavement, terrain) within a model's class list."""
-    return [i for i, name in enumerate(classes) if name in GROUND_CLASSES]
+    return _ids(classes, OBSTACLE_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -91,8 +90,8 @@ class ClassIds:
 
 @lru_cache(maxsize=64)
 def _class_ids(classes: Tuple[str, ...]) -> ClassIds:
-    return ClassIds(tuple(drivable_ids(classes)), tuple(sky_ids(classes)), tuple(obstacle_ids(classes)),
-                    tuple(static_ids(classes)), tuple(vehicle_ids(classes)), tuple(ground_ids(classes)))
+    groups = (DRIVABLE_CLASSES, SKY_CLASSES, OBSTACLE_CLASSES, STATIC_CLASSES, VEHICLE_CLASSES, GROUND_CLASSES)
+    return ClassIds(*(tuple(_ids(classes, group)) for group in groups))
 
 
 def class_ids(classes: Union[Sequence[str], ClassIds]) -> ClassIds:
