@@ -14,7 +14,9 @@ import time
 
 import numpy as np
 
-from seg_perception.ambiguity import SafetyConfig, TemporalFlipCheck, assess, connected_road
+from seg_perception.ambiguity import TemporalFlipCheck, assess
+from seg_perception.drivable import connected_road
+from seg_perception.safety_config import SafetyConfig
 from seg_perception.taxonomy import CAMVID_CLASSES
 
 SKY, BUILDING, ROAD, CAR = 0, 1, 3, 8

@@ -24,7 +24,7 @@ from typing import Callable, Dict
 import cv2
 import numpy as np
 
-from seg_perception.ambiguity import SafetyConfig
+from seg_perception.safety_config import SafetyConfig
 from seg_perception.datasets import load
 from seg_perception.segmenter import Segmenter
 from seg_perception.trust import REASONS, TrustStatistics

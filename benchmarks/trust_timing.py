@@ -1,7 +1,7 @@
 """Time the frame-level trust check (seg_perception.trust) alone: p50 / p99 milliseconds per frame.
 
 The check gets what Segmenter.postprocess gives it: the image the network saw and the network's labels and margin
-at that size. Frames are rendered street scenes (seg_perception.scenes), labels their ground truth, margins
+at that size. Frames are rendered street scenes (seg_perception.sim.scenes), labels their ground truth, margins
 random; the statistics cost the same whatever the values.
 
     python benchmarks/trust_timing.py --sizes 480x360 544x408 --frames 200
@@ -13,9 +13,10 @@ import time
 
 import numpy as np
 
-from seg_perception.scenes import render_scene
+from seg_perception.safety_config import TrustConfig
+from seg_perception.sim.scenes import render_scene
 from seg_perception.taxonomy import CAMVID_CLASSES
-from seg_perception.trust import TrustConfig, TrustMonitor
+from seg_perception.trust import TrustMonitor
 
 
 def time_size(width: int, height: int, frames: int, config: TrustConfig, distinct: int = 8):

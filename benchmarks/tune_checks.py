@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from seg_perception.ambiguity import SafetyConfig
+from seg_perception.safety_config import SafetyConfig
 from seg_perception.segmenter import Segmenter
 from seg_perception.sim import scenarios
 

@@ -18,199 +18,27 @@ function of the label map (and the margin, top-1 minus top-2 probability) with i
 under-ride region: an obstacle whose lower edge floats above the road hides the road under it), and computes the
 drivable area and free-space boundary without it. It raises the alarm when an ambiguity touches the path ahead.
 
+:func:`check_frame` is the one call :meth:`Segmenter.postprocess <seg_perception.segmenter.Segmenter.postprocess>`
+makes, with the road and the horizon it has taken: the settings for that horizon (safety_config.for_horizon), the
+temporal check, :func:`assess` and the frame-level trust check (seg_perception.trust), whose degraded verdict
+empties the drivable area.
+
 Pure numpy and OpenCV; no ROS imports.
 """
 
 import math
 from collections import deque
-from dataclasses import dataclass, field, fields, replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, replace
+from typing import Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
-from .camera import CameraParams
-from .drivable import beneath_far_obstacles, connected_drivable, fill_holes, freespace_boundary, path_corridor, \
-    safe_drivable
-from .trust import TrustConfig
-
-
-def _param(default, description, low, high):
-    """A parameter field; the node declares it with this description and range."""
-    return field(default=default, metadata={'description': description, 'range': (low, high)})
-
-
-def _switch(description):
-    return field(default=True, metadata={'description': description})
-
-
-# --- parameters --------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SkyBelowHorizonParams:
-    """Check 1: sky this far below the horizon is an obstacle mislabelled as sky."""
-
-    enabled: bool = _switch('run the sky-below-horizon check')
-    margin_px: float = _param(6.0, 'sky at least this many rows below the horizon is suspect', 0.0, 200.0)
-    min_blob_px: int = _param(8, 'suspect sky blobs smaller than this are noise and ignored', 1, 100000)
-    min_area_px: int = _param(40, 'the check fires when suspect sky covers at least this many pixels',
-                              1, 1000000)
-
-
-@dataclass(frozen=True)
-class SkyOnRoadParams:
-    """Check 2: sky whose lower edge rests on the drivable region below the horizon."""
-
-    enabled: bool = _switch('run the sky-on-road check')
-    margin_px: float = _param(2.0, 'contacts at least this many rows below the horizon count', 0.0, 200.0)
-    max_gap_px: int = _param(3, 'sky counts as resting on the road with at most this many rows between them',
-                             1, 50)
-    min_contact_px: int = _param(6, 'the check fires when sky rests on the road over this many columns',
-                                 1, 10000)
-
-
-@dataclass(frozen=True)
-class LowConfidenceParams:
-    """Check 3: the network hesitates between sky and an obstacle below the horizon."""
-
-    enabled: bool = _switch('run the low-confidence check')
-    max_margin: float = _param(0.25, 'pixels whose top-1 minus top-2 probability is below this are unsure',
-                               0.0, 1.0)
-    margin_px: float = _param(3.0, 'only pixels at least this many rows below the horizon count', 0.0, 200.0)
-    near_px: int = _param(3, 'without the runner-up class, an obstacle pixel this near sky counts as sky-or-'
-                             'obstacle', 0, 50)
-    min_area_px: int = _param(60, 'the check fires when unsure pixels cover at least this many pixels',
-                              1, 1000000)
-
-
-@dataclass(frozen=True)
-class TemporalParams:
-    """Check 4: pixels of the path ahead that flip between sky and obstacle classes from frame to frame."""
-
-    enabled: bool = _switch('run the temporal flip check (in the node)')
-    window: int = _param(6, 'frames remembered', 2, 30)
-    min_flips: int = _param(2, 'a cell is unstable after this many sky/obstacle flips within the window',
-                            1, 29)
-    cell_px: int = _param(4, 'the check works on cells of this many pixels square', 1, 32)
-    margin_px: float = _param(2.0, 'only cells at least this many rows below the horizon count', 0.0, 200.0)
-    min_area_px: int = _param(64, 'the check fires when unstable cells cover at least this many pixels',
-                              1, 1000000)
-
-
-@dataclass(frozen=True)
-class FloatingVehicleParams:
-    """Check 5: a vehicle on the road whose lower edge floats above it (seen from the heights it implies)."""
-
-    enabled: bool = _switch('run the floating-vehicle check')
-    max_height_m: float = _param(5.0, 'a vehicle resting on the road that would be taller than this if it stood '
-                                      'there is floating above it: the alarm', 1.0, 50.0)
-    distrust_height_m: float = _param(3.5, 'the road beneath a vehicle that would be taller than this (down to '
-                                           'where the vehicle itself reaches) is not trusted, without an alarm: a '
-                                           'trailer whose top the network gave to the sky', 1.0, 50.0)
-    margin_px: float = _param(2.0, 'only vehicle edges at least this many rows below the horizon count', 0.0,
-                              200.0)
-    max_gap_px: int = _param(3, 'a vehicle rests on the road with at most this many rows between them', 1, 50)
-    min_height_px: int = _param(12, 'vehicles shorter than this in the image are too far away to judge', 1, 10000)
-    min_columns_px: int = _param(6, 'the check fires when this many columns of vehicle float', 1, 10000)
-    require_camera: bool = field(default=True, metadata={
-        'description': 'run only with the horizon from camera_info: an estimated horizon a few rows off makes '
-                       'far vehicles look tall'})
-
-
-@dataclass(frozen=True)
-class DrivableParams:
-    """How the drivable area is kept clear of what the checks flagged, and when that raises the alarm."""
-
-    safety_margin_px: int = _param(4, 'the drivable area keeps this many pixels away from ambiguous pixels',
-                                   0, 100)
-    underride_clearance_m: float = _param(
-        1.3, 'an ambiguous region may hide an obstacle floating this high above the road (a trailer\'s '
-             'underside): the road seen beneath it is ambiguous too', 0.0, 10.0)
-    far_static_underride: bool = field(default=True, metadata={
-        'description': 'with camera_info: distrust the road beneath far static obstacles and sky ending the free '
-                       'space (a trailer seen as a building) as if they floated underride_clearance_m above it'})
-    far_static_min_px: float = _param(2.0, 'far static obstacles: lower edge at least this many rows below the '
-                                           'horizon', 0.0, 200.0)
-    far_static_max_px: float = _param(24.0, 'far static obstacles: lower edge at most this many rows below the '
-                                            'horizon', 0.0, 1000.0)
-    far_static_band_px: int = _param(8, 'far static obstacles: at most this many rows of pavement between the '
-                                        'road and the obstacle', 0, 100)
-    max_hole_px: int = _param(400, 'holes in the road up to this many pixels with no obstacle in them are filled',
-                              0, 1000000)
-    path_half_width_m: float = _param(1.5, 'half width of the path ahead that an ambiguity alarms in, metres',
-                                      0.1, 20.0)
-    path_min_half_width_px: int = _param(
-        8, 'the path ahead is at least this many pixels either side of the centre (near the horizon, where a '
-           'floating obstacle\'s lower edge lies, the flat-world path is only a few pixels wide)', 0, 10000)
-    min_alarm_px: int = _param(200, 'the alarm needs at least this many pixels of one check on the path ahead '
-                                    '(smaller findings still leave the drivable area, silently)', 1, 1000000)
-
-
-SECTIONS = (('camera', CameraParams), ('sky_below_horizon', SkyBelowHorizonParams),
-            ('sky_on_road', SkyOnRoadParams), ('low_confidence', LowConfidenceParams),
-            ('temporal', TemporalParams), ('floating_vehicle', FloatingVehicleParams), ('drivable', DrivableParams),
-            ('trust', TrustConfig))
-
-
-@dataclass(frozen=True)
-class SafetyConfig:
-    """Every setting of the checks and of the safe drivable area; flat names are ``<section>_<field>``."""
-
-    camera: CameraParams = field(default_factory=CameraParams)
-    sky_below_horizon: SkyBelowHorizonParams = field(default_factory=SkyBelowHorizonParams)
-    sky_on_road: SkyOnRoadParams = field(default_factory=SkyOnRoadParams)
-    low_confidence: LowConfidenceParams = field(default_factory=LowConfidenceParams)
-    temporal: TemporalParams = field(default_factory=TemporalParams)
-    floating_vehicle: FloatingVehicleParams = field(default_factory=FloatingVehicleParams)
-    drivable: DrivableParams = field(default_factory=DrivableParams)
-    trust: TrustConfig = field(default_factory=TrustConfig)         # the frame-level trust check (trust.py)
-
-    @staticmethod
-    def declarations() -> List[Tuple[str, object, str, Optional[Tuple[float, float]]]]:
-        """(flat name, default, description, (low, high) or None) of every setting, for the node."""
-        out = []
-        for section, cls in SECTIONS:
-            for f in fields(cls):
-                out.append((f'{section}_{f.name}', f.default, f.metadata['description'], f.metadata.get('range')))
-        return out
-
-    def flat(self) -> Dict[str, object]:
-        """Flat name -> value."""
-        return {f'{section}_{f.name}': getattr(getattr(self, section), f.name)
-                for section, cls in SECTIONS for f in fields(cls)}
-
-    @classmethod
-    def from_flat(cls, values: Dict[str, object]) -> 'SafetyConfig':
-        """A config from flat names (missing ones keep their defaults); KeyError names an unknown one."""
-        known = {f'{section}_{f.name}': (section, f.name) for section, c in SECTIONS for f in fields(c)}
-        unknown = set(values) - set(known)
-        if unknown:
-            raise KeyError(f'unknown safety settings {sorted(unknown)}; known: {sorted(known)}')
-        sections = {section: {} for section, _ in SECTIONS}
-        for name, value in values.items():
-            section, attr = known[name]
-            sections[section][attr] = value
-        return cls(**{section: c(**sections[section]) for section, c in SECTIONS})
-
-
-def for_horizon(config: SafetyConfig, horizon_source: str, image_height: int) -> SafetyConfig:
-    """The settings to use with a horizon from ``horizon_source`` ('camera', 'estimate' or 'default').
-
-    Without a calibrated camera the horizon is uncertain: the checks' margins below it grow by
-    ``camera.horizon_uncertainty_frac`` of the image height, and the floating-vehicle check (whose implied
-    heights divide by the distance to the horizon) stands down unless told otherwise, as does the far-static
-    under-ride rule.
-    """
-    if horizon_source == 'camera':
-        return config
-    extra = config.camera.horizon_uncertainty_frac * image_height
-    floating = config.floating_vehicle
-    if floating.require_camera:
-        floating = replace(floating, enabled=False)
-    drivable = replace(config.drivable, far_static_underride=False)    # rows below the horizon are all it has
-    return replace(config, floating_vehicle=floating, drivable=drivable, **{
-        section: replace(getattr(config, section), margin_px=getattr(config, section).margin_px + extra)
-        for section in ('sky_below_horizon', 'sky_on_road', 'low_confidence', 'temporal')})
+from .drivable import beneath_far_obstacles, freespace_boundary, path_corridor, safe_drivable
+from .safety_config import FloatingVehicleParams, LowConfidenceParams, SafetyConfig, SkyBelowHorizonParams, \
+    SkyOnRoadParams, TemporalParams, for_horizon
+from .taxonomy import ClassIds, class_ids
+from .trust import Trust, TrustMonitor
 
 
 # --- findings ----------------------------------------------------------------------------------------------
@@ -281,6 +109,36 @@ def _silent(shape, check) -> Finding:
     return Finding(check, np.zeros(shape, bool), False, 0.0)
 
 
+def _first_checked_row(labels: np.ndarray, ids: Sequence[int], horizon_row: float, params) -> Optional[int]:
+    """The first row a check looks at, ``params.margin_px`` below the horizon.
+
+    None when the check is off, the model has none of the classes it looks for (``ids``) or no row lies there.
+    """
+    if not params.enabled or not ids:
+        return None
+    r0 = _first_row(horizon_row, params.margin_px, labels.shape[0])
+    return None if r0 >= labels.shape[0] else r0
+
+
+def _sky_below(labels: np.ndarray, sky_ids: Sequence[int], horizon_row: float,
+               params) -> Optional[Tuple[int, int, np.ndarray]]:
+    """(horizon row, first checked row, sky mask from the horizon row down) for checks 1-2; None: nothing to check."""
+    r0 = _first_checked_row(labels, sky_ids, horizon_row, params)
+    if r0 is None:
+        return None
+    top = _first_row(horizon_row, 0.0, labels.shape[0])
+    return top, r0, _lut(sky_ids)[labels[top:]].view(bool)
+
+
+def _sky_finding(check: str, shape, top: int, seeds: np.ndarray, sky: np.ndarray, amount: int,
+                 threshold: int) -> Finding:
+    """Checks 1-2's finding: fired, the whole sky regions (from row ``top``) that hold a seed; else the seeds."""
+    mask = np.zeros(shape, bool)
+    fired = amount >= threshold
+    mask[top:] = _grow(seeds, sky) if fired else seeds
+    return Finding(check, mask, fired, amount / threshold)
+
+
 # --- the checks --------------------------------------------------------------------------------------------
 
 def sky_below_horizon(labels: np.ndarray, sky_ids: Sequence[int], horizon_row: float,
@@ -291,22 +149,14 @@ def sky_below_horizon(labels: np.ndarray, sky_ids: Sequence[int], horizon_row: f
     (on a level road; the margin absorbs pitching and gentle grades). The area beyond the margin decides; the
     flagged pixels are the whole sky regions below the horizon that reach beyond it (a trailer's whole width).
     """
-    if not params.enabled or not sky_ids:
+    below = _sky_below(labels, sky_ids, horizon_row, params)
+    if below is None:
         return _silent(labels.shape, 'sky_below_horizon')
-    h = labels.shape[0]
-    top, r0 = _first_row(horizon_row, 0.0, h), _first_row(horizon_row, params.margin_px, h)
-    if r0 >= h:
-        return _silent(labels.shape, 'sky_below_horizon')
-    sky = _lut(sky_ids)[labels[top:]].view(bool)
+    top, r0, sky = below
     seeds = np.zeros(sky.shape, bool)
     seeds[r0 - top:] = _drop_small(np.ascontiguousarray(sky[r0 - top:]), params.min_blob_px)
     area = int(np.count_nonzero(seeds))
-    mask = np.zeros(labels.shape, bool)
-    if area >= params.min_area_px:
-        mask[top:] = _grow(seeds, sky)
-    else:
-        mask[top:] = seeds
-    return Finding('sky_below_horizon', mask, area >= params.min_area_px, area / params.min_area_px)
+    return _sky_finding('sky_below_horizon', labels.shape, top, seeds, sky, area, params.min_area_px)
 
 
 def sky_on_road(labels: np.ndarray, drivable: np.ndarray, sky_ids: Sequence[int], horizon_row: float,
@@ -318,25 +168,17 @@ def sky_on_road(labels: np.ndarray, drivable: np.ndarray, sky_ids: Sequence[int]
     contact and flags the whole sky regions below the horizon that rest on the road: where the road beneath
     the rest of a trailer is seen behind other obstacles, its side touches them, not the road.
     """
-    if not params.enabled or not sky_ids:
+    below = _sky_below(labels, sky_ids, horizon_row, params)
+    if below is None:
         return _silent(labels.shape, 'sky_on_road')
-    h = labels.shape[0]
-    top, r0 = _first_row(horizon_row, 0.0, h), _first_row(horizon_row, params.margin_px, h)
-    if r0 >= h:
-        return _silent(labels.shape, 'sky_on_road')
-    sky = _lut(sky_ids)[labels[top:]].view(bool)
+    top, r0, sky = below
     # road within max_gap_px rows below each pixel: a dilation with a column kernel anchored at its top
     kernel = np.ones((int(params.max_gap_px) + 1, 1), np.uint8)
     road = np.ascontiguousarray(np.asarray(drivable, bool)[top:]).view(np.uint8)
     contact = sky & cv2.dilate(road, kernel, anchor=(0, 0)).view(bool)
     contact[:r0 - top] = False
     n = int(np.count_nonzero(contact.any(axis=0)))
-    mask = np.zeros(labels.shape, bool)
-    if n >= params.min_contact_px:
-        mask[top:] = _grow(contact, sky)
-    else:
-        mask[top:] = contact
-    return Finding('sky_on_road', mask, n >= params.min_contact_px, n / params.min_contact_px)
+    return _sky_finding('sky_on_road', labels.shape, top, contact, sky, n, params.min_contact_px)
 
 
 def low_confidence(labels: np.ndarray, margin: np.ndarray, sky_ids: Sequence[int], obstacle_ids: Sequence[int],
@@ -349,11 +191,8 @@ def low_confidence(labels: np.ndarray, margin: np.ndarray, sky_ids: Sequence[int
     ``near_px`` of sky (sky is then the likely runner-up). Thin bands (the unsure edge along any boundary) are
     removed by a 3 x 3 opening; the rest must cover ``min_area_px``.
     """
-    if not params.enabled or not sky_ids:
-        return _silent(labels.shape, 'low_confidence')
-    h = labels.shape[0]
-    r0 = _first_row(horizon_row, params.margin_px, h)
-    if r0 >= h:
+    r0 = _first_checked_row(labels, sky_ids, horizon_row, params)
+    if r0 is None:
         return _silent(labels.shape, 'low_confidence')
     mask = np.zeros(labels.shape, bool)
     lab = labels[r0:]
@@ -389,12 +228,10 @@ def floating_vehicle(labels: np.ndarray, drivable: np.ndarray, vehicle_ids: Sequ
     road, do not hide its floating middle; the vehicle pixels of those columns are flagged. Vehicles stacked
     behind one another never add up to more than the tallest of them, as the farther ones look smaller.
     """
-    if not params.enabled or not vehicle_ids:
+    r0 = _first_checked_row(labels, vehicle_ids, horizon_row, params)
+    if r0 is None:
         return _silent(labels.shape, 'floating_vehicle')
     h = labels.shape[0]
-    r0 = _first_row(horizon_row, params.margin_px, h)
-    if r0 >= h:
-        return _silent(labels.shape, 'floating_vehicle')
     vehicle = _lut(vehicle_ids)[labels].view(bool)
     kernel = np.ones((int(params.max_gap_px) + 1, 1), np.uint8)
     road_below = cv2.dilate(np.ascontiguousarray(drivable).view(np.uint8), kernel, anchor=(0, 0)).view(bool)
@@ -517,7 +354,11 @@ def underride_shadow(flagged: np.ndarray, horizon_row: float, camera_height_m: f
 
 @dataclass(frozen=True)
 class Assessment:
-    """The checks' verdict on one frame, with the drivable area and free space that respect it."""
+    """The checks' verdict on one frame, with the drivable area and free space that respect it.
+
+    From :func:`check_frame`, ``trust`` holds the frame-level trust check's verdict; when it is degraded the
+    drivable area is empty and ``freespace`` is W float32 NaN (unknown).
+    """
 
     drivable: np.ndarray                  # H x W uint8, 255 where the vehicle may drive
     freespace: np.ndarray                 # W int32: row of the nearest non-drivable pixel per column; -1: none
@@ -527,26 +368,27 @@ class Assessment:
     findings: Tuple[Finding, ...]
     horizon_row: float
     horizon_source: str
+    trust: Optional[Trust] = None
 
 
-def assess(labels: np.ndarray, margin: np.ndarray, classes: Sequence[str], config: SafetyConfig, horizon_row: float,
-           horizon_source: str, candidate: np.ndarray, temporal: Optional[Finding] = None,
+def assess(labels: np.ndarray, margin: np.ndarray, classes: Union[Sequence[str], ClassIds], config: SafetyConfig,
+           horizon_row: float, horizon_source: str, candidate: np.ndarray, temporal: Optional[Finding] = None,
            runner_up: Optional[np.ndarray] = None, camera_height_m: Optional[float] = None) -> Assessment:
     """Run checks 1-3 and 5 (and take check 4's finding), then make the safe drivable area and the alarm.
 
-    ``candidate`` is the road connected to the ego region (see :func:`connected_road`); ``camera_height_m``
-    overrides the configured mounting height (a calibrated camera model's).
+    ``classes``: the model's class names, or their :class:`~seg_perception.taxonomy.ClassIds`; ``candidate`` is
+    the road connected to the ego region (see :func:`seg_perception.drivable.connected_road`);
+    ``camera_height_m`` overrides the configured mounting height (a calibrated camera model's).
     """
-    from .taxonomy import obstacle_ids, sky_ids, vehicle_ids
-
-    sky, obstacles = sky_ids(classes), obstacle_ids(classes)
+    ids = class_ids(classes)
+    sky, obstacles = ids.sky, ids.obstacle
     d = config.drivable
     height_m = camera_height_m or config.camera.height_m
     findings = [
         sky_below_horizon(labels, sky, horizon_row, config.sky_below_horizon),
         sky_on_road(labels, candidate, sky, horizon_row, config.sky_on_road),
         low_confidence(labels, margin, sky, obstacles, horizon_row, config.low_confidence, runner_up),
-        floating_vehicle(labels, candidate, vehicle_ids(classes), horizon_row, height_m, config.floating_vehicle),
+        floating_vehicle(labels, candidate, ids.vehicle, horizon_row, height_m, config.floating_vehicle),
     ]
     if temporal is not None:
         findings.append(temporal)
@@ -569,10 +411,7 @@ def assess(labels: np.ndarray, margin: np.ndarray, classes: Sequence[str], confi
             ambiguous = ambiguous | shadow
     drivable, freespace = safe_drivable(candidate, ambiguous, d.safety_margin_px)
     if d.far_static_underride:
-        from .taxonomy import static_ids
-
-        ground = [i for i, name in enumerate(classes) if name in ('sidewalk', 'terrain')]
-        hidden = beneath_far_obstacles(freespace, labels, static_ids(classes) + sky, ground, horizon_row, height_m,
+        hidden = beneath_far_obstacles(freespace, labels, ids.static + sky, ids.ground, horizon_row, height_m,
                                        d.underride_clearance_m, d.far_static_min_px, d.far_static_max_px,
                                        d.far_static_band_px)
         if hidden.any():
@@ -595,10 +434,30 @@ def assess(labels: np.ndarray, margin: np.ndarray, classes: Sequence[str], confi
                       tuple(findings), float(horizon_row), horizon_source)
 
 
-def connected_road(labels: np.ndarray, classes: Sequence[str], config: SafetyConfig) -> np.ndarray:
-    """H x W bool: the drivable classes connected to the ego region, holes without obstacles filled."""
-    from .taxonomy import drivable_ids, obstacle_ids
+def check_frame(labels: np.ndarray, margin: np.ndarray, ids: ClassIds, config: SafetyConfig, horizon_row: float,
+                horizon_source: str, candidate: np.ndarray, temporal: Optional[TemporalFlipCheck] = None,
+                trust: Optional[TrustMonitor] = None, rgb_net: Optional[np.ndarray] = None,
+                labels_net: Optional[np.ndarray] = None, margin_net: Optional[np.ndarray] = None,
+                camera_height_m: Optional[float] = None) -> Assessment:
+    """Every check of one frame, given its road ``candidate`` and its horizon: the Assessment, ``trust`` set.
 
-    road = connected_drivable(labels, drivable_ids(classes)) > 0
-    obstacles = _lut(obstacle_ids(classes)).view(bool)[labels]
-    return fill_holes(road, obstacles, config.drivable.max_hole_px)
+    The settings are those for the horizon's source (:func:`seg_perception.safety_config.for_horizon`);
+    ``temporal``: the stream's temporal check (None: none); :func:`assess` runs the other checks; ``trust``:
+    the stream's trust monitor (None: this frame alone), fed the network-sized image, labels and margin
+    (``rgb_net`` None: no image statistics; ``labels_net`` and ``margin_net`` None: ``labels`` and ``margin``).
+    A degraded frame keeps its
+    findings and alarm but has no drivable area and an unknown (NaN) free space.
+    """
+    config = for_horizon(config, horizon_source, labels.shape[0])
+    flips = None
+    if temporal is not None:
+        flips = temporal.update(labels, ids.sky, ids.obstacle, horizon_row, config.temporal)
+    verdict = assess(labels, margin, ids, config, horizon_row, horizon_source, candidate, flips,
+                     camera_height_m=camera_height_m)
+    labels_net = labels if labels_net is None else labels_net
+    margin_net = margin if margin_net is None else margin_net
+    judged = (trust or TrustMonitor()).assess(rgb_net, labels_net, margin_net, ids, config.trust)
+    if not judged.degraded:
+        return replace(verdict, trust=judged)
+    return replace(verdict, drivable=np.zeros_like(verdict.drivable),
+                   freespace=np.full(verdict.freespace.shape, np.nan, np.float32), trust=judged)

@@ -11,35 +11,12 @@ of the optical axis below the horizontal (positive: looking down at the road).
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import numpy as np
 
-
-def _param(default, description, low, high):
-    """A parameter field; the node declares it with this description and range."""
-    return field(default=default, metadata={'description': description, 'range': (low, high)})
-
-
-@dataclass(frozen=True)
-class CameraParams:
-    """Mounting and horizon settings that hold without a calibrated camera model."""
-
-    height_m: float = _param(1.5, 'height of the camera above the road, metres', 0.3, 5.0)
-    pitch_deg: float = _param(0.0, 'tilt of the optical axis below the horizontal, degrees (with camera_info)',
-                              -30.0, 30.0)
-    horizon_default_frac: float = _param(
-        0.5, 'horizon row as a fraction of the image height when neither camera_info nor the road gives it (0.5: '
-             'a level camera)', 0.0, 1.0)
-    horizon_estimate: bool = field(default=True, metadata={
-        'description': 'without camera_info, estimate the horizon from the road\'s vanishing point'})
-    horizon_max_shift_frac: float = _param(
-        0.08, 'an estimated horizon may differ from the default by at most this fraction of the image height',
-        0.0, 0.5)
-    horizon_uncertainty_frac: float = _param(
-        0.055, 'without camera_info the horizon is uncertain by this fraction of the image height (0.055: 20 rows '
-               'of 360, about 2.5 degrees of pitch): added to the checks\' margins', 0.0, 0.5)
+from .safety_config import CameraParams
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,13 @@ front of the bumper. Road pixels that are not connected to it (a road across a b
 over a kerb) are not drivable from here.
 """
 
-from typing import Sequence
+from typing import Sequence, Union
 
 import cv2
 import numpy as np
+
+from .safety_config import SafetyConfig
+from .taxonomy import ClassIds, class_ids
 
 
 def ego_region(height: int, width: int, rows_frac: float = 0.08, cols_frac: float = 0.3) -> tuple:
@@ -65,6 +68,18 @@ def fill_holes(mask: np.ndarray, keep_out: np.ndarray, max_hole_px: int) -> np.n
     out = mask.copy()
     out[box] |= fill[components]
     return out
+
+
+def connected_road(labels: np.ndarray, classes: Union[Sequence[str], ClassIds], config: SafetyConfig) -> np.ndarray:
+    """H x W bool: the drivable classes connected to the ego region, holes without obstacles filled.
+
+    ``classes``: the model's class names, or their :class:`~seg_perception.taxonomy.ClassIds`.
+    """
+    ids = class_ids(classes)
+    road = connected_drivable(labels, ids.drivable) > 0
+    obstacle = np.zeros(256, bool)
+    obstacle[np.asarray(ids.obstacle, np.int64)] = True
+    return fill_holes(road, obstacle[labels], config.drivable.max_hole_px)
 
 
 def freespace_boundary(mask: np.ndarray) -> np.ndarray:

@@ -21,10 +21,12 @@ import cv2
 import numpy as np
 
 from . import backends
-from .ambiguity import Reason, SafetyConfig, TemporalFlipCheck, assess, connected_road, for_horizon
+from .ambiguity import Reason, TemporalFlipCheck, check_frame
 from .camera import CameraModel, resolve_horizon
+from .drivable import connected_road
 from .model_files import ModelFiles, default_model
-from .taxonomy import class_palette, colourise, drivable_ids, obstacle_ids, sky_ids
+from .safety_config import SafetyConfig
+from .taxonomy import class_ids, class_palette, colourise
 from .trust import Trust, TrustMonitor
 
 
@@ -117,8 +119,7 @@ class Segmenter:
         self.classes = model.classes
         self.palette = class_palette(self.classes)
         self.input_hw = model.input_hw
-        self.drivable_ids = drivable_ids(self.classes)
-        self.sky_ids, self.obstacle_ids = sky_ids(self.classes), obstacle_ids(self.classes)
+        self.class_ids = class_ids(self.classes)      # the class groups the checks use, once per model
         # replaced whole (never mutated) when settings change, so that a frame sees one consistent config
         self.safety = safety or SafetyConfig()
 
@@ -146,6 +147,8 @@ class Segmenter:
 
         ``rgb_net``: the network-sized image, for the trust check's image statistics (None: those are skipped);
         ``trust``: the stream's trust monitor, for its frozen and unstable checks (None: this frame alone).
+        The way of the frame: the road connected to the ego region (drivable.connected_road), the horizon
+        (camera.resolve_horizon), then every check in one call (ambiguity.check_frame, the trust check included).
         """
         t = time.perf_counter()
         h, w = shape
@@ -157,22 +160,16 @@ class Segmenter:
             margin = cv2.resize(margin_net, (w, h), interpolation=cv2.INTER_LINEAR)
         t_checks = time.perf_counter()
         config = self.safety
-        candidate = connected_road(labels, self.classes, config)
+        candidate = connected_road(labels, self.class_ids, config)
         horizon, source = resolve_horizon(shape, config.camera, camera, candidate)
-        config = for_horizon(config, source, h)
-        flips = None
-        if temporal is not None:
-            flips = temporal.update(labels, self.sky_ids, self.obstacle_ids, horizon, config.temporal)
-        verdict = assess(labels, margin, self.classes, config, horizon, source, candidate, flips,
-                         camera_height_m=camera.height_m if camera is not None else None)
-        judged = (trust or TrustMonitor()).assess(rgb_net, labels_net, margin_net, self.classes, config.trust)
-        drivable, freespace = verdict.drivable, verdict.freespace
-        if judged.degraded:
-            drivable, freespace = np.zeros_like(drivable), np.full(freespace.shape, np.nan, np.float32)
+        verdict = check_frame(labels, margin, self.class_ids, config, horizon, source, candidate, temporal, trust,
+                              rgb_net, labels_net, margin_net,
+                              camera_height_m=camera.height_m if camera is not None else None)
         now = time.perf_counter()
         timings['checks'] = (now - t_checks) * 1e3
         timings['postprocess'] = (now - t) * 1e3
-        return Segmentation(labels, self.classes, self.palette, margin_net, drivable, freespace,
+        judged = verdict.trust
+        return Segmentation(labels, self.classes, self.palette, margin_net, verdict.drivable, verdict.freespace,
                             verdict.ambiguous, verdict.alarm, verdict.reasons, verdict.horizon_row,
                             verdict.horizon_source, timings, judged.degraded, judged.reasons, judged)
 

@@ -14,8 +14,9 @@ shares (``TAXONOMY_PALETTE``): a model's class ids go through ``TO_TAXONOMY`` fi
 and a pixel outside the taxonomy is ``OUTSIDE_COLOUR``. :func:`legend_strip` draws the key.
 """
 
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -41,31 +42,63 @@ STATIC_CLASSES: Tuple[str, ...] = ('building', 'wall', 'fence', 'tree', 'vegetat
                                    'traffic_sign', 'traffic_light')
 # Road vehicles: none is taller than a double-decker bus (4.4 m), which the floating-vehicle check relies on.
 VEHICLE_CLASSES: Tuple[str, ...] = ('car', 'truck', 'bus', 'trailer', 'caravan', 'motorcycle')
+# Ground beside the road that is not drivable: what the road seen under a trailer in shadow tends to be called
+# (the far-static under-ride rule of the drivable area looks for it between the road and a far obstacle).
+GROUND_CLASSES: Tuple[str, ...] = ('sidewalk', 'terrain')
+
+
+def _ids(classes: Sequence[str], group: Tuple[str, ...]) -> List[int]:
+    return [i for i, name in enumerate(classes) if name in group]
 
 
 def drivable_ids(classes: Sequence[str]) -> List[int]:
     """Ids of the drivable classes within a model's class list."""
-    return [i for i, name in enumerate(classes) if name in DRIVABLE_CLASSES]
+    return _ids(classes, DRIVABLE_CLASSES)
 
 
 def vehicle_ids(classes: Sequence[str]) -> List[int]:
     """Ids of the vehicle classes (at most a few metres tall) within a model's class list."""
-    return [i for i, name in enumerate(classes) if name in VEHICLE_CLASSES]
+    return _ids(classes, VEHICLE_CLASSES)
 
 
 def static_ids(classes: Sequence[str]) -> List[int]:
     """Ids of the static obstacle classes within a model's class list."""
-    return [i for i, name in enumerate(classes) if name in STATIC_CLASSES]
+    return _ids(classes, STATIC_CLASSES)
 
 
 def sky_ids(classes: Sequence[str]) -> List[int]:
     """Ids of the sky classes within a model's class list."""
-    return [i for i, name in enumerate(classes) if name in SKY_CLASSES]
+    return _ids(classes, SKY_CLASSES)
 
 
 def obstacle_ids(classes: Sequence[str]) -> List[int]:
     """Ids of the obstacle classes (things not to drive into) within a model's class list."""
-    return [i for i, name in enumerate(classes) if name in OBSTACLE_CLASSES]
+    return _ids(classes, OBSTACLE_CLASSES)
+
+
+@dataclass(frozen=True)
+class ClassIds:
+    """The ids of each class group within one model's class list, as the checks and the drivable area use them."""
+
+    drivable: Tuple[int, ...]
+    sky: Tuple[int, ...]
+    obstacle: Tuple[int, ...]
+    static: Tuple[int, ...]
+    vehicle: Tuple[int, ...]
+    ground: Tuple[int, ...]
+
+
+@lru_cache(maxsize=64)
+def _class_ids(classes: Tuple[str, ...]) -> ClassIds:
+    groups = (DRIVABLE_CLASSES, SKY_CLASSES, OBSTACLE_CLASSES, STATIC_CLASSES, VEHICLE_CLASSES, GROUND_CLASSES)
+    return ClassIds(*(tuple(_ids(classes, group)) for group in groups))
+
+
+def class_ids(classes: Union[Sequence[str], ClassIds]) -> ClassIds:
+    """The class groups' ids of a model's class list, computed once per list; a ClassIds is returned as is."""
+    if isinstance(classes, ClassIds):
+        return classes
+    return _class_ids(tuple(classes))
 
 
 CITYSCAPES_CLASSES: Tuple[str, ...] = (

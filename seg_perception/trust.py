@@ -32,65 +32,14 @@ space unknown. Pure numpy and OpenCV; no ROS imports.
 """
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Dict, Optional, Sequence, Tuple
+from dataclasses import asdict, dataclass
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
-from .taxonomy import drivable_ids, vehicle_ids
-
-
-def _param(default, description, low, high):
-    """A parameter field; the node declares it with this description and range."""
-    return field(default=default, metadata={'description': description, 'range': (low, high)})
-
-
-@dataclass(frozen=True)
-class TrustConfig:
-    """Every threshold of the frame-level trust check; flat names are ``trust_<field>``.
-
-    Provisional defaults, chosen on CamVid *train* frames and rendered frames, clean and corrupted
-    (benchmarks/trust_figures.py). A check is off when its threshold sits at the end of its range.
-    """
-
-    enabled: bool = field(default=True, metadata={
-        'description': 'run the frame-level trust check: a degraded frame has no drivable area and an unknown '
-                       'free space'})
-    noise_width_px: int = _param(320, 'noise, exposure and frozen frames are measured on a grey thumbnail this '
-                                      'wide (averaging hides noise: wider sees more of it)', 32, 2048)
-    blur_width_px: int = _param(160, 'blur and contrast are measured on a grey thumbnail this wide (about a third '
-                                     'of a 480-pixel frame: a blur that small leaves the labels alone)', 32, 2048)
-    max_noise_sigma: float = _param(2.5, 'degraded (noise) when the noise standard deviation on the noise thumbnail '
-                                         'exceeds this many grey levels', 0.0, 255.0)
-    min_sharpness: float = _param(0.03, 'degraded (blur) when the variance of the Laplacian over the variance of the '
-                                        'grey levels, on the blur thumbnail, is below this', 0.0, 100.0)
-    overexposed_level: int = _param(250, 'pixels at or above this grey level are burnt out', 128, 255)
-    max_overexposed_share: float = _param(0.5, 'degraded (overexposed) when more than this share of the pixels is '
-                                               'burnt out', 0.0, 1.0)
-    underexposed_level: int = _param(8, 'pixels at or below this grey level are black', 0, 127)
-    max_underexposed_share: float = _param(0.75, 'degraded (underexposed) when more than this share of the pixels '
-                                                 'is black', 0.0, 1.0)
-    min_contrast: float = _param(4.0, 'degraded (black, or flat) when the standard deviation of the grey levels is '
-                                      'below this', 0.0, 255.0)
-    frozen_max_difference: float = _param(0.1, 'a frame whose thumbnail differs from the previous one by at '
-                                               'most this mean absolute grey level is a repeat', 0.0, 255.0)
-    frozen_frames: int = _param(30, 'degraded (frozen) after this many repeats in a row (a camera driver '
-                                    'resending its last frame)', 1, 1000000)
-    low_margin_max: float = _param(0.3, 'pixels whose top-1 minus top-2 probability is below this are unsure',
-                                   0.0, 1.0)
-    max_low_margin_share: float = _param(0.1, 'degraded (low_margin) when more than this share of the pixels is '
-                                              'unsure', 0.0, 1.0)
-    lower_frac: float = _param(0.33, 'the lower part of the image: this fraction of its rows, from the bottom',
-                               0.0, 1.0)
-    min_road_or_vehicle_share: float = _param(0.05, 'degraded (no_road_or_vehicle_below) when road and vehicles '
-                                                    'cover less than this share of the lower part', 0.0, 1.0)
-    max_one_class_share: float = _param(0.85, 'degraded (one_class) when one class covers more than this share of '
-                                              'the frame', 0.0, 1.0)
-    unstable_cell_px: int = _param(16, 'temporal instability is judged on cells of this many pixels square (of '
-                                       'the network\'s output)', 2, 256)
-    max_unstable_share: float = _param(0.4, 'degraded (unstable) when more than this share of the cells changed '
-                                            'their majority label since the previous frame', 0.0, 1.0)
+from .safety_config import TrustConfig
+from .taxonomy import ClassIds, class_ids
 
 
 @dataclass(frozen=True)
@@ -274,12 +223,12 @@ class TrustMonitor:
         self._repeats = 0
 
     def assess(self, rgb: Optional[np.ndarray], labels: np.ndarray, margin: Optional[np.ndarray],
-               classes: Sequence[str], config: TrustConfig = TrustConfig()) -> Trust:
+               classes: Union[Sequence[str], ClassIds], config: TrustConfig = TrustConfig()) -> Trust:
         """The verdict on the stream's next frame.
 
         ``rgb``: the image the network saw (H x W x 3 uint8, any size; None: no image statistics); ``labels``:
         its label map and ``margin``: its top-1 minus top-2 probability (None: no margin statistic), at any
-        resolution (the network's is cheapest).
+        resolution (the network's is cheapest); ``classes``: the model's class names, or their ClassIds.
         """
         if not config.enabled:
             self.reset()
@@ -319,7 +268,8 @@ class TrustMonitor:
             stats['low_margin_share'] = low_margin_share(margin, c.low_margin_max)
             if stats['low_margin_share'] > c.max_low_margin_share:
                 reasons.append('low_margin')
-        road_or_vehicle = list(drivable_ids(classes)) + list(vehicle_ids(classes))
+        ids = class_ids(classes)
+        road_or_vehicle = ids.drivable + ids.vehicle
         if road_or_vehicle:         # a model without either class cannot be judged by them
             below = share_below(labels, road_or_vehicle, c.lower_frac)
             stats['road_or_vehicle_below_share'] = below
@@ -337,6 +287,6 @@ class TrustMonitor:
 
 
 def assess_frame(rgb: Optional[np.ndarray], labels: np.ndarray, margin: Optional[np.ndarray],
-                 classes: Sequence[str], config: TrustConfig = TrustConfig()) -> Trust:
+                 classes: Union[Sequence[str], ClassIds], config: TrustConfig = TrustConfig()) -> Trust:
     """The verdict on a single frame, without a stream's history (``frozen`` and ``unstable`` cannot hold)."""
     return TrustMonitor().assess(rgb, labels, margin, classes, config)

@@ -7,10 +7,11 @@ below, unless a test paints something else.
 import numpy as np
 import pytest
 
-from seg_perception.ambiguity import (FloatingVehicleParams, LowConfidenceParams, SafetyConfig,
-                                      SkyBelowHorizonParams, SkyOnRoadParams, TemporalFlipCheck, TemporalParams,
-                                      assess, connected_road, floating_vehicle, for_horizon, low_confidence,
-                                      sky_below_horizon, sky_on_road, underride_shadow)
+from seg_perception.ambiguity import (TemporalFlipCheck, assess, floating_vehicle, low_confidence, sky_below_horizon,
+                                      sky_on_road, underride_shadow)
+from seg_perception.drivable import connected_road
+from seg_perception.safety_config import (FloatingVehicleParams, LowConfidenceParams, SafetyConfig,
+                                          SkyBelowHorizonParams, SkyOnRoadParams, TemporalParams, for_horizon)
 from seg_perception.taxonomy import CAMVID_CLASSES
 
 SKY, BUILDING, ROAD, SIDEWALK, CAR = 0, 1, 3, 4, 8

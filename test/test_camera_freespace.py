@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from seg_perception.camera import CameraModel, CameraParams, estimate_horizon, resolve_horizon
+from seg_perception.camera import CameraModel, estimate_horizon, resolve_horizon
 from seg_perception.drivable import fill_holes, freespace_boundary, path_corridor, safe_drivable
+from seg_perception.safety_config import CameraParams
 
 
 def road_trapezoid(h=120, w=160, horizon=50.0, left=-0.8, right=0.6):

@@ -3,7 +3,7 @@
 import pytest
 from rclpy.exceptions import ParameterException
 
-from seg_perception.ambiguity import SafetyConfig
+from seg_perception.safety_config import SafetyConfig
 from seg_perception.ros.parameters import (CHOICES, SAFETY_PARAMETERS, camera_names, choice_refusal, crf_refusal,
                                            help_lines, parameter_declarations, temporal_refusal)
 

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
-from seg_perception.ambiguity import SafetyConfig, assess, connected_road
+from seg_perception.ambiguity import assess
 from seg_perception.camera import resolve_horizon
 from seg_perception.cli import main
+from seg_perception.drivable import connected_road
+from seg_perception.safety_config import SafetyConfig
 from seg_perception.sim import scenarios
 from seg_perception.sim.scenes import BUILDING, CAR, ROAD, SKY, render_frame, render_scene
 from seg_perception.taxonomy import CAMVID_CLASSES

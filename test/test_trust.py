@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from seg_perception.ambiguity import SafetyConfig
+from seg_perception.safety_config import SafetyConfig, TrustConfig
 from seg_perception.taxonomy import CAMVID_CLASSES
-from seg_perception.trust import (REASONS, TrustConfig, TrustMonitor, assess_frame, changed_share, coarse_labels,
+from seg_perception.trust import (REASONS, TrustMonitor, assess_frame, changed_share, coarse_labels,
                                   dominant_share, exposure, grey_thumbnail, laplacian_variance, low_margin_share,
                                   mean_abs_difference, noise_sigma, share_below, sharpness)
 

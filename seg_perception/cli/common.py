@@ -48,7 +48,7 @@ def safety_config(settings):
     """A SafetyConfig from ``name=value`` strings (flat names, as the node's parameters); None without any."""
     if not settings:
         return None
-    from ..ambiguity import SafetyConfig
+    from ..safety_config import SafetyConfig
 
     defaults = SafetyConfig().flat()
     values = {}

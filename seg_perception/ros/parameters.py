@@ -16,7 +16,7 @@ from rclpy.qos import ReliabilityPolicy
 
 from .. import backends
 from ..crf import CRF_SETTINGS
-from ..ambiguity import SafetyConfig
+from ..safety_config import SafetyConfig
 from ..taxonomy import TAXONOMY_CLASSES
 from ..tensorrt.files import PRECISIONS, REBUILD_POLICIES
 

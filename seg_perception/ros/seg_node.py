@@ -38,11 +38,12 @@ except ImportError:     # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
 from .. import backends
-from ..ambiguity import SafetyConfig, TemporalFlipCheck
+from ..ambiguity import TemporalFlipCheck
 from ..bags.messages import stamp_ns as header_stamp_ns
 from ..camera import CameraModel
 from ..crf import CRF_SETTINGS
 from ..model_files import ModelFileError, ModelFiles, default_model
+from ..safety_config import SafetyConfig
 from ..segmenter import InputError, Segmenter
 from ..taxonomy import taxonomy_lut
 from .conversions import array_to_image, freespace_to_cloud, message_to_rgb

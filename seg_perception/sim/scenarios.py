@@ -20,8 +20,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..ambiguity import SafetyConfig, connected_road
-from ..drivable import safe_drivable
+from ..drivable import connected_road, safe_drivable
+from ..safety_config import SafetyConfig
 from .scenes import render_frame
 
 HANDLED_SHARE = 0.98              # a hazard frame is handled when the drivable area excludes this share of it
