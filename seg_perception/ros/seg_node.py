@@ -78,7 +78,8 @@ TOPICS = (
     ('out', DRIVABLE_TOPIC, 'sensor_msgs/Image mono8', '255 where the vehicle may drive'),
     ('out', AMBIGUOUS_TOPIC, 'sensor_msgs/Image mono8', '255 where the ambiguity checks distrust the labels'),
     ('out', FREESPACE_TOPIC, 'sensor_msgs/PointCloud2', 'the free-space boundary, one point per image column'),
-    ('out', DIAGNOSTICS_TOPIC, 'diagnostic_msgs/DiagnosticArray', 'every diagnostics_period_s, at once on an alarm'),
+    ('out', DIAGNOSTICS_TOPIC, 'diagnostic_msgs/DiagnosticArray',
+     'every diagnostics_period_s, at once on an alarm or a degraded frame'),
     ('service', RELOAD_SERVICE, 'std_srvs/Trigger', 'read the model parameter\'s files again'),
 )
 
