@@ -1,9 +1,9 @@
 """The node's diagnostics status as its readers find it: the status name, the keys of its values, the stamps format.
 
-``seg_node`` publishes one ``DiagnosticStatus`` on /diagnostics per period (and at once when the alarm rises),
-named ``'<node's full name>: segmentation'``. ``eval-bag`` reads the alarm values back from a recorded drive;
-the fuzzer (benchmarks/fuzz_node.py) reads the frame counts. The values are strings, as diagnostic_msgs carries
-them.
+``seg_node`` publishes one ``DiagnosticStatus`` on /diagnostics per period (and at once when the alarm rises or a
+frame is degraded), named ``'<node's full name>: segmentation'``. ``eval-bag`` reads the alarm values back from a
+recorded drive (the degraded values have the same form); the fuzzer (benchmarks/fuzz_node.py) reads the frame
+counts. The values are strings, as diagnostic_msgs carries them.
 """
 
 from typing import Dict, Iterable, List
@@ -12,6 +12,10 @@ STATUS_SUFFIX = ': segmentation'
 ALARM_KEY = 'alarm'                 # 'true' while the newest frame (of any camera) has the alarm up, else 'false'
 ALARM_COUNT_KEY = 'alarm frames'    # alarm frames since the node started
 ALARM_STAMPS_KEY = 'alarm stamps'   # input stamps of the alarm frames since the last status
+DEGRADED_KEY = 'degraded'           # 'true' while the newest frame (of any camera) is degraded (seg_perception.trust)
+DEGRADED_COUNT_KEY = 'degraded frames'      # degraded frames since the node started
+DEGRADED_REASONS_KEY = 'degraded reasons'   # the trust check's reasons, of the newest degraded frame(s)
+DEGRADED_STAMPS_KEY = 'degraded stamps'     # input stamps of the degraded frames since the last status
 FRAMES_KEY_PREFIX = 'frames '       # 'frames received', 'frames processed', ...: counts since the node started
 
 
@@ -31,12 +35,12 @@ def frame_counts(values: Dict[str, str]) -> Dict[str, int]:
 
 
 def format_alarm_stamps(stamps_ns: Iterable[int]) -> str:
-    """Input stamps as the ``ALARM_STAMPS_KEY`` diagnostics value: 'sec.nanosec' separated by spaces."""
+    """Input stamps as the ``ALARM_STAMPS_KEY`` (or ``DEGRADED_STAMPS_KEY``) value: 'sec.nanosec', space-separated."""
     return ' '.join(f'{s // 1_000_000_000}.{s % 1_000_000_000:09d}' for s in stamps_ns)
 
 
 def parse_alarm_stamps(value: str) -> List[int]:
-    """The stamps (ns) of an ``ALARM_STAMPS_KEY`` diagnostics value."""
+    """The stamps (ns) of an ``ALARM_STAMPS_KEY`` (or ``DEGRADED_STAMPS_KEY``) diagnostics value."""
     stamps = []
     for item in value.split():
         sec, _, nanosec = item.partition('.')

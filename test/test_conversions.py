@@ -263,6 +263,19 @@ def test_freespace_cloud_carries_one_point_per_column_and_reads_back():
     np.testing.assert_array_equal(cloud[:, 2:], points)
 
 
+def test_the_unknown_free_space_of_a_degraded_frame_is_a_cloud_of_nan_points_beside_the_column_numbers():
+    from seg_perception.camera import CameraModel
+
+    unknown = np.full(4, np.nan, np.float32)        # Segmentation.freespace of a degraded frame
+    camera = CameraModel.from_camera_info((100.0, 0, 2.0, 0, 100.0, 3.0, 0, 0, 1), 4, 6, pitch_rad=0.0,
+                                          height_m=1.5)
+    points = camera.ground_points(unknown, (6, 4))
+    assert points.shape == (4, 3) and np.isnan(points).all()
+    cloud = cloud_to_freespace(freespace_to_cloud(unknown, points, Header(frame_id='camera_optical')))
+    np.testing.assert_array_equal(cloud[:, 0], [0, 1, 2, 3])
+    assert np.isnan(cloud[:, 1:]).all()             # v unknown, not -1 (a free column)
+
+
 # --- either transport, as the node takes it -------------------------------------------------------------
 
 def test_either_message_becomes_the_rgb_of_its_own_conversion(rgb, photo):

@@ -7,8 +7,10 @@ from diagnostic_msgs.msg import DiagnosticStatus
 
 from seg_perception.ambiguity import Reason
 from seg_perception.ros.diagnostics import (FRAME_KINDS, LATENCY_STAGES, ErrorThrottle, Report, alarm_text,
-                                            diagnostic_status, health, no_alarm, status_level, status_values)
-from seg_perception.status_keys import frame_counts, parse_alarm_stamps, status_name
+                                            degraded_text, diagnostic_status, health, no_alarm, not_degraded,
+                                            status_level, status_values)
+from seg_perception.status_keys import (DEGRADED_COUNT_KEY, DEGRADED_KEY, DEGRADED_REASONS_KEY, DEGRADED_STAMPS_KEY,
+                                        frame_counts, parse_alarm_stamps, status_name)
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 MODEL = SimpleNamespace(name='tiny', manifest_path='/models/tiny.json',
@@ -16,12 +18,13 @@ MODEL = SimpleNamespace(name='tiny', manifest_path='/models/tiny.json',
 TOPICS = ('/image', '/image/compressed')
 
 
-def report(counts=(), recent=(), alarm=None, fallback='', latency_ms=None, per_camera=None, **fields) -> Report:
+def report(counts=(), recent=(), alarm=None, fallback='', latency_ms=None, per_camera=None, degraded=None,
+           **fields) -> Report:
     values = dict(node_name='/ns/seg_node', backend='onnxruntime on cpu', fallback=fallback, model=MODEL, crf='none',
                   input_topics=TOPICS, counts=Counter(dict(counts)), recent=Counter(dict(recent)), elapsed_s=2.0,
                   latency_ms=latency_ms or {stage: [] for stage in LATENCY_STAGES}, last_error='',
                   alarm=alarm or no_alarm(), horizon='-', frame_id_change='none', reloads=0, reload_error='none',
-                  per_camera=per_camera or {'camera': Counter()})
+                  per_camera=per_camera or {'camera': Counter()}, degraded=degraded or not_degraded())
     values.update(fields)
     return Report(**values)
 
@@ -60,6 +63,50 @@ def test_an_alarm_that_cleared_since_the_last_status_still_warns_before_the_heal
     counts = {'received': 4, 'processed': 4}
     assert status_level(report(counts=counts, recent=counts, alarm=alarm)) == (
         WARN, 'alarm on 2 frame(s) since the last status, clear now (last: vehicle over road); segmenting')
+
+
+def test_a_degraded_newest_frame_is_an_error_naming_its_reasons_whatever_the_counts():
+    degraded = dict(not_degraded(), latest=True, frames=1, since_status=1, reasons='noise, low_margin')
+    counts = {'received': 4, 'processed': 4}
+    assert status_level(report(counts=counts, recent={'received': 3, 'dropped': 2}, degraded=degraded)) == (
+        ERROR, 'degraded: noise, low_margin')
+
+
+def test_an_alarm_and_a_degraded_frame_at_once_are_one_error_naming_both():
+    alarm = dict(no_alarm(), latest=True, frames=1, since_status=1, reasons='sky below the horizon')
+    degraded = dict(not_degraded(), latest=True, frames=1, since_status=1, reasons='blur')
+    assert status_level(report(alarm=alarm, degraded=degraded)) == (
+        ERROR, 'ALARM, ambiguity on the path ahead: sky below the horizon; degraded: blur')
+
+
+def test_a_frame_degraded_since_the_last_status_but_not_now_warns_before_the_health():
+    degraded = dict(not_degraded(), frames=5, since_status=2, reasons='front: frozen')
+    counts = {'received': 4, 'processed': 4}
+    assert status_level(report(counts=counts, recent=counts, degraded=degraded)) == (
+        WARN, 'degraded on 2 frame(s) since the last status, trusted now (last: front: frozen); segmenting')
+    alarm = dict(no_alarm(), frames=1, since_status=1, reasons='vehicle over road')
+    level, message = status_level(report(counts=counts, recent=counts, alarm=alarm, degraded=degraded))
+    assert level == WARN and message.startswith('alarm on 1 frame(s)') and '; degraded on 2 frame(s)' in message
+    assert status_level(report(counts=counts, recent=counts, degraded=dict(degraded, since_status=0))) == (
+        OK, 'segmenting')       # degraded before the last status only: that status told
+
+
+def test_values_carry_the_degraded_state_counts_reasons_and_stamps():
+    values = dict(status_values(report()))
+    assert values[DEGRADED_KEY] == 'false' and values[DEGRADED_COUNT_KEY] == '0'
+    assert values[DEGRADED_REASONS_KEY] == 'none' and values[DEGRADED_STAMPS_KEY] == ''
+    degraded = dict(not_degraded(), latest=True, frames=7, since_status=2, reasons='rear: noise',
+                    stamps=[1_000_000_001, 2_500_000_000])
+    values = dict(status_values(report(degraded=degraded)))
+    assert values['degraded'] == 'true' and values['degraded frames'] == '7'
+    assert values['degraded reasons'] == 'rear: noise' and values['degraded stamps'] == '1.000000001 2.500000000'
+    assert parse_alarm_stamps(values['degraded stamps']) == [1_000_000_001, 2_500_000_000]
+    assert DEGRADED_COUNT_KEY not in frame_counts(values)       # not a kind of frame input
+
+
+def test_degraded_text_joins_the_reasons_after_the_camera():
+    assert degraded_text(('noise', 'low_margin')) == 'noise, low_margin'
+    assert degraded_text(('frozen',), 'front: ') == 'front: frozen'
 
 
 def test_the_fallback_backend_warns_in_every_status_and_an_error_stays_an_error():

@@ -31,6 +31,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from seg_perception.ros.conversions import cloud_to_freespace
+from seg_perception.status_keys import parse_alarm_stamps
 from seg_perception.ros.fuzz import compressed, image, jpeg_claiming, png_claiming
 from seg_perception.ros.parameters import MAX_INPUT_PIXELS, parameter_declarations
 from seg_perception.ros.seg_node import (AMBIGUOUS_TOPIC, CAMERA_INFO_TOPIC, COLOR_TOPIC, COMPRESSED_TOPIC,
@@ -893,6 +894,56 @@ def test_a_region_flickering_between_sky_and_vehicle_raises_the_temporal_alarm(p
             probe.wait_for_answer(probe.send(rgb_image(painted_frames['clear'], probe.header())))
 
 
+def noisy(frame, sigma=40.0, seed=1):
+    """``frame`` with strong Gaussian sensor noise: the trust check's ``noise`` holds on it, whatever the model."""
+    rng = np.random.default_rng(seed)
+    return np.clip(frame + rng.normal(0.0, sigma, frame.shape), 0, 255).astype(np.uint8)
+
+
+def test_a_degraded_frame_is_an_error_naming_its_reasons_with_labels_no_drivable_area_and_unknown_free_space(
+        palette_probe, painted_frames):
+    probe = palette_probe
+    header = probe.send(rgb_image(noisy(painted_frames['clear']), probe.header()))
+    labels, drivable, freespace = probe.wait_for_answer(header, ('labels', 'drivable', 'freespace'))
+    stamp = header.stamp.sec * 10 ** 9 + header.stamp.nanosec
+    level, message, values = probe.wait_for_status(
+        lambda level, values: stamp in parse_alarm_stamps(values['degraded stamps']))
+    # (the noise may raise an alarm too: the message then names both)
+    assert level == DiagnosticStatus.ERROR and 'noise' in message[message.index('degraded: '):]
+    assert values['degraded'] == 'true' and 'noise' in values['degraded reasons']
+    assert int(values['degraded frames']) >= 1
+    assert (labels.width, labels.height) == (160, 120)           # the labels are still published
+    assert not mono(drivable).any()                              # no drivable area
+    cloud = cloud_to_freespace(freespace)
+    np.testing.assert_array_equal(cloud[:, 0], np.arange(160))
+    assert np.isnan(cloud[:, 1:]).all()                          # the free space unknown: v, x, y, z NaN
+
+    degraded_frames = int(values['degraded frames'])
+    header = probe.send(rgb_image(painted_frames['clear'], probe.header()))
+    drivable, = probe.wait_for_answer(header, ('drivable',))
+    level, _, values = probe.wait_for_status(lambda level, values: values['degraded'] == 'false')
+    assert level != DiagnosticStatus.ERROR and values['degraded frames'] == str(degraded_frames)
+    assert mono(drivable)[60:, 20:140].all()
+
+
+def test_a_camera_repeating_one_frame_is_degraded_by_its_own_trust_monitor(palette_probe, palette_node,
+                                                                           painted_frames):
+    probe = palette_probe
+    changed = painted_frames['clear'].copy()
+    changed[100:120, 0:20] = 0                                   # not a repeat of the clear frame
+    try:
+        assert palette_node.set_parameters([Parameter('trust_frozen_frames', value=2)])[0].successful
+        for frame in (changed, painted_frames['clear'], painted_frames['clear'], painted_frames['clear']):
+            probe.wait_for_answer(probe.send(rgb_image(frame, probe.header())))
+        level, message, values = probe.wait_for_status(lambda level, values: values['degraded'] == 'true')
+        assert level == DiagnosticStatus.ERROR and values['degraded reasons'] == 'frozen' and 'frozen' in message
+    finally:
+        palette_node.set_parameters([Parameter('trust_frozen_frames', value=30)])
+        for frame in (changed, painted_frames['clear']):        # leave the stream trusted for other tests
+            probe.wait_for_answer(probe.send(rgb_image(frame, probe.header())))
+        probe.wait_for_status(lambda level, values: values['degraded'] == 'false')
+
+
 # --- the dense CRF, off the live path unless asked for ------------------------------------------------------
 
 def test_crf_is_refused_without_the_torch_backend(seg_node):
@@ -1008,8 +1059,9 @@ def test_unavailable_backend_runs_on_the_fallback_with_a_warning_that_stays(ros,
         pytest.skip('TensorRT is installed here: the fallback would not be taken')
     with pytest.raises(backends.BackendUnavailable, match='tensorrt'):
         start_node(ros, tiny_model, namespace='/no_fallback', backend='tensorrt')
+    # the tiny model's frames are all degraded (low_margin): an ERROR that would hide the fallback's WARN
     node = start_node(ros, tiny_model, namespace='/fallback', reliability='reliable', backend='tensorrt',
-                      fallback_backend='onnxruntime')
+                      fallback_backend='onnxruntime', trust_enabled=False)
     probe = Probe(*ros, namespace='/fallback')
     try:
         assert node.segmenter.backend.name == 'onnxruntime'

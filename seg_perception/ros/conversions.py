@@ -224,8 +224,9 @@ def freespace_to_cloud(freespace: np.ndarray, points: np.ndarray, header: Header
     """An organised 1 x W ``sensor_msgs/PointCloud2`` of the free-space boundary, one point per image column.
 
     Fields u, v: the boundary pixel (column, row of the nearest non-drivable pixel; -1: the whole column is
-    free); x, y, z: where that pixel meets a level road in the header's (optical) frame, metres, or NaN
-    (no camera model, or the boundary at or above the horizon). ``points`` is W x 3 (NaN rows allowed).
+    free; NaN: unknown, the frame is degraded and ``freespace`` all NaN); x, y, z: where that pixel meets a
+    level road in the header's (optical) frame, metres, or NaN (no camera model, the boundary at or above the
+    horizon, or unknown). ``points`` is W x 3 (NaN rows allowed).
     """
     freespace = np.asarray(freespace)
     width = freespace.shape[0]

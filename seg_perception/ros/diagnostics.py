@@ -1,9 +1,9 @@
 """The node's /diagnostics status, built from a copy of its counters: health level, message and values.
 
-The node copies what it counted (frames, latencies, the alarm, reloads) into a :class:`Report` under its lock;
-:func:`diagnostic_status` turns that into the ``DiagnosticStatus`` it publishes. Everything here is a function of
-those values, so each level and value is tested with hand-made counts, without a node or DDS. The status name,
-the keys its readers look up and the stamps format are seg_perception.status_keys'.
+The node copies what it counted (frames, latencies, the alarm, degraded frames, reloads) into a :class:`Report`
+under its lock; :func:`diagnostic_status` turns that into the ``DiagnosticStatus`` it publishes. Everything here
+is a function of those values, so each level and value is tested with hand-made counts, without a node or DDS.
+The status name, the keys its readers look up and the stamps format are seg_perception.status_keys'.
 """
 
 import math
@@ -13,7 +13,8 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-from ..status_keys import ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY, format_alarm_stamps, frames_key, status_name
+from ..status_keys import (ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY, DEGRADED_COUNT_KEY, DEGRADED_KEY,
+                           DEGRADED_REASONS_KEY, DEGRADED_STAMPS_KEY, format_alarm_stamps, frames_key, status_name)
 
 LATENCY_STAGES = ('convert', 'preprocess', 'inference', 'crf', 'postprocess', 'checks', 'total', 'end_to_end')
 LATENCY_SAMPLES = 300           # per stage: percentiles over about the last 10-30 s at camera rates
@@ -24,6 +25,11 @@ FRAME_KINDS = ('received', 'processed', 'dropped', 'rejected', 'failed', 'duplic
 def no_alarm() -> dict:
     """The alarm state of a node that has not segmented a frame yet (what :class:`Report` ``alarm`` holds)."""
     return {'latest': False, 'frames': 0, 'since_status': 0, 'reasons': 'none', 'region': 'none', 'stamps': []}
+
+
+def not_degraded() -> dict:
+    """The trust state of a node that has not segmented a frame yet (what :class:`Report` ``degraded`` holds)."""
+    return {'latest': False, 'frames': 0, 'since_status': 0, 'reasons': 'none', 'stamps': []}
 
 
 class Report(NamedTuple):
@@ -46,6 +52,7 @@ class Report(NamedTuple):
     reloads: int
     reload_error: str               # why the last reload was refused, or 'none'
     per_camera: Dict[str, Counter]  # camera label -> its received and processed counts
+    degraded: dict                  # as not_degraded(): latest, frames, since_status, reasons, stamps (ns)
 
 
 def health(counts: Counter, recent: Counter, last_error: str, input_topics: Sequence[str]) -> Tuple[int, str]:
@@ -66,19 +73,29 @@ def health(counts: Counter, recent: Counter, last_error: str, input_topics: Sequ
 
 
 def status_level(report: Report) -> Tuple[int, str]:
-    """(level, message) of a status: the health, raised by an alarm (now or since the last status) or a fallback.
+    """(level, message) of a status: the health, raised by an alarm or a degraded frame, or by a fallback.
 
-    An alarm on the newest frame is an ERROR whatever the counts say; one that rose and cleared since the last
-    status is at least a WARN; so is every status while the node runs on the fallback backend.
+    An alarm or a degraded frame (seg_perception.trust) on the newest frame is an ERROR whatever the counts say,
+    naming its reasons; one that rose and cleared since the last status is at least a WARN; so is every status
+    while the node runs on the fallback backend.
     """
     level, message = health(report.counts, report.recent, report.last_error, report.input_topics)
-    alarm = report.alarm
+    alarm, degraded = report.alarm, report.degraded
+    errors, warnings = [], []
     if alarm['latest']:
-        level, message = DiagnosticStatus.ERROR, f'ALARM, ambiguity on the path ahead: {alarm["reasons"]}'
+        errors.append(f'ALARM, ambiguity on the path ahead: {alarm["reasons"]}')
     elif alarm['since_status']:
-        level = max(level, DiagnosticStatus.WARN)
-        message = (f'alarm on {alarm["since_status"]} frame(s) since the last status, clear now '
-                   f'(last: {alarm["reasons"]}); {message}')
+        warnings.append(f'alarm on {alarm["since_status"]} frame(s) since the last status, clear now '
+                        f'(last: {alarm["reasons"]})')
+    if degraded['latest']:
+        errors.append(f'degraded: {degraded["reasons"]}')
+    elif degraded['since_status']:
+        warnings.append(f'degraded on {degraded["since_status"]} frame(s) since the last status, trusted now '
+                        f'(last: {degraded["reasons"]})')
+    if errors:
+        level, message = DiagnosticStatus.ERROR, '; '.join(errors)
+    elif warnings:
+        level, message = max(level, DiagnosticStatus.WARN), '; '.join(warnings + [message])
     if report.fallback:
         level = max(level, DiagnosticStatus.WARN)
         message = f'{message}; {report.fallback}'
@@ -122,7 +139,11 @@ def status_values(report: Report) -> List[Tuple[str, str]]:
     values.append(('last error', report.last_error or 'none'))
     values += [(ALARM_KEY, 'true' if alarm['latest'] else 'false'), (ALARM_COUNT_KEY, str(alarm['frames'])),
                ('alarm reasons', alarm['reasons']), ('alarm region', alarm['region']),
-               (ALARM_STAMPS_KEY, format_alarm_stamps(alarm['stamps'])), ('horizon', report.horizon)]
+               (ALARM_STAMPS_KEY, format_alarm_stamps(alarm['stamps']))]
+    degraded = report.degraded
+    values += [(DEGRADED_KEY, 'true' if degraded['latest'] else 'false'),
+               (DEGRADED_COUNT_KEY, str(degraded['frames'])), (DEGRADED_REASONS_KEY, degraded['reasons']),
+               (DEGRADED_STAMPS_KEY, format_alarm_stamps(degraded['stamps'])), ('horizon', report.horizon)]
     return values
 
 
@@ -142,6 +163,11 @@ def alarm_text(reasons: Sequence, prefix: str = '') -> Tuple[str, str]:
     boxes = np.array([r.region for r in reasons])
     region = prefix + ','.join(str(v) for v in (*boxes[:, :2].min(0), *boxes[:, 2:].max(0)))
     return '; '.join(f'{prefix}{r}' for r in reasons), region
+
+
+def degraded_text(reasons: Sequence[str], prefix: str = '') -> str:
+    """The 'degraded reasons' value of one frame's trust reasons ('noise, low_margin'), after the camera ``prefix``."""
+    return prefix + (', '.join(reasons) or 'none')
 
 
 class ErrorThrottle:

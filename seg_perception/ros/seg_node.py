@@ -45,9 +45,11 @@ from ..crf import CRF_SETTINGS
 from ..model_files import ModelFileError, ModelFiles, default_model
 from ..safety_config import SafetyConfig
 from ..segmenter import InputError, Segmenter
+from ..trust import TrustMonitor
 from ..taxonomy import taxonomy_lut
 from .conversions import array_to_image, freespace_to_cloud, message_to_rgb
-from .diagnostics import LATENCY_SAMPLES, LATENCY_STAGES, ErrorThrottle, Report, alarm_text, diagnostic_status, no_alarm
+from .diagnostics import (LATENCY_SAMPLES, LATENCY_STAGES, ErrorThrottle, Report, alarm_text, degraded_text,
+                          diagnostic_status, no_alarm, not_degraded)
 from .parameters import (RELIABILITY, SAFETY_PARAMETERS, camera_names, choice_refusal, crf_refusal,
                          help_lines, parameter_declarations, temporal_refusal)
 from .streams import (QOS_CHECK_PERIOD_S, CameraStream, LatestFrames, Served, camera_info_qos, input_qos, output_qos,
@@ -76,7 +78,8 @@ TOPICS = (
     ('out', DRIVABLE_TOPIC, 'sensor_msgs/Image mono8', '255 where the vehicle may drive'),
     ('out', AMBIGUOUS_TOPIC, 'sensor_msgs/Image mono8', '255 where the ambiguity checks distrust the labels'),
     ('out', FREESPACE_TOPIC, 'sensor_msgs/PointCloud2', 'the free-space boundary, one point per image column'),
-    ('out', DIAGNOSTICS_TOPIC, 'diagnostic_msgs/DiagnosticArray', 'every diagnostics_period_s, at once on an alarm'),
+    ('out', DIAGNOSTICS_TOPIC, 'diagnostic_msgs/DiagnosticArray',
+     'every diagnostics_period_s, at once on an alarm or a degraded frame'),
     ('service', RELOAD_SERVICE, 'std_srvs/Trigger', 'read the model parameter\'s files again'),
 )
 
@@ -101,8 +104,8 @@ class SegNode(Node):
             self.declare_parameter(name, default, descriptor)
         names = camera_names(self.get_parameter_or('cameras', Parameter('cameras', value=None)).value)
         self._streams = {name: CameraStream(name) for name in names}
-        # the serving model, its cameras' temporal checks and the backend warning, replaced together (one
-        # assignment) by a reload
+        # the serving model, its cameras' temporal checks and trust monitors and the backend warning, replaced
+        # together (one assignment) by a reload
         self._served = self._load_model(self._param('model'))
         self._reloads = 0
         self._reload_error = 'none'
@@ -115,6 +118,7 @@ class SegNode(Node):
         self._last_error = ''
         self._error_throttle = ErrorThrottle()
         self._alarm = no_alarm()
+        self._degraded = not_degraded()
         self._horizon = '-'
 
         reliability = self._param('reliability')
@@ -166,7 +170,11 @@ class SegNode(Node):
         return self._served.segmenter
 
     def _load_model(self, model: str):
-        """The Served (segmenter, temporal checks, fallback warning, label lookup) for ``model`` ('': shipped).
+        """The Served (segmenter, temporal checks, trust monitors, fallback warning, label lookup) for ``model``.
+
+        ``model`` '': the shipped one. Each camera gets a new temporal check and trust monitor: their history is
+        of the model's labels. Both take the settings with each frame (a change of their cell or thumbnail sizes
+        restarts their history), so a change of the checks' parameters needs no new ones.
 
         The backend is ``backend``, or ``fallback_backend`` when that one cannot run here (the warning then says
         why; '' otherwise). Raises ModelFileError or BackendUnavailable (and whatever the runtime raises for a
@@ -187,7 +195,8 @@ class SegNode(Node):
                 raise ModelFileError(f'model {files.name}: its classes do not map onto the output taxonomy ({e}); '
                                      f'set label_ids to model to publish its own ids') from None
         temporals = {name: TemporalFlipCheck(segmenter.safety.temporal) for name in self._streams}
-        return Served(segmenter, temporals, warning, label_lut)
+        trusts = {name: TrustMonitor() for name in self._streams}
+        return Served(segmenter, temporals, trusts, warning, label_lut)
 
     def _reload(self, model: str) -> Optional[str]:
         """Load ``model`` beside the serving one and swap them; the reason as text if it cannot be loaded."""
@@ -328,7 +337,7 @@ class SegNode(Node):
 
     def _process(self, items: dict, served: Served):
         """Segment the newest frame of each camera in ``items`` (camera -> (message, topic name)), one batch."""
-        segmenter, temporals = served.segmenter, served.temporals
+        segmenter, temporals, trusts = served.segmenter, served.temporals, served.trusts
         frames = []     # (stream, message, topic name, rgb, convert ms, camera model)
         for name, (msg, topic_name) in items.items():
             t0 = time.perf_counter()
@@ -345,16 +354,18 @@ class SegNode(Node):
         crf_settings = CRF_SETTINGS.get(self._param('crf'))
         if crf_settings is None:
             results = segmenter.segment_cameras([f[3] for f in frames], [f[5] for f in frames],
-                                                [temporals[f[0].name] for f in frames])
+                                                [temporals[f[0].name] for f in frames],
+                                                [trusts[f[0].name] for f in frames])
         else:   # the CRF refines one image at a time
-            results = [segmenter.segment(rgb, camera, temporals[stream.name], crf=crf_settings)
+            results = [segmenter.segment(rgb, camera, temporals[stream.name], crf=crf_settings,
+                                         trust=trusts[stream.name])
                        for stream, _, _, rgb, _, camera in frames]
         for (stream, msg, _, rgb, convert_ms, camera), result in zip(frames, results):
             self._publish(stream, msg.header, rgb, result, camera, served.label_lut)
             self._account(stream, msg.header, result, convert_ms)
 
     def _account(self, stream: CameraStream, header, result, convert_ms: float):
-        """Count a segmented frame, keep its latencies and alarm, and announce a rising alarm at once."""
+        """Count a segmented frame, keep its latencies, alarm and trust, and announce a rising one of them at once."""
         latencies = dict(result.timings_ms, convert=convert_ms)
         stamp_ns = header_stamp_ns(header)
         if stamp_ns > 0:    # rclpy's Time refuses (ValueError) the negative seconds a broken driver may send
@@ -376,9 +387,30 @@ class SegNode(Node):
                 self._alarm['frames'] += 1
                 self._alarm['since_status'] += 1
                 self._alarm['reasons'], self._alarm['region'] = alarm_text(result.reasons, prefix)
+            degraded_rising = self._count_degraded(stream, result.degraded_reasons if result.degraded else (),
+                                                   stamp_ns)
+            degraded_reasons = self._degraded['reasons']
         if rising:
             self.get_logger().warning(f'alarm: {self._alarm["reasons"]}')
+        if degraded_rising:
+            self.get_logger().warning(f'degraded: {degraded_reasons}; no drivable area, free space unknown')
+        if rising or degraded_rising:
             self._publish_diagnostics()     # a planner should not wait for the next period to hear of it
+
+    def _count_degraded(self, stream: CameraStream, reasons: tuple, stamp_ns: int) -> bool:
+        """Keep one frame's trust verdict (``reasons``: () when trusted), under the lock; True if it rose."""
+        stream.degraded = reasons
+        degraded = [s for s in self._streams.values() if s.degraded]
+        rising = bool(degraded) and not self._degraded['latest']
+        self._degraded['latest'] = bool(degraded)
+        if reasons:
+            self._degraded['stamps'].append(stamp_ns)
+            self._degraded['frames'] += 1
+            self._degraded['since_status'] += 1
+        if degraded:    # every camera degraded now; else the last degraded frame's reasons stay
+            self._degraded['reasons'] = '; '.join(degraded_text(s.degraded, f'{s.name}: ' if s.name else '')
+                                                  for s in degraded)
+        return rising
 
     def _publish(self, stream: CameraStream, header, rgb: np.ndarray, result, camera: Optional[CameraModel],
                  label_lut: Optional[np.ndarray]):
@@ -435,9 +467,11 @@ class SegNode(Node):
                 latency_ms={stage: list(samples) for stage, samples in self._latency_ms.items()},
                 last_error=self._last_error, alarm=dict(self._alarm), horizon=self._horizon,
                 frame_id_change=self._frame_id_change, reloads=self._reloads, reload_error=self._reload_error,
-                per_camera={stream.label: stream.counts.copy() for stream in self._streams.values()})
-            self._alarm['since_status'] = 0
-            self._alarm['stamps'] = []      # replaced, not cleared: the report holds the list
+                per_camera={stream.label: stream.counts.copy() for stream in self._streams.values()},
+                degraded=dict(self._degraded))
+            for state in (self._alarm, self._degraded):
+                state['since_status'] = 0
+                state['stamps'] = []        # replaced, not cleared: the report holds the list
         return diagnostic_status(report)
 
 

@@ -74,6 +74,7 @@ class Served(NamedTuple):
 
     segmenter: Segmenter
     temporals: dict                     # camera name -> its TemporalFlipCheck
+    trusts: dict                        # camera name -> its TrustMonitor (frozen and unstable need the history)
     fallback_warning: str               # '' unless the backend is the fallback one
     label_lut: Optional[np.ndarray]     # model id -> taxonomy id, or None (label_ids: model)
 
@@ -94,6 +95,7 @@ class CameraStream:
         self.frame_id = None                # of the first input; a change is logged once
         self.counts = Counter()             # received, processed
         self.alarm = False                  # on this camera's newest segmented frame
+        self.degraded = ()                  # the trust check's reasons on that frame; () while it is trusted
 
     def topic(self, relative: str) -> str:
         """``relative`` under this camera's name."""
