@@ -398,20 +398,20 @@ def _draw_item(ctx, it):
     elif isinstance(it, tuple) and it[0] == 'trailer':
         _, seed, x_rear, z, d = it
         tex, alpha, ppm = _trailer_tex(seed)
-        x_front = x_rear + d * 16.6
-        _ground_shadow(ctx, min(x_rear, x_front), max(x_rear, x_front), z - 0.2, z + 2.8, 0.5)
-        s = 1.0 / ppm
-        ctx.hazard = 'add'
-        _quad(ctx, tex, (x_rear, (tex.shape[0] - 1) * s, z), (d * s, 0, 0), (0, -s, 0), CAR, alpha)
-        ctx.hazard = 'clear'
+        _draw_hazard_side(ctx, tex, alpha, ppm, x_rear, z, d, 16.6)
     elif isinstance(it, tuple) and it[0] == 'truck':
         _, seed, kind, colour, x_rear, z, d = it
         tex, alpha, ppm, length = _truck_tex(seed, kind, colour)
-        x_front = x_rear + d * length
-        _ground_shadow(ctx, min(x_rear, x_front), max(x_rear, x_front), z - 0.2, z + 2.8, 0.5)
-        s = 1.0 / ppm
-        ctx.hazard = 'add'
-        _quad(ctx, tex, (x_rear, (tex.shape[0] - 1) * s, z), (d * s, 0, 0), (0, -s, 0), CAR, alpha)
-        ctx.hazard = 'clear'
+        _draw_hazard_side(ctx, tex, alpha, ppm, x_rear, z, d, length)
     elif isinstance(it, tuple) and it[0] == 'overpass':
         _draw_overpass(ctx, it[1:])
+
+
+def _draw_hazard_side(ctx, tex, alpha, ppm, x_rear, z, d, length):
+    """A trailer's or truck's side across the road (``length`` m, rear at ``x_rear``), marked in the hazard mask."""
+    x_front = x_rear + d * length
+    _ground_shadow(ctx, min(x_rear, x_front), max(x_rear, x_front), z - 0.2, z + 2.8, 0.5)
+    s = 1.0 / ppm
+    ctx.hazard = 'add'
+    _quad(ctx, tex, (x_rear, (tex.shape[0] - 1) * s, z), (d * s, 0, 0), (0, -s, 0), CAR, alpha)
+    ctx.hazard = 'clear'
