@@ -158,13 +158,19 @@ def start_node(ros, tiny_model, namespace='', **parameters):
     return node
 
 
+def stop_nodes(ros, *nodes):
+    """Take ``nodes`` off the background executor and destroy them."""
+    for node in nodes:
+        ros[1].remove_node(node)
+        node.destroy_node()
+
+
 @pytest.fixture(scope='module')
 def seg_node(ros, tiny_model):
     """The node under test, reliable subscriptions (so that the probe's frames are never lost)."""
     node = start_node(ros, tiny_model, reliability='reliable')
     yield node
-    ros[1].remove_node(node)
-    node.destroy_node()
+    stop_nodes(ros, node)
 
 
 @pytest.fixture(scope='module')
@@ -180,8 +186,7 @@ def probe(ros, seg_node):
         return wait_until(lambda: all(probe.answer(header, k) for k in OUTPUTS), 0.5)
     assert wait_until(answered_all, 15.0), 'seg_node never answered on all of its outputs'
     yield probe
-    ros[1].remove_node(probe.node)
-    probe.node.destroy_node()
+    stop_nodes(ros, probe.node)
 
 
 @pytest.fixture(scope='module')
@@ -263,9 +268,7 @@ def test_confidence_is_computed_and_published_only_while_subscribed(ros, tiny_mo
         segment_one()
         assert computed == [(120, 160)]                 # the subscriber left: computing stops
     finally:
-        for n in (node, probe.node):
-            ros[1].remove_node(n)
-            n.destroy_node()
+        stop_nodes(ros, node, probe.node)
 
 
 def test_same_frame_on_both_transports_is_segmented_once(probe, rgb_frame):
@@ -412,9 +415,7 @@ def test_a_frame_id_change_is_counted_and_logged_once(ros, tiny_model, rgb_frame
         assert changes == ["/frame_id/image: frame_id changed 'camera_front' -> 'camera_rear'; further changes "
                            "are counted in diagnostics only"], [m.msg for m in logs]
     finally:
-        for n in (node, probe.node):
-            ros[1].remove_node(n)
-            n.destroy_node()
+        stop_nodes(ros, node, probe.node)
 
 
 # --- load and QoS --------------------------------------------------------------------------------------
@@ -450,9 +451,7 @@ def test_auto_reliability_connects_to_a_best_effort_publisher(ros, tiny_model, r
             return wait_until(lambda: probe.answer(header) is not None, 0.3)
         assert wait_until(answered, 10.0), 'reliability=auto never received from a best-effort publisher'
     finally:
-        for n in (node, probe.node):
-            ros[1].remove_node(n)
-            n.destroy_node()
+        stop_nodes(ros, node, probe.node)
 
 
 # --- parameters ----------------------------------------------------------------------------------------
@@ -647,9 +646,7 @@ def test_model_replaced_or_deleted_on_disk_changes_nothing_until_a_reload_and_a_
         assert call_reload().success                            # the same files again
         assert np.array_equal(served_labels(), palette_labels)
     finally:
-        for n in (node, probe.node):
-            ros[1].remove_node(n)
-            n.destroy_node()
+        stop_nodes(ros, node, probe.node)
 
 
 def test_camera_changing_resolution_mid_stream_is_answered_at_each_size(probe):
@@ -671,8 +668,7 @@ def test_a_publisher_that_disappears_and_comes_back_is_answered(ros, seg_node, p
             assert wait_until(lambda: publisher.publish(rgb_image(rgb_frame, header)) or
                               wait_until(lambda: probe.answer(header) is not None, 0.5), 10.0)
         finally:
-            ros[1].remove_node(camera)
-            camera.destroy_node()
+            stop_nodes(ros, camera)
         topic = seg_node._streams[''].inputs[IMAGE_TOPIC].topic_name
         assert wait_until(lambda: seg_node.count_publishers(topic) == 1, 10.0)
 
@@ -689,9 +685,7 @@ def test_a_second_publisher_with_other_qos_is_heard_with_the_first(ros, tiny_mod
             assert wait_until(answered, 10.0), f'no answer to the {sender.image_pub.qos_profile.reliability.name} ' \
                                                f'publisher'
     finally:
-        for n in (node, reliable.node, best_effort.node):
-            ros[1].remove_node(n)
-            n.destroy_node()
+        stop_nodes(ros, node, reliable.node, best_effort.node)
 
 
 @pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT], ids=['SIGTERM', 'SIGINT'])
@@ -723,8 +717,7 @@ def test_a_signal_under_full_load_ends_the_node_cleanly(ros, tiny_model, signum)
         stop.set()
         process.kill()
         publisher.join(timeout=2)
-        ros[1].remove_node(probe.node)
-        probe.node.destroy_node()
+        stop_nodes(ros, probe.node)
     reader.join(timeout=2)
     process.stdout.close()
     print(f'\n{signal.Signals(signum).name} under load: exit code {returncode} after {elapsed_s:.2f} s')
@@ -746,8 +739,7 @@ def palette_node(ros, palette_model):
     """A node with the palette model on its own namespace."""
     node = start_node(ros, palette_model, namespace='/palette', reliability='reliable')
     yield node
-    ros[1].remove_node(node)
-    node.destroy_node()
+    stop_nodes(ros, node)
 
 
 @pytest.fixture(scope='module')
@@ -761,8 +753,7 @@ def palette_probe(ros, palette_node, painted_frames):
         return wait_until(lambda: all(probe.answer(header, k) for k in OUTPUTS), 0.5)
     assert wait_until(answered_all, 15.0), 'seg_node never answered on all of its outputs'
     yield probe
-    ros[1].remove_node(probe.node)
-    probe.node.destroy_node()
+    stop_nodes(ros, probe.node)
 
 
 def test_ambiguous_and_freespace_are_published_with_the_input_header(probe, rgb_frame, reference):
@@ -970,9 +961,7 @@ def test_crf_on_the_torch_backend_refines_the_labels_and_reports_its_cost(ros, p
         _, _, values = probe.wait_for_status(lambda level, values: values['latency crf p50 (ms)'] != '-')
         assert values['crf'] == 'largefov' and float(values['latency crf p50 (ms)']) > 0
     finally:
-        for n in (node, probe.node):
-            ros[1].remove_node(n)
-            n.destroy_node()
+        stop_nodes(ros, node, probe.node)
 
 
 # --- label ids, several cameras, the fallback backend -------------------------------------------------------
@@ -997,9 +986,7 @@ def test_labels_are_published_in_the_output_taxonomy_by_default(ros, palette_mod
         # painted sky and road come out as the taxonomy's sky (7) and road (0), not CamVid's 0 and 3
         assert labels[10, 80] == TAXONOMY_CLASSES.index('sky') and labels[110, 80] == TAXONOMY_CLASSES.index('road')
     finally:
-        for n in (node, probe.node):
-            ros[1].remove_node(n)
-            n.destroy_node()
+        stop_nodes(ros, node, probe.node)
 
 
 def test_several_cameras_are_segmented_in_one_batch_each_answered_under_its_name(ros, tiny_model, reference):
@@ -1041,9 +1028,7 @@ def test_several_cameras_are_segmented_in_one_batch_each_answered_under_its_name
         assert wait_until(lambda: len(probes['front'].answers['labels']) >= answered + 3, 10.0)
     finally:
         node.segmenter.backend.infer = infer
-        for n in (node, *(p.node for p in probes.values())):
-            ros[1].remove_node(n)
-            n.destroy_node()
+        stop_nodes(ros, node, *(p.node for p in probes.values()))
 
 
 @pytest.mark.parametrize('cameras', [['front', 'front'], ['/front'], ['']], ids=['twice', 'absolute', 'empty'])
@@ -1073,6 +1058,4 @@ def test_unavailable_backend_runs_on_the_fallback_with_a_warning_that_stays(ros,
             assert level == DiagnosticStatus.WARN
             assert 'backend tensorrt unavailable' in message and 'fallback' in values['backend fallback']
     finally:
-        for n in (node, probe.node):
-            ros[1].remove_node(n)
-            n.destroy_node()
+        stop_nodes(ros, node, probe.node)
