@@ -15,7 +15,8 @@ PIP := $(VENV_PYTHON) -m pip
 JAZZY_VENV := .venv-jazzy
 # the tests that run rclpy, its messages or the node: on Jazzy as on Kilted
 ROS_TESTS := test/test_seg_node.py test/test_probe.py test/test_bag.py test/test_demo.py test/test_fuzz.py \
-	test/test_soak.py test/test_conversions.py test/test_launch_config.py test/test_no_torch.py
+	test/test_soak.py test/test_conversions.py test/test_launch_config.py test/test_no_torch.py \
+	test/test_parameters.py test/test_diagnostics.py test/test_streams.py
 # torch first and pinned, so that the CPU build is what pip takes (an unpinned torch would pull a multi-GB CUDA
 # build). Where pip's index has only CUDA builds of the pin (PyPI's Linux x86_64 wheels), name PyTorch's CPU index:
 #   make test TORCH_PIP_ARGS='--index-url https://download.pytorch.org/whl/cpu'
