@@ -27,21 +27,28 @@ def require(command: str, extra: str, *modules: str) -> None:
 
 
 def add_model_args(parser) -> None:
-    """The model options every command that runs Segmenter takes: --model, --backend, --threads."""
+    """The model options of every command that runs Segmenter: --model, --backend, --threads, --inference-precision."""
     from .. import backends
 
     parser.add_argument('--model', default=None, help='model manifest/.onnx/.pt path or name (default: shipped)')
     parser.add_argument('--backend', default='onnxruntime', choices=backends.names(),
-                        help='inference backend (torch needs PyTorch; tensorrt TensorRT 10, pycuda and a GPU)')
+                        help='inference backend (openvino needs OpenVINO; torch PyTorch; tensorrt TensorRT 10, '
+                             'pycuda and a GPU)')
     parser.add_argument('--threads', type=int, default=0, help='CPU threads for the backend (0 = all cores)')
+    parser.add_argument('--inference-precision', default='auto', choices=('auto', 'f32', 'bf16', 'int8'),
+                        help='openvino backend: auto (bf16 on CPUs with AMX, else f32), f32, bf16, or int8 for an '
+                             'already quantised model')
 
 
 def make_segmenter(args):
     """The Segmenter that the model options (and a command's ``--set`` check settings, if any) ask for."""
+    from .. import backends
     from ..segmenter import Segmenter
 
-    return Segmenter.from_model(args.model, backend=args.backend, threads=args.threads,
-                                safety=safety_config(getattr(args, 'set', None)))
+    options = backends.options_for(args.backend, {'threads': args.threads,
+                                                  'inference_precision': getattr(args, 'inference_precision', 'auto')})
+    return Segmenter.from_model(args.model, backend=args.backend, safety=safety_config(getattr(args, 'set', None)),
+                                **options)
 
 
 def safety_config(settings):
