@@ -151,3 +151,28 @@ def test_the_shipped_model_gives_onnxruntimes_labels_on_the_sample(tmp_path, cap
               f'{100 * f32_agreement:.3f}% of pixels, {auto_backend.describe()} on {100 * auto_agreement:.3f}%')
     assert f32_agreement >= 0.999
     assert auto_agreement >= 0.99      # bf16 moves a few boundary pixels (99.8-99.9% measured on AMX)
+
+
+def test_bench_runs_the_backends_interleaved_with_speed_up_and_label_agreement(tiny_model, tmp_path, capsys,
+                                                                              monkeypatch):
+    from seg_perception.cli import main
+
+    monkeypatch.setenv('SEG_PERCEPTION_ENGINE_DIR', str(tmp_path))
+    assert main(['bench', '--model', str(tiny_model), '--backends', 'onnxruntime', 'openvino:f32', '--threads', '1',
+                 '--sizes', '160x120', '--frames', '3', '--warmup', '1']) == 0
+    out = capsys.readouterr().out
+    assert '# onnxruntime: onnxruntime cpu (1 threads)' in out and '# openvino:f32: openvino cpu f32' in out
+    rows = [line.split(' | ') for line in out.splitlines() if line.startswith('| 160x120 |')]
+    assert [row[1] for row in rows] == ['onnxruntime', 'openvino:f32']
+    assert rows[0][4] == '1.00' and rows[0][6] == '100.00% |' and rows[1][6] == '100.00% |'
+
+
+def test_bench_refuses_a_precision_the_backend_does_not_take(tiny_model, capsys):
+    from seg_perception.cli import main
+
+    assert main(['bench', '--model', str(tiny_model), '--backends', 'onnxruntime', 'openvino:fp16']) == 2
+    assert "openvino inference_precision 'fp16': choose one of auto, f32, bf16, int8" in capsys.readouterr().err
+    assert main(['bench', '--model', str(tiny_model), '--backends', 'onnxruntime:f32']) == 2
+    assert 'the onnxruntime backend takes no precision' in capsys.readouterr().err
+    assert main(['bench', '--model', str(tiny_model), '--backends', 'openvino', 'openvino']) == 2
+    assert 'a backend is named twice' in capsys.readouterr().err

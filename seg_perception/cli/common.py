@@ -40,15 +40,22 @@ def add_model_args(parser) -> None:
                              'already quantised model')
 
 
-def make_segmenter(args):
-    """The Segmenter that the model options (and a command's ``--set`` check settings, if any) ask for."""
+def make_segmenter(args, backend=None, precision=None):
+    """The Segmenter that the model options (and a command's ``--set`` check settings, if any) ask for.
+
+    ``backend`` (default ``args.backend``) and ``precision`` (default: --inference-precision for openvino, the
+    backend's own default for tensorrt) let a command build several from one set of options.
+    """
     from .. import backends
     from ..segmenter import Segmenter
 
-    options = backends.options_for(args.backend, {'threads': args.threads,
-                                                  'inference_precision': getattr(args, 'inference_precision', 'auto')})
-    return Segmenter.from_model(args.model, backend=args.backend, safety=safety_config(getattr(args, 'set', None)),
-                                **options)
+    backend = backend or args.backend
+    options = {'threads': args.threads,
+               'inference_precision': precision or getattr(args, 'inference_precision', 'auto')}
+    if precision:
+        options['precision'] = precision
+    return Segmenter.from_model(args.model, backend=backend, safety=safety_config(getattr(args, 'set', None)),
+                                **backends.options_for(backend, options))
 
 
 def safety_config(settings):
