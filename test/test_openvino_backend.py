@@ -153,8 +153,7 @@ def test_the_shipped_model_gives_onnxruntimes_labels_on_the_sample(tmp_path, cap
     assert auto_agreement >= 0.99      # bf16 moves a few boundary pixels (99.8-99.9% measured on AMX)
 
 
-def test_bench_runs_the_backends_interleaved_with_speed_up_and_label_agreement(tiny_model, tmp_path, capsys,
-                                                                              monkeypatch):
+def test_bench_interleaves_the_backends_with_speed_up_and_label_agreement(tiny_model, tmp_path, capsys, monkeypatch):
     from seg_perception.cli import main
 
     monkeypatch.setenv('SEG_PERCEPTION_ENGINE_DIR', str(tmp_path))
