@@ -175,3 +175,38 @@ def test_bench_refuses_a_precision_the_backend_does_not_take(tiny_model, capsys)
     assert 'the onnxruntime backend takes no precision' in capsys.readouterr().err
     assert main(['bench', '--model', str(tiny_model), '--backends', 'openvino', 'openvino']) == 2
     assert 'a backend is named twice' in capsys.readouterr().err
+
+
+@pytest.fixture
+def int8_model(tiny_model, tmp_path):
+    """The tiny model quantised by ONNX Runtime (static, QDQ operators), with its own manifest."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from seg_perception.export import write_manifest
+
+    class Frames(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{'image': frames(1, seed=seed)} for seed in range(8)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    tiny = ModelFiles.load(str(tiny_model))
+    quantize_static(tiny.path('onnx'), str(tmp_path / 'tiny_int8.onnx'), Frames(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    m = tiny.manifest
+    path = tmp_path / 'tiny_int8.json'
+    write_manifest(str(path), name='tiny_int8', architecture='tiny', arch_kwargs={}, classes=m['classes'],
+                   input_hw=tuple(tiny.input_hw), mean=tiny.mean_std[0], std=tiny.mean_std[1],
+                   files={'onnx': 'tiny_int8.onnx'})
+    return ModelFiles.load(str(path))
+
+
+def test_int8_runs_an_already_quantised_model(int8_model, tmp_path):
+    backend = make(int8_model, tmp_path / 'cache', inference_precision='int8')
+    assert backend.precision == 'int8' and 'int8' in backend.describe()
+    assert make(int8_model, tmp_path / 'cache').precision == 'int8'        # auto on a quantised model: int8 too
+    batch = frames(4, seed=20)
+    expected = backends.create('onnxruntime', int8_model, threads=1).infer(batch)[0]
+    agreement = (backend.infer(batch)[0] == expected).mean()
+    assert agreement >= 0.95, agreement     # two int8 engines round differently near class boundaries
