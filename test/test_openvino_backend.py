@@ -180,6 +180,7 @@ def test_bench_refuses_a_precision_the_backend_does_not_take(tiny_model, capsys)
 @pytest.fixture
 def int8_model(tiny_model, tmp_path):
     """The tiny model quantised by ONNX Runtime (static, QDQ operators), with its own manifest."""
+    pytest.importorskip('onnx')     # onnxruntime.quantization needs it
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from seg_perception.export import write_manifest
