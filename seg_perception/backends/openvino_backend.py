@@ -85,12 +85,12 @@ class OpenVINOBackend(Backend):
             self.model = self.core.read_model(path)
         except Exception as e:  # noqa: BLE001 - OpenVINO raises RuntimeError subclasses of its own
             raise BackendUnavailable(f'OpenVINO {self.ov_version} cannot read {path}: {e}') from None
-        names = sorted(n for port in self.model.inputs for n in port.get_names())
-        if [port.get_any_name() for port in self.model.inputs] != ['image'] or \
-                sorted(port.get_any_name() for port in self.model.outputs) != ['labels', 'margin']:
-            raise BackendUnavailable(f'{path} is not a deployable seg_perception graph: inputs {names}, outputs '
-                                     f'{sorted(n for p in self.model.outputs for n in p.get_names())}, expected '
-                                     f'["image"] and ["labels", "margin"]; export it with seg_perception.export')
+        inputs = [port.get_any_name() for port in self.model.inputs]
+        outputs = sorted(port.get_any_name() for port in self.model.outputs)
+        if inputs != ['image'] or outputs != ['labels', 'margin']:
+            raise BackendUnavailable(f'{path} is not a deployable seg_perception graph: inputs {inputs}, outputs '
+                                     f'{outputs}, expected ["image"] and ["labels", "margin"]; export it with '
+                                     f'seg_perception.export')
         quantised = any(op.get_type_name() == 'FakeQuantize' for op in self.model.get_ops())
         if inference_precision == 'int8' and not quantised:
             raise ValueError(f'openvino inference_precision int8 needs an already quantised model (int8 '
