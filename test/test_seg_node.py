@@ -496,7 +496,8 @@ def test_diagnostics_period_can_change_at_run_time(seg_node, probe):
 
 @pytest.mark.parametrize('name, value, words', [
     ('reliability', 'sometimes', 'reliability must be one of auto, reliable, best_effort'),
-    ('backend', 'openvino', 'backend must be one of onnxruntime, tensorrt, torch'),
+    ('backend', 'openvx', 'backend must be one of onnxruntime, openvino, tensorrt, torch'),
+    ('openvino_precision', 'fp16', 'openvino_precision must be one of auto, f32, bf16, int8'),
     ('threads', 100, 'threads'),
 ])
 def test_invalid_start_values_fail_naming_the_parameter(ros, tiny_model, name, value, words):
@@ -1035,6 +1036,26 @@ def test_several_cameras_are_segmented_in_one_batch_each_answered_under_its_name
 def test_invalid_camera_names_fail_at_start(ros, tiny_model, cameras):
     with pytest.raises(ParameterException, match='camera names must be'):
         start_node(ros, tiny_model, namespace='/bad_cameras', cameras=cameras)
+
+
+def test_the_openvino_backend_runs_in_the_node_at_the_precision_asked(ros, tiny_model, rgb_frame, tmp_path):
+    pytest.importorskip('openvino')
+    node = start_node(ros, tiny_model, namespace='/openvino', reliability='reliable', backend='openvino',
+                      openvino_precision='f32', engine_dir=str(tmp_path), threads=1)
+    probe = Probe(*ros, namespace='/openvino')
+    try:
+        assert node.segmenter.backend.describe().startswith('openvino cpu f32 (1 threads')
+        assert os.listdir(tmp_path / 'openvino')
+        assert wait_until(lambda: probe.image_pub.get_subscription_count(), 15.0)
+        assert wait_until(lambda: probe.send(rgb_image(rgb_frame, probe.header())) and
+                          wait_until(lambda: probe.answers['labels'], 0.5), 15.0)
+        got = mono(probe.wait_for_answer(probe.send(rgb_image(rgb_frame, probe.header())), timeout_s=10.0)[0])
+        expected = Segmenter.from_model(tiny_model, threads=1).segment(rgb_frame).labels
+        assert (got == expected).mean() >= 0.999
+    finally:
+        for n in (node, probe.node):
+            ros[1].remove_node(n)
+            n.destroy_node()
 
 
 def test_unavailable_backend_runs_on_the_fallback_with_a_warning_that_stays(ros, tiny_model, rgb_frame):

@@ -1,7 +1,7 @@
 """Inference backends behind one small interface: uint8 NHWC images in, uint8 labels and margins out.
 
 Every backend runs the same deployable graph (see :mod:`seg_perception.export`): the ONNX file for
-``onnxruntime`` and ``tensorrt``, the same network's torch weights for ``torch``. ``create`` is the only
+``onnxruntime``, ``openvino`` and ``tensorrt``, the same network's torch weights for ``torch``. ``create`` is the only
 constructor the rest of the package uses; a missing runtime fails here, with what to install.
 """
 
@@ -39,6 +39,7 @@ class Backend:
 # name -> (module in this package, class)
 _BACKENDS: Dict[str, Tuple[str, str]] = {
     'onnxruntime': ('onnxruntime_backend', 'OnnxRuntimeBackend'),
+    'openvino': ('openvino_backend', 'OpenVINOBackend'),
     'torch': ('torch_backend', 'TorchBackend'),
     'tensorrt': ('tensorrt_backend', 'TensorRTBackend'),
 }

@@ -27,21 +27,35 @@ def require(command: str, extra: str, *modules: str) -> None:
 
 
 def add_model_args(parser) -> None:
-    """The model options every command that runs Segmenter takes: --model, --backend, --threads."""
+    """The model options of every command that runs Segmenter: --model, --backend, --threads, --inference-precision."""
     from .. import backends
 
     parser.add_argument('--model', default=None, help='model manifest/.onnx/.pt path or name (default: shipped)')
     parser.add_argument('--backend', default='onnxruntime', choices=backends.names(),
-                        help='inference backend (torch needs PyTorch; tensorrt TensorRT 10, pycuda and a GPU)')
+                        help='inference backend (openvino needs OpenVINO; torch PyTorch; tensorrt TensorRT 10, '
+                             'pycuda and a GPU)')
     parser.add_argument('--threads', type=int, default=0, help='CPU threads for the backend (0 = all cores)')
+    parser.add_argument('--inference-precision', default='auto', choices=('auto', 'f32', 'bf16', 'int8'),
+                        help='openvino backend: auto (bf16 on CPUs with AMX, else f32), f32, bf16, or int8 for an '
+                             'already quantised model')
 
 
-def make_segmenter(args):
-    """The Segmenter that the model options (and a command's ``--set`` check settings, if any) ask for."""
+def make_segmenter(args, backend=None, precision=None):
+    """The Segmenter that the model options (and a command's ``--set`` check settings, if any) ask for.
+
+    ``backend`` (default ``args.backend``) and ``precision`` (default: --inference-precision for openvino, the
+    backend's own default for tensorrt) let a command build several from one set of options.
+    """
+    from .. import backends
     from ..segmenter import Segmenter
 
-    return Segmenter.from_model(args.model, backend=args.backend, threads=args.threads,
-                                safety=safety_config(getattr(args, 'set', None)))
+    backend = backend or args.backend
+    options = {'threads': args.threads,
+               'inference_precision': precision or getattr(args, 'inference_precision', 'auto')}
+    if precision:
+        options['precision'] = precision
+    return Segmenter.from_model(args.model, backend=backend, safety=safety_config(getattr(args, 'set', None)),
+                                **backends.options_for(backend, options))
 
 
 def safety_config(settings):

@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--json', default='', help='write the figures as JSON')
     parser.add_argument('--plot', default='', help='write mIoU against severity as a PNG (needs matplotlib)')
     parser.add_argument('--model', default=None, help='model manifest/.onnx/.pt path or name (default: shipped)')
-    parser.add_argument('--backend', default='onnxruntime', help='onnxruntime | torch | tensorrt')
+    parser.add_argument('--backend', default='onnxruntime', help='onnxruntime | openvino | torch | tensorrt')
     parser.add_argument('--threads', type=int, default=0, help='CPU threads for the backend (0 = all cores)')
     parser.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
 

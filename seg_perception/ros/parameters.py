@@ -15,6 +15,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import ReliabilityPolicy
 
 from .. import backends
+from ..backends.openvino_backend import PRECISIONS as OPENVINO_PRECISIONS
 from ..crf import CRF_SETTINGS
 from ..safety_config import SafetyConfig
 from ..taxonomy import TAXONOMY_CLASSES
@@ -23,7 +24,8 @@ from ..tensorrt.files import PRECISIONS, REBUILD_POLICIES
 RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': ReliabilityPolicy.BEST_EFFORT}
 CHOICES = {'backend': tuple(backends.names()), 'reliability': ('auto',) + tuple(RELIABILITY),
            'crf': ('none',) + tuple(CRF_SETTINGS), 'fallback_backend': ('none',) + tuple(backends.names()),
-           'engine_precision': PRECISIONS, 'engine_rebuild': REBUILD_POLICIES, 'label_ids': ('taxonomy', 'model')}
+           'engine_precision': PRECISIONS, 'openvino_precision': OPENVINO_PRECISIONS,
+           'engine_rebuild': REBUILD_POLICIES, 'label_ids': ('taxonomy', 'model')}
 SAFETY_PARAMETERS = {name for name, _, _, _ in SafetyConfig.declarations()}
 MAX_INPUT_PIXELS = 4096 * 2160  # DCI 4K; a 4K rgb8 frame is 26.5 MB, its float32 copies 4x that
 
@@ -40,15 +42,19 @@ def parameter_declarations():
                         'default. Setting it (even to the same value) loads that model; if it cannot be '
                         'loaded the change is refused and the running model keeps serving')),
         ('backend', 'onnxruntime', choice('inference backend', 'backend')),
-        ('fallback_backend', 'none', choice('backend to run on when backend cannot run here (no TensorRT, '
+        ('fallback_backend', 'none', choice('backend to run on when backend cannot run here (no TensorRT, OpenVINO, '
                                             'pycuda, GPU or PyTorch); none: refuse to start instead',
                                             'fallback_backend')),
         ('engine_precision', 'fp16', choice('tensorrt backend: precision of the engine to run', 'engine_precision')),
+        ('openvino_precision', 'auto', choice('openvino backend: auto: bf16 on CPUs with AMX or AVX-512 BF16, '
+                                              'else f32; f32; bf16; int8 for an already quantised model',
+                                              'openvino_precision')),
         ('engine_rebuild', 'never', choice('tensorrt backend: never: refuse a missing or stale engine with the '
                                            'reason; auto: build it then (once, not at every start)',
                                            'engine_rebuild')),
         ('engine_dir', '', ParameterDescriptor(
-            description='tensorrt backend: folder of built engines; empty: engines/cache beside the model',
+            description='tensorrt backend: folder of built engines, openvino backend: of its compiled-model cache '
+                        '(openvino/ in it); empty: engines/cache beside the model',
             read_only=True)),
         ('cameras', Parameter.Type.STRING_ARRAY, ParameterDescriptor(
             description='camera names, each with its own topics under its name (front/image -> '

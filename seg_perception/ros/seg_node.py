@@ -183,7 +183,8 @@ class SegNode(Node):
         files = default_model() if not model else ModelFiles.load(model)
         backend, warning = backends.create_with_fallback(
             self._param('backend'), files, fallback=self._param('fallback_backend'), threads=self._param('threads'),
-            precision=self._param('engine_precision'), max_batch=len(self._streams),
+            precision=self._param('engine_precision'), inference_precision=self._param('openvino_precision'),
+            max_batch=len(self._streams),
             engine_rebuild=self._param('engine_rebuild'), engine_dir=self._param('engine_dir') or None,
             log=self.get_logger().info)
         segmenter = Segmenter(files, backend, self._safety_config())
