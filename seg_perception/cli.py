@@ -199,7 +199,15 @@ def cmd_eval(args) -> int:
         raise SystemExit('error: eval --crf needs the class probabilities, which the deployed ONNX graph does not '
                          'output (only labels and margin); add --backend torch (the model needs its .pt weights)')
     seg = _segmenter(args)
-    data = datasets.load(args.dataset, args.root, args.split, limit=args.limit)
+    data = datasets.load(args.dataset, args.root, args.split, limit=0 if args.sequence else args.limit)
+    if args.sequence:
+        try:
+            data = datasets.select_sequences(data, include=args.sequence, what=f'{args.dataset} {args.split}')
+        except ValueError as exc:
+            raise SystemExit(f'error: --sequence: {exc}') from None
+        if args.limit:
+            data = datasets.LabelledImages(data.images[:args.limit], data.labels[:args.limit], data.classes,
+                                           data.ignore_index, data.names[:args.limit])
     if tuple(data.classes) != tuple(seg.classes):
         raise SystemExit(f'error: the model predicts {len(seg.classes)} classes ({", ".join(seg.classes[:4])}, ...) '
                          f'but {args.dataset} is labelled with {len(data.classes)} ({", ".join(data.classes[:4])}, '
@@ -218,7 +226,8 @@ def cmd_eval(args) -> int:
             crf_confusion += metrics.confusion_matrix(lab, labels, n, data.ignore_index)
     report = metrics.summary(confusion, seg.classes)
     report.update({'model': seg.model.name, 'backend': seg.backend.describe(), 'frames': len(times),
-                   'ms_per_frame_median': float(np.median(times)), 'dataset': f'{args.dataset} {args.split}'})
+                   'ms_per_frame_median': float(np.median(times)), 'dataset': f'{args.dataset} {args.split}'
+                   + (f' ({", ".join(args.sequence)} only)' if args.sequence else '')})
     if args.crf:
         from dataclasses import asdict
 
@@ -450,6 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--root', default='../shared/datasets/camvid', help='dataset root (unused for rendered)')
     p.add_argument('--split', default='val')
     p.add_argument('--limit', type=int, default=0, help='first N frames only (rendered: number of frames)')
+    p.add_argument('--sequence', nargs='+', default=[], metavar='PREFIX',
+                   help='only the frames whose names start with PREFIX (a CamVid sequence such as 0006R0)')
     p.add_argument('--json', default='', help='write the figures and the confusion matrix as JSON')
     p.add_argument('--plot', default='', help='write the row-normalised confusion matrix as a PNG')
     p.add_argument('--crf', action='store_true',
