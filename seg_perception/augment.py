@@ -127,8 +127,8 @@ def _groups(strength: float) -> Dict[str, list]:
 
     return {
         'colour': [
-            A.PlanckianJitter(mode='blackbody', temperature_limit=(int(max(3000, 6500 - 3000 * s)),
-                                                                    int(min(15000, 6500 + 4500 * s))), p=1.0),
+            A.PlanckianJitter(mode='blackbody', p=1.0,
+                              temperature_limit=(int(max(3000, 6500 - 3000 * s)), int(min(15000, 6500 + 4500 * s)))),
             A.MultiplicativeNoise(multiplier=(max(_toward(1, 0.85, s), 0.05), _toward(1, 1.15, s)),
                                   per_channel=True, elementwise=False, p=1.0),
             A.HueSaturationValue(hue_shift_limit=6 * s, sat_shift_limit=40 * s, val_shift_limit=0, p=1.0),

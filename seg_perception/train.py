@@ -477,7 +477,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'its pixel share (default 0: crops anywhere)')
     parser.add_argument('--augment', choices=('standard', 'robust'), default='standard',
                         help='standard: scale, crop, flip, colour jitter; robust: also sensor noise, blur, weather, '
-                             'exposure, low light, colour, JPEG, aspect and roll (albumentations; seg_perception.augment)')
+                             'exposure, low light, colour, JPEG, aspect and roll (albumentations; '
+                             'seg_perception.augment)')
     parser.add_argument('--augment-strength', type=float, default=1.0,
                         help='--augment robust: magnitude of every corruption, 0 (none) to 2 (default 1)')
     parser.add_argument('--augment-p', type=float, default=1.0,
