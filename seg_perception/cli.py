@@ -199,13 +199,15 @@ def cmd_eval(args) -> int:
         raise SystemExit('error: eval --crf needs the class probabilities, which the deployed ONNX graph does not '
                          'output (only labels and margin); add --backend torch (the model needs its .pt weights)')
     seg = _segmenter(args)
-    data = datasets.load(args.dataset, args.root, args.split, limit=0 if args.sequence else args.limit)
+    # the first N frames of the chosen sequences (rendered: N frames are generated, then chosen among)
+    load_all = args.sequence and args.dataset != 'rendered'
+    data = datasets.load(args.dataset, args.root, args.split, limit=0 if load_all else args.limit)
     if args.sequence:
         try:
             data = datasets.select_sequences(data, include=args.sequence, what=f'{args.dataset} {args.split}')
         except ValueError as exc:
             raise SystemExit(f'error: --sequence: {exc}') from None
-        if args.limit:
+        if load_all and args.limit:
             data = datasets.LabelledImages(data.images[:args.limit], data.labels[:args.limit], data.classes,
                                            data.ignore_index, data.names[:args.limit])
     if tuple(data.classes) != tuple(seg.classes):
