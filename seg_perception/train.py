@@ -379,9 +379,10 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
                os.path.join(folder, name + '.pt'))
     val = {k: v for k, v in result.get('val', {}).items() if k != 'confusion'}
     training = {
-        'data': f'{args.dataset} train split' + (f' + {args.rendered} rendered scenes' if args.rendered else '')
-        + (' (hazard suite cases, scenario seeds from 50000)' if args.rendered and args.rendered_hazards else '')
+        'data': f'{args.dataset} train split'
         + (f' without the sequences {", ".join(args.exclude_seq)}' if getattr(args, 'exclude_seq', None) else '')
+        + (f' + {args.rendered} rendered scenes' if args.rendered else '')
+        + (' (hazard suite cases, scenario seeds from 50000)' if args.rendered and args.rendered_hazards else '')
         + (f'; initialised from {os.path.basename(args.init_from)}' if args.init_from else ''),
         'encoder_weights': args.encoder_weights,
         'encoder_origin': _ENCODER_ORIGIN.get(args.model, 'none') if args.encoder_weights == 'imagenet' else 'none',
