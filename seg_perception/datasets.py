@@ -7,14 +7,14 @@ are in the core; the training's augmentation is ``seg_perception.training.augmen
 
 import os
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from .taxonomy import CAMVID_CLASSES, CAMVID_VOID, CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAIN_ID, CITYSCAPES_VOID
 
-__all__ = ['LabelledImages', 'load', 'load_camvid', 'load_cityscapes', 'rendered_scenes']
+__all__ = ['LabelledImages', 'load', 'load_camvid', 'load_cityscapes', 'rendered_scenes', 'select_sequences']
 
 
 @dataclass
@@ -135,3 +135,21 @@ def load(name: str, root: str, split: str, limit: int = 0, seed: int = 0, **bag_
         # val frames come from other seeds than train frames
         return rendered_scenes(limit or 64, seed=seed + (0 if split == 'train' else 10_000))
     raise ValueError(f'unknown dataset {name!r}; use camvid, cityscapes, rendered or bag')
+
+
+def select_sequences(data: LabelledImages, include: Sequence[str] = (), exclude: Sequence[str] = (),
+                     what: str = 'the split') -> LabelledImages:
+    """The frames whose names start with one of ``include`` (all when empty) and with none of ``exclude``.
+
+    CamVid's names begin with their sequence (``0001TP``, ``0006R0``, ``0016E5``, ``Seq05VD``), so a prefix keeps or
+    leaves out whole sequences. ValueError when a prefix matches no frame (a typo would otherwise go unnoticed).
+    """
+    for prefix in (*include, *exclude):
+        if not any(name.startswith(prefix) for name in data.names):
+            found = sorted({name.split('_')[0] for name in data.names})
+            raise ValueError(f'no frame of {what} starts with {prefix!r}; its frames begin with '
+                             f'{", ".join(found[:8])}{", ..." if len(found) > 8 else ""}')
+    keep = [i for i, name in enumerate(data.names)
+            if (not include or name.startswith(tuple(include))) and not (exclude and name.startswith(tuple(exclude)))]
+    return LabelledImages([data.images[i] for i in keep], [data.labels[i] for i in keep], data.classes,
+                          data.ignore_index, [data.names[i] for i in keep])

@@ -191,3 +191,15 @@ def test_offsets_are_reported_with_the_median_class_at_zero_and_the_same_labels(
     assert np.median(out) == 0 and np.allclose(out - out[0], raw - raw[0])
     logits = np.random.default_rng(0).normal(size=(500, 11)).astype(np.float32)
     assert np.array_equal(np.argmax(logits + raw, 1), np.argmax(logits + out, 1))
+
+
+def test_exclude_seq_chooses_without_the_held_out_frames_and_says_so(trained, tmp_path, capsys):
+    args = _bias_args('--model', trained, '--dataset', 'rendered', '--limit', '3', '--exclude-seq', 'scene_0_1',
+                      '--out', str(tmp_path / 'held'), '--threads', '1', '--no-progress', '--rounds', '1')
+    assert class_bias.run(args, 'seg-perception class-bias ...') == 0
+    record = ModelFiles.load(str(tmp_path / 'held' / 'base.json')).manifest['class_bias']
+    assert record['chosen_on'].startswith('rendered train without scene_0_1 (2 frames')
+    args = _bias_args('--model', trained, '--dataset', 'rendered', '--limit', '3', '--exclude-seq', '0006R0',
+                      '--out', str(tmp_path / 'none'))
+    assert class_bias.run(args, 'x') == 2
+    assert "no frame of rendered train starts with '0006R0'" in capsys.readouterr().err

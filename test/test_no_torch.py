@@ -74,6 +74,8 @@ def test_every_help_and_the_library_run_without_torch(no_torch_env):
         result = Segmenter.default().segment(np.full((90, 120, 3), 128, np.uint8))
         assert result.labels.shape == (90, 120)
         assert not [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]
+        # the robust augmentation's library loads only when train --augment robust runs
+        assert not [m for m in sys.modules if m == 'albumentations' or m.startswith('albumentations.')]
         print('library ok')
     ''')
     result = run(no_torch_env, '-c', script)

@@ -153,3 +153,41 @@ def test_help_has_an_example(capsys):
         build_parser().parse_args(['robustness', '--help'])
     assert exit_info.value.code == 0
     assert 'example' in capsys.readouterr().out
+
+
+@pytest.fixture
+def two_sequences(tmp_path):
+    """A CamVid-layout val split of five frames from two sequences (rendered scenes, CamVid ids)."""
+    import cv2
+
+    scenes = datasets.rendered_scenes(5, seed=4, height=60, width=80)
+    names = ['0006R0_f001', '0006R0_f002', '0016E5_f001', '0006R0_f003', '0016E5_f002']
+    (tmp_path / 'val').mkdir()
+    (tmp_path / 'valannot').mkdir()
+    lines = []
+    for name, rgb, lab in zip(names, scenes.images, scenes.labels):
+        cv2.imwrite(str(tmp_path / 'val' / f'{name}.png'), rgb[:, :, ::-1])
+        cv2.imwrite(str(tmp_path / 'valannot' / f'{name}.png'), lab)
+        lines.append(f'val/{name}.png valannot/{name}.png')
+    (tmp_path / 'val.txt').write_text('\n'.join(lines) + '\n')
+    return tmp_path
+
+
+def test_sequence_option_of_robustness_and_eval_keeps_only_that_sequence(tiny_model, two_sequences, capsys):
+    out = two_sequences / 'r.json'
+    assert main(['robustness', '--root', str(two_sequences), '--sequence', '0006R0', '--corruptions', 'fog',
+                 '--severities', '1', '--model', tiny_model, '--threads', '1', '-q', '--json', str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report['frame_names'] == ['0006R0_f001.png', '0006R0_f002.png', '0006R0_f003.png']
+    assert '--sequence 0006R0' in report['command']
+    assert main(['robustness', '--root', str(two_sequences), '--sequence', '0006R0', '--frames', '2', '--first',
+                 '--corruptions', 'fog', '--severities', '1', '--model', tiny_model, '-q', '--json', str(out)]) == 0
+    assert json.loads(out.read_text())['frame_names'] == ['0006R0_f001.png', '0006R0_f002.png']
+    capsys.readouterr()
+    assert main(['eval', '--root', str(two_sequences), '--sequence', '0016E5', '--model', tiny_model,
+                 '--json', str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report['frames'] == 2 and report['dataset'] == 'camvid val (0016E5 only)'
+    assert main(['robustness', '--root', str(two_sequences), '--sequence', '0001TP', '--model', tiny_model,
+                 '-q']) == 2
+    assert "no frame of camvid val starts with '0001TP'" in capsys.readouterr().err

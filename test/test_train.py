@@ -235,3 +235,51 @@ def test_augmented_labels_stay_on_the_pixels_they_label(scale):
         centre = (brightest * np.arange(nw)).sum() / brightest.sum()
         assert len(columns) >= 1
         assert abs(columns.mean() - centre) <= 0.3, (seed, columns, centre)
+
+
+def test_robust_augmentation_trains_resumes_exactly_and_is_recorded_in_the_manifest(tmp_path):
+    pytest.importorskip('albumentations')
+    robust = ('--augment', 'robust', '--augment-strength', '1.5', '--augment-p', '2', '--save-every', '100')
+    straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
+    train.train(_args(straight, '--iters', '4', *robust, '--export', str(straight / 'export'), '--name', 'm',
+                      '--input-height', '48', '--input-width', '64'))
+    train.train(_args(resumed, '--iters', '4', '--stop-after', '2', *robust))
+    train.train(_args(resumed, '--iters', '4', *robust))
+    a = torch.load(straight / 'last.pt', weights_only=False)['model']
+    b = torch.load(resumed / 'last.pt', weights_only=False)['model']
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    standard = tmp_path / 'standard'
+    train.train(_args(standard, '--iters', '4', '--save-every', '100'))
+    c = torch.load(standard / 'last.pt', weights_only=False)['model']
+    assert not all(torch.equal(a[key], c[key]) for key in a)      # the robust crops are other crops
+    training = json.loads((straight / 'export' / 'm.json').read_text())['training']
+    assert training['recipe']['augment'] == 'robust' and training['recipe']['augment_strength'] == 1.5
+    assert 'strength 1.5, p 2' in training['augment']['pipeline']
+    assert training['augment']['library'].startswith('albumentations')
+    assert any('Gaussian noise' in line for line in training['augment']['differs_from_benchmark'])
+
+
+def test_robust_augmentation_refuses_rare_crops_and_out_of_range_strength(tmp_path, capsys):
+    pytest.importorskip('albumentations')
+    assert train.run(_args(tmp_path, '--iters', '1', '--augment', 'robust', '--rare-crops', '0.5'), 'train') == 2
+    assert '--rare-crops' in capsys.readouterr().err
+    assert train.run(_args(tmp_path, '--iters', '1', '--augment', 'robust', '--augment-strength', '3'), 'train') == 2
+    assert 'strength must be from 0 to 2' in capsys.readouterr().err
+
+
+def test_exclude_seq_leaves_out_whole_sequences_and_says_so_in_the_manifest(tmp_path, capsys):
+    from seg_perception import datasets
+
+    frames = datasets.LabelledImages([np.zeros((2, 2, 3), np.uint8)] * 4, [np.zeros((2, 2), np.uint8)] * 4,
+                                     ('a',), 255, ['0001TP_1.png', '0006R0_1.png', '0006R0_2.png', '0016E5_1.png'])
+    assert datasets.select_sequences(frames, exclude=['0006R0']).names == ['0001TP_1.png', '0016E5_1.png']
+    assert datasets.select_sequences(frames, include=['0006R0', '0016']).names == ['0006R0_1.png', '0006R0_2.png',
+                                                                                   '0016E5_1.png']
+    with pytest.raises(ValueError, match="no frame of the split starts with '0006RO'.*0001TP, 0006R0, 0016E5"):
+        datasets.select_sequences(frames, exclude=['0006RO'])
+    train.train(_args(tmp_path, '--iters', '1', '--exclude-seq', 'scene_0_1', '--export', str(tmp_path / 'export'),
+                      '--name', 'm', '--input-height', '48', '--input-width', '64'))
+    training = json.loads((tmp_path / 'export' / 'm.json').read_text())['training']
+    assert 'without the sequences scene_0_1' in training['data'] and training['recipe']['exclude_seq'] == ['scene_0_1']
+    assert train.run(_args(tmp_path, '--iters', '1', '--exclude-seq', 'nothing'), 'train') == 2
+    assert "starts with 'nothing'" in capsys.readouterr().err

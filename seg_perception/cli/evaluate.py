@@ -23,7 +23,17 @@ def cmd_eval(args) -> int:
     if args.dataset != 'rendered':
         must_exist(args.root, '--root')
     seg = make_segmenter(args)
-    data = datasets.load(args.dataset, args.root, args.split, limit=args.limit)
+    # the first N frames of the chosen sequences (rendered: N frames are generated, then chosen among)
+    load_all = args.sequence and args.dataset != 'rendered'
+    data = datasets.load(args.dataset, args.root, args.split, limit=0 if load_all else args.limit)
+    if args.sequence:
+        try:
+            data = datasets.select_sequences(data, include=args.sequence, what=f'{args.dataset} {args.split}')
+        except ValueError as exc:
+            raise SystemExit(f'error: --sequence: {exc}') from None
+        if load_all and args.limit:
+            data = datasets.LabelledImages(data.images[:args.limit], data.labels[:args.limit], data.classes,
+                                           data.ignore_index, data.names[:args.limit])
     if tuple(data.classes) != tuple(seg.classes):
         raise SystemExit(f'error: the model predicts {len(seg.classes)} classes ({", ".join(seg.classes[:4])}, ...) '
                          f'but {args.dataset} is labelled with {len(data.classes)} ({", ".join(data.classes[:4])}, '
@@ -44,7 +54,8 @@ def cmd_eval(args) -> int:
             crf_confusion += metrics.confusion_matrix(lab, labels, n, data.ignore_index)
     report = metrics.summary(confusion, seg.classes)
     report.update({'model': seg.model.name, 'backend': seg.backend.describe(), 'frames': len(times),
-                   'ms_per_frame_median': float(np.median(times)), 'dataset': f'{args.dataset} {args.split}'})
+                   'ms_per_frame_median': float(np.median(times)), 'dataset': f'{args.dataset} {args.split}'
+                   + (f' ({", ".join(args.sequence)} only)' if args.sequence else '')})
     if args.crf:
         from dataclasses import asdict
 
@@ -170,6 +181,8 @@ def add_parser(sub) -> None:
     p.add_argument('--root', default='../shared/datasets/camvid', help='dataset root (unused for rendered)')
     p.add_argument('--split', default='val', help='split to evaluate: train, val or test')
     p.add_argument('--limit', type=int, default=0, help='first N frames only (rendered: number of frames)')
+    p.add_argument('--sequence', nargs='+', default=[], metavar='PREFIX',
+                   help='only the frames whose names start with PREFIX (a CamVid sequence such as 0006R0)')
     p.add_argument('--json', default='', help='write the figures and the confusion matrix as JSON')
     p.add_argument('--plot', default='', help='write the row-normalised confusion matrix as a PNG')
     p.add_argument('--crf', action='store_true',

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--split', default='val', help='split to evaluate: train, val or test')
     parser.add_argument('--frames', type=int, default=0,
                         help='evaluate N frames, evenly spaced over the split (0: all; rendered: N generated)')
+    parser.add_argument('--sequence', nargs='+', default=[], metavar='PREFIX',
+                        help='only the frames whose names start with PREFIX (a CamVid sequence such as 0006R0), '
+                             'before --frames picks among them')
     parser.add_argument('--first', action='store_true',
                         help='take the first N frames instead (loads only those: for large splits)')
     parser.add_argument('--corruptions', nargs='+', default=['all'], metavar='NAME',
@@ -69,7 +72,8 @@ def corruption_names(requested) -> list:
 def command_line(args) -> str:
     """The command that reproduces ``args`` (every option that changes a figure, spelled out)."""
     parts = ['seg-perception', 'robustness', '--dataset', args.dataset, '--root', args.root, '--split', args.split,
-             '--frames', str(args.frames)] + (['--first'] if args.first else [])
+             '--frames', str(args.frames)] + (['--sequence', *args.sequence] if args.sequence else []) \
+        + (['--first'] if args.first else [])
     parts += ['--corruptions', *args.corruptions, '--severities', *map(str, args.severities), '--seed',
               str(args.seed), '--backend', args.backend, '--threads', str(args.threads)]
     parts += ['--model', args.model] if args.model else []
@@ -105,8 +109,10 @@ def run(args) -> int:
             raise CommandError(f'cannot write {path}: folder {folder} does not exist')
     try:
         seg = make_segmenter(args)
-        limit = args.frames if args.first or args.dataset == 'rendered' else 0
+        limit = args.frames if (args.first and not args.sequence) or args.dataset == 'rendered' else 0
         data = datasets.load(args.dataset, args.root, args.split, limit=limit)
+        if args.sequence:
+            data = datasets.select_sequences(data, include=args.sequence, what=f'{args.dataset} {args.split}')
     except (ModelFileError, BackendUnavailable, OSError, ValueError) as e:
         raise CommandError(str(e)) from None
     if not len(data):
@@ -114,7 +120,7 @@ def run(args) -> int:
     if args.frames > len(data):
         print(f'warning: --frames {args.frames} but {args.dataset} {args.split} has {len(data)}; using all',
               file=sys.stderr)
-    ids = select_frames(len(data), args.frames)
+    ids = select_frames(len(data), args.frames, first=args.first)
     data = datasets.LabelledImages([data.images[i] for i in ids], [data.labels[i] for i in ids], data.classes,
                                    data.ignore_index, [data.names[i] for i in ids])
     command = command_line(args)

@@ -209,6 +209,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--split', default='train',
                         help='the split to choose the offsets on (default train; never the one you report)')
     parser.add_argument('--limit', type=int, default=0, help='first N frames only (rendered: number of frames)')
+    parser.add_argument('--exclude-seq', nargs='+', default=[], metavar='PREFIX',
+                        help='leave out the frames whose names start with PREFIX (a sequence held out to choose on)')
     parser.add_argument('--stride', type=int, default=2, help='score every N-th pixel both ways (default 2)')
     parser.add_argument('--rounds', type=int, default=ROUNDS, help=f'coordinate-ascent rounds (default {ROUNDS})')
     parser.add_argument('--unconstrained', action='store_true',
@@ -237,6 +239,8 @@ def run(args, command_line: str) -> int:
         bag = dict(image_topic=args.image_topic, gt_topic=args.gt_topic, gt_format=args.gt_format) \
             if args.dataset == 'bag' else {}
         data = datasets.load(args.dataset, args.root, args.split, args.limit, **bag)
+        if args.exclude_seq:
+            data = datasets.select_sequences(data, exclude=args.exclude_seq, what=f'{args.dataset} {args.split}')
     except (ValueError, OSError, ModelFileError, KeyError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
@@ -252,7 +256,9 @@ def run(args, command_line: str) -> int:
     found = search(logits, labels, len(model.classes), rounds=args.rounds, orders=orders)
     wall = time.perf_counter() - t0
     record = {
-        'chosen_on': f'{args.dataset} {args.split} ({len(data)} frames, one pixel in {args.stride} both ways, '
+        'chosen_on': f'{args.dataset} {args.split}'
+                     + (f' without {", ".join(args.exclude_seq)}' if args.exclude_seq else '')
+                     + f' ({len(data)} frames, one pixel in {args.stride} both ways, '
                      f'{len(labels)} labelled pixels)',
         'objective': 'mIoU of the arg-max of logits + offsets, coordinate ascent from zero, steps '
                      f'+/-{", ".join(f"{s:g}" for s in STEPS)}, {args.rounds} rounds',

@@ -73,6 +73,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--rare-crops', type=_share, default=0.0,
                         help='share of crops placed on a pixel of a class present in the image, drawn inversely to '
                              'its pixel share (default 0: crops anywhere)')
+    parser.add_argument('--augment', choices=('standard', 'robust'), default='standard',
+                        help='standard: scale, crop, flip, colour jitter; robust: also sensor noise, blur, weather, '
+                             'exposure, low light, colour, JPEG, aspect and roll (albumentations; '
+                             'seg_perception.training.robust_augment)')
+    parser.add_argument('--augment-strength', type=float, default=1.0,
+                        help='--augment robust: magnitude of every corruption, 0 (none) to 2 (default 1)')
+    parser.add_argument('--augment-p', type=float, default=1.0,
+                        help='--augment robust: scale of every group\'s probability, 0 (scale, crop, flip only) to 4 '
+                             '(default 1)')
+    parser.add_argument('--exclude-seq', nargs='+', default=[], metavar='PREFIX',
+                        help='leave out the training frames whose names start with PREFIX (a CamVid sequence such as '
+                             '0006R0, held out to choose on)')
     parser.add_argument('--lr', type=float, default=1e-3, help='peak learning rate (AdamW, poly decay power 0.9)')
     parser.add_argument('--weight-decay', type=float, default=1e-4, help='AdamW weight decay')
     parser.add_argument('--loss', choices=('ce', 'bootstrap', 'ce+lovasz'), default='ce',

@@ -6,7 +6,10 @@ The recipe follows the papers where they matter:
 - the losses of ``seg_perception.training.losses``: PSPNet's auxiliary loss (weight 0.4) on every auxiliary
   output, FRRN's bootstrapped cross-entropy (``--loss bootstrap``), the Lovasz-softmax loss added to the
   cross-entropy (``--loss ce+lovasz``);
-- augmentation by random scale, crop, flip and colour jitter;
+- augmentation by random scale, crop, flip and colour jitter; with ``--augment robust`` instead
+  :mod:`seg_perception.training.robust_augment` (albumentations: sensor noise, blur, weather, exposure, low
+  light, colour, JPEG, then scale, aspect, roll, crop and flip), its strength set by ``--augment-strength`` and
+  ``--augment-p``;
 - median-frequency class balancing (SegNet on CamVid), softened by ``--class-weight-power``.
 
 Every iteration draws its batch and augmentation from (seed, iteration) alone, so a run resumed from a
@@ -139,6 +142,8 @@ def train(args) -> Dict:
     bag_topics = dict(image_topic=args.image_topic, gt_topic=args.gt_topic, gt_format=args.gt_format) \
         if args.dataset == 'bag' else {}
     train_set = datasets.load(args.dataset, args.root, 'train', args.limit, args.seed, **bag_topics)
+    if args.exclude_seq:        # whole sequences held out, to choose on frames that are no neighbours of training's
+        train_set = datasets.select_sequences(train_set, exclude=args.exclude_seq, what=f'{args.dataset} train')
     if args.rendered:
         scenes = datasets.rendered_scenes(args.rendered, seed=args.seed, hazards=args.rendered_hazards)
         train_set.images += scenes.images
@@ -185,6 +190,19 @@ def train(args) -> Dict:
             print(f'resumed {ckpt_path} at iteration {iteration}', flush=True)
 
     crop = (args.crop_height, args.crop_width)
+    robust = None
+    if args.augment == 'robust':
+        if args.rare_crops > 0:
+            raise ValueError('--rare-crops works with --augment standard only (the robust pipeline crops anywhere)')
+        from .robust_augment import RobustAugment
+
+        try:
+            robust = RobustAugment(crop, train_set.ignore_index, tuple(args.scale_range), args.augment_strength,
+                                   args.augment_p)
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
+        if dist.main:
+            print(f'augmentation: {robust.describe()}', flush=True)
     writer = _tensorboard(args.out) if dist.main else None
     per_epoch = max(len(train_set) // (args.batch_size * dist.world), 1)
     start, t_log, losses = time.time(), time.time(), []
@@ -206,9 +224,12 @@ def train(args) -> Dict:
         torch.manual_seed(args.seed * 1_000_003 + iteration)
         focus = [rare_class(train_set.labels[i], freq, rng) if rng.random() < args.rare_crops else None
                  for i in indices] if args.rare_crops > 0 else [None] * len(indices)
-        pairs = [augment(train_set.images[i], train_set.labels[i], rng, crop, train_set.ignore_index,
-                         tuple(args.scale_range), f)
-                 for i, f in zip(indices, focus)]
+        if robust is not None:
+            pairs = [robust(train_set.images[i], train_set.labels[i], rng) for i in indices]
+        else:
+            pairs = [augment(train_set.images[i], train_set.labels[i], rng, crop, train_set.ignore_index,
+                             tuple(args.scale_range), f)
+                     for i, f in zip(indices, focus)]
         x = _to_input(np.stack([p[0] for p in pairs]), mean, std, device)
         y = torch.from_numpy(np.stack([p[1] for p in pairs])).long().to(device)
         if device.startswith('cuda'):
@@ -302,18 +323,23 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
                os.path.join(folder, name + '.pt'))
     val = {k: v for k, v in result.get('val', {}).items() if k != 'confusion'}
     training = {
-        'data': f'{args.dataset} train split' + (f' + {args.rendered} rendered scenes' if args.rendered else '')
+        'data': f'{args.dataset} train split'
+        + (f' without the sequences {", ".join(args.exclude_seq)}' if getattr(args, 'exclude_seq', None) else '')
+        + (f' + {args.rendered} rendered scenes' if args.rendered else '')
         + (' (hazard suite cases, scenario seeds from 50000)' if args.rendered and args.rendered_hazards else '')
         + (f'; initialised from {os.path.basename(args.init_from)}' if args.init_from else ''),
         'encoder_weights': args.encoder_weights,
         'encoder_origin': _ENCODER_ORIGIN.get(args.model, 'none') if args.encoder_weights == 'imagenet' else 'none',
         'recipe': {k: getattr(args, k) for k in ('iters', 'batch_size', 'crop_height', 'crop_width', 'scale_range',
                                                  'rare_crops', 'lr', 'weight_decay', 'class_weight_power', 'loss',
-                                                 'seed')},
+                                                 'seed', 'augment', 'augment_strength', 'augment_p', 'exclude_seq')
+                   if hasattr(args, k)},
         'optimiser': 'AdamW, poly decay power 0.9; the loss (+0.4 x the same on each auxiliary output, where the '
-                     f'model has one); scale {args.scale_range[0]:g}-{args.scale_range[1]:g}, crop, flip, colour '
-                     'jitter',
+                     f'model has one); scale {args.scale_range[0]:g}-{args.scale_range[1]:g}, crop, flip, '
+                     + ('and the robust augmentation (see augment)' if getattr(args, 'augment', '') == 'robust'
+                        else 'colour jitter'),
         'wall_s': result.get('train_wall_s'),
+        **(_robust_record(args) if getattr(args, 'augment', '') == 'robust' else {}),
         'hardware': args.hardware,
         'command': getattr(args, 'command_line', ''),
     }
@@ -322,6 +348,16 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
                    files={'onnx': name + '.onnx', 'torch': name + '.pt'}, training=training,
                    validation={'dataset': f'{args.dataset} val, full resolution, void ignored', **val})
     return os.path.join(folder, name + '.json')
+
+
+def _robust_record(args) -> Dict:
+    """The manifest's record of ``--augment robust``: its settings and how it differs from the benchmark."""
+    from .robust_augment import BENCHMARK_DIFFERENCES, RobustAugment
+
+    describe = RobustAugment((args.crop_height, args.crop_width), 255, tuple(args.scale_range),
+                             args.augment_strength, args.augment_p).describe()
+    return {'augment': {'pipeline': describe, 'library': 'albumentations 2.0.8 (MIT)',
+                        'differs_from_benchmark': list(BENCHMARK_DIFFERENCES)}}
 
 
 def main(argv=None) -> int:
