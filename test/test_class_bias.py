@@ -203,3 +203,11 @@ def test_exclude_seq_chooses_without_the_held_out_frames_and_says_so(trained, tm
                       '--out', str(tmp_path / 'none'))
     assert class_bias.run(args, 'x') == 2
     assert "no frame of rendered train starts with '0006R0'" in capsys.readouterr().err
+
+
+def test_sequence_chooses_on_the_named_frames_only_and_says_so(trained, tmp_path):
+    args = _bias_args('--model', trained, '--dataset', 'rendered', '--limit', '3', '--sequence', 'scene_0_1',
+                      '--out', str(tmp_path / 'seq'), '--threads', '1', '--no-progress', '--rounds', '1')
+    assert class_bias.run(args, 'seg-perception class-bias ...') == 0
+    record = ModelFiles.load(str(tmp_path / 'seq' / 'base.json')).manifest['class_bias']
+    assert record['chosen_on'].startswith('rendered train sequence scene_0_1 (1 frames')

@@ -211,6 +211,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--limit', type=int, default=0, help='first N frames only (rendered: number of frames)')
     parser.add_argument('--exclude-seq', nargs='+', default=[], metavar='PREFIX',
                         help='leave out the frames whose names start with PREFIX (a sequence held out to choose on)')
+    parser.add_argument('--sequence', nargs='+', default=[], metavar='PREFIX',
+                        help='only the frames whose names start with PREFIX: choose on a sequence the model did not '
+                             'train on (e.g. 0006R0 after train --exclude-seq 0006R0)')
     parser.add_argument('--stride', type=int, default=2, help='score every N-th pixel both ways (default 2)')
     parser.add_argument('--rounds', type=int, default=ROUNDS, help=f'coordinate-ascent rounds (default {ROUNDS})')
     parser.add_argument('--unconstrained', action='store_true',
@@ -239,8 +242,9 @@ def run(args, command_line: str) -> int:
         bag = dict(image_topic=args.image_topic, gt_topic=args.gt_topic, gt_format=args.gt_format) \
             if args.dataset == 'bag' else {}
         data = datasets.load(args.dataset, args.root, args.split, args.limit, **bag)
-        if args.exclude_seq:
-            data = datasets.select_sequences(data, exclude=args.exclude_seq, what=f'{args.dataset} {args.split}')
+        if args.exclude_seq or args.sequence:
+            data = datasets.select_sequences(data, include=args.sequence, exclude=args.exclude_seq,
+                                             what=f'{args.dataset} {args.split}')
     except (ValueError, OSError, ModelFileError, KeyError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
@@ -257,6 +261,7 @@ def run(args, command_line: str) -> int:
     wall = time.perf_counter() - t0
     record = {
         'chosen_on': f'{args.dataset} {args.split}'
+                     + (f' sequence {", ".join(args.sequence)}' if args.sequence else '')
                      + (f' without {", ".join(args.exclude_seq)}' if args.exclude_seq else '')
                      + f' ({len(data)} frames, one pixel in {args.stride} both ways, '
                      f'{len(labels)} labelled pixels)',
