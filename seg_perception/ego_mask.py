@@ -251,6 +251,19 @@ class EgoMask:
                                   else resize_mask(self._png, shape))
         return self._fixed[shape]
 
+    def describe(self) -> str:
+        """What the mask is now, for diagnostics: 'none', the value, or the state of the learning."""
+        if self.kind == 'none':
+            return 'none'
+        if self.learner is None:
+            return self.value.strip()
+        learner = self.learner
+        again = f', learned again {learner.relearned}x' if learner.relearned else ''
+        if not learner.learned:
+            return f'auto: learning{again}'
+        share = float(np.mean(learner._mask_small))
+        return f'auto: {share:.0%} of the frame{again}' if share else f'auto: no ego vehicle in view{again}'
+
     def __repr__(self) -> str:
         """The string it was made from."""
         return f'EgoMask({self.value!r})'
