@@ -153,16 +153,22 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
 
 
 def hood_mask(height: int, width: int, share: float) -> np.ndarray:
-    """H x W bool: a hood covering the lowest ``share`` of the rows at the centre, its edge a parabola that falls
-    by 6% of the height towards the sides (the hood's top edge seen from the windscreen)."""
+    """H x W bool: a hood covering the lowest ``share`` of the rows at the centre.
+
+    Its edge is a parabola that falls by 6% of the height towards the sides (the hood's top edge seen from the
+    windscreen).
+    """
     x = (np.arange(width, dtype=np.float64) - (width - 1) / 2.0) / (width / 2.0)
     edge = height * (1.0 - share) + 0.06 * height * x ** 2
     return np.arange(height)[:, None] >= np.round(edge)[None, :]
 
 
 def _draw_hood(ctx, seed, share, hor):
-    """Paint the ego vehicle's hood into the frame (body colour, darker towards the windscreen, the sky's
-    reflection along its edge); returns its mask. Drawn before the camera's effects, so it gets their noise."""
+    """Paint the ego vehicle's hood into the frame; returns its mask.
+
+    Body colour, darker towards the windscreen, the sky's reflection along its edge; drawn before the camera's
+    effects, so it gets their blur and noise.
+    """
     rng = np.random.default_rng([seed, 4242])
     colour = np.asarray(_pick(rng, _CAR_COLS, _CAR_P), np.float32)
     mask = hood_mask(ctx.H, ctx.W, share)
