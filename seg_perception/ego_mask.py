@@ -34,7 +34,7 @@ class AutoParams:
 
     width_px: int = 160             # the grey thumbnail the temporal statistics are taken on
     learn_frames: int = 20          # frames in the learning window
-    static_std: float = 2.5         # a thumbnail pixel is static when its temporal std is below this (grey levels)
+    static_std: float = 1.5         # a thumbnail pixel is static when its temporal std is below this (grey levels)
     moving_std: float = 6.0         # ... and moving above this one
     min_moving_share: float = 0.25  # the scene moves when at least this share of the thumbnail does
     max_share: float = 0.6          # a static region over more of the frame is no hood: learn again
