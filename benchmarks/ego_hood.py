@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -45,11 +46,16 @@ def main(argv=None) -> int:
     ap.add_argument('--seeds', default='0:30', help='seeds lo:hi (hazard-free scenarios)')
     ap.add_argument('--learn', type=int, default=AutoParams().learn_frames,
                     help='frames the auto mask learns over before the measured one')
+    ap.add_argument('--edge-px', type=int, default=None,
+                    help='drivable_ego_edge_px: vehicle labels this many rows above the mask are the hood too '
+                         '(default: the shipped setting)')
     ap.add_argument('--height', type=int, default=360)
     ap.add_argument('--width', type=int, default=480)
     args = ap.parse_args(argv)
     lo, hi = (int(v) for v in args.seeds.split(':'))
     base = Segmenter.from_model(args.model, threads=1)
+    if args.edge_px is not None:
+        base.safety = replace(base.safety, drivable=replace(base.safety.drivable, ego_edge_px=args.edge_px))
     variants = ('no hood', 'hood, none', 'hood, bottom:F', 'hood, png', 'hood, auto')
     kept = {v: 0 for v in variants}
     per_frame = {v: [] for v in variants}
@@ -101,8 +107,8 @@ def main(argv=None) -> int:
             print(f'seed {seed:3d} {sc.case:11s} hood {share:.2f}: ' +
                   ', '.join(f'{n} {per_frame[n][-1]:.3f}' for n in variants), file=sys.stderr, flush=True)
     n = hi - lo
-    print(f'{n} hazard-free scenarios (seeds {lo}:{hi}), {args.width} x {args.height}, model {base.model.name}; '
-          f'{time.time() - t0:.0f} s')
+    print(f'{n} hazard-free scenarios (seeds {lo}:{hi}), {args.width} x {args.height}, model {base.model.name}, '
+          f'drivable_ego_edge_px {base.safety.drivable.ego_edge_px}; {time.time() - t0:.0f} s')
     print(f'hood pixels labelled road without a mask: {hood_as_road / max(hood_px, 1):.1%}; '
           f'auto mask IoU with the hood: mean {np.mean(auto_iou):.3f}, min {np.min(auto_iou):.3f}')
     print(f'{"variant":16s} {"recall":>7s} {"frame mean":>10s} {"frame min":>9s} {"vs no hood":>10s} '

@@ -88,6 +88,31 @@ def band_top(mask: np.ndarray) -> np.ndarray:
     return (h - run).astype(np.int64)
 
 
+def grow_over_edge(mask: np.ndarray, labels: np.ndarray, vehicle_ids, edge_px: int) -> np.ndarray:
+    """``mask`` with its top edge raised, column by column, to the highest vehicle label just above it.
+
+    A network labels the hood's edge region as a vehicle some pixels beyond it (its output is coarser than the
+    image, and a hood is a car's), in a strip and in specks. In each column the edge moves up to the highest pixel
+    labelled vehicle within ``edge_px`` rows above it (:func:`band_top`), taking the rows between: the mask stays
+    one solid band, its top edge still the column's lowest view of the world. A vehicle ahead that reaches down
+    to the hood keeps every pixel higher than that, so the free space still ends at it, ``edge_px`` rows higher
+    at most.
+    """
+    mask = np.asarray(mask, bool)
+    if edge_px <= 0 or not mask.any():
+        return mask
+    h = mask.shape[0]
+    top = band_top(mask)
+    rows = np.arange(h)[:, None]
+    lut = np.zeros(256, bool)
+    lut[np.asarray(list(vehicle_ids), np.int64)] = True
+    spill = lut[labels] & (rows >= top[None, :] - int(edge_px)) & (rows < top[None, :])
+    if not spill.any():
+        return mask
+    new_top = np.where(spill.any(axis=0), np.argmax(spill, axis=0), top)
+    return mask | ((rows >= new_top[None, :]) & (rows < top[None, :]))
+
+
 def clear_rows(mask: np.ndarray) -> int:
     """The rows above the band where most of each row is the vehicle: the rows the image statistics should see.
 

@@ -29,7 +29,7 @@ from . import backends
 from .ambiguity import Reason, TemporalFlipCheck, check_frame
 from .camera import CameraModel, resolve_horizon
 from .drivable import connected_road
-from .ego_mask import EgoMask, resize_mask
+from .ego_mask import EgoMask, grow_over_edge, resize_mask
 from .model_files import ModelFiles, default_model
 from .safety_config import SafetyConfig
 from .taxonomy import TAXONOMY_IGNORE as OUTSIDE, class_ids, class_palette, colourise
@@ -164,7 +164,8 @@ class Segmenter:
         ``rgb_net``: the network-sized image, for the trust check's image statistics (None: those are skipped);
         ``trust``: the stream's trust monitor, for its frozen and unstable checks (None: this frame alone);
         ``ego``: the ego vehicle's pixels at the image's resolution (H x W bool, None: none in view).
-        The way of the frame: the ego vehicle labelled outside (255), the road connected to the ego region
+        The way of the frame: the ego vehicle (with the vehicle labels spilling over its edge,
+        ego_mask.grow_over_edge) labelled outside (255), the road connected to the ego region
         (drivable.connected_road), the horizon (camera.resolve_horizon), then every check in one call
         (ambiguity.check_frame, the trust check included).
         """
@@ -179,6 +180,7 @@ class Segmenter:
         ego_net = None
         if ego is not None:
             # the one place the ego vehicle is masked: every output and check below sees label 255 there
+            ego = grow_over_edge(ego, labels, self.class_ids.vehicle, self.safety.drivable.ego_edge_px)
             labels = np.where(ego, np.uint8(OUTSIDE), labels)
             ego_net = resize_mask(ego, labels_net.shape)
             labels_net = np.where(ego_net, np.uint8(OUTSIDE), labels_net)
