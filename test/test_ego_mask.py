@@ -6,12 +6,12 @@ import pytest
 
 from seg_perception.drivable import connected_drivable, connected_road, freespace_boundary, safe_drivable
 from seg_perception.ego_mask import (AutoEgoMask, AutoParams, EgoMask, band_top, bottom_mask, clear_rows,
-                                     load_mask_png, parse_ego_mask, resize_mask)
+                                     grow_over_edge, load_mask_png, parse_ego_mask, resize_mask)
 from seg_perception.safety_config import SafetyConfig
 from seg_perception.taxonomy import CAMVID_CLASSES
 from seg_perception.trust import TrustMonitor
 
-ROAD, SKY, BUILDING, SIDEWALK = (CAMVID_CLASSES.index(n) for n in ('road', 'sky', 'building', 'sidewalk'))
+ROAD, SKY, BUILDING, SIDEWALK, CAR = (CAMVID_CLASSES.index(n) for n in ('road', 'sky', 'building', 'sidewalk', 'car'))
 
 
 # --- the forms ---------------------------------------------------------------------------------------------
@@ -80,6 +80,18 @@ def test_band_top_and_clear_rows():
     assert clear_rows(mask) == 3        # row 3 is half masked: the band starts there
     assert band_top(np.zeros((5, 2), bool)).tolist() == [5, 5]
     assert clear_rows(np.ones((3, 3), bool)) == 0
+
+
+def test_the_edge_rises_over_vehicle_labels_just_above_it():
+    mask = bottom_mask((12, 4), 0.25)           # rows 9..11
+    labels = np.full((12, 4), ROAD, np.uint8)
+    labels[7, 1] = CAR                          # a speck 2 rows above the edge: the hood's spill
+    labels[2:8, 2] = CAR                        # a car ahead reaching down to row 7: its lower part only
+    labels[8, 3] = BUILDING                     # not a vehicle: stays
+    grown = grow_over_edge(mask, labels, [CAR], 3)
+    assert band_top(grown).tolist() == [9, 7, 6, 9]
+    assert grown[9:].all() and not grown[:6].any()
+    np.testing.assert_array_equal(grow_over_edge(mask, labels, [CAR], 0), mask)
 
 
 # --- the learned mask --------------------------------------------------------------------------------------
