@@ -373,12 +373,15 @@ class Assessment:
 
 def assess(labels: np.ndarray, margin: np.ndarray, classes: Union[Sequence[str], ClassIds], config: SafetyConfig,
            horizon_row: float, horizon_source: str, candidate: np.ndarray, temporal: Optional[Finding] = None,
-           runner_up: Optional[np.ndarray] = None, camera_height_m: Optional[float] = None) -> Assessment:
+           runner_up: Optional[np.ndarray] = None, camera_height_m: Optional[float] = None,
+           ego: Optional[np.ndarray] = None) -> Assessment:
     """Run checks 1-3 and 5 (and take check 4's finding), then make the safe drivable area and the alarm.
 
     ``classes``: the model's class names, or their :class:`~seg_perception.taxonomy.ClassIds`; ``candidate`` is
     the road connected to the ego region (see :func:`seg_perception.drivable.connected_road`);
-    ``camera_height_m`` overrides the configured mounting height (a calibrated camera model's).
+    ``camera_height_m`` overrides the configured mounting height (a calibrated camera model's); ``ego``: the ego
+    vehicle's pixels (H x W bool; seg_perception.ego_mask), labelled outside (255) so that no check sees them,
+    never drivable, the free space scanned from above them.
     """
     ids = class_ids(classes)
     sky, obstacles = ids.sky, ids.obstacle
@@ -409,14 +412,14 @@ def assess(labels: np.ndarray, margin: np.ndarray, classes: Union[Sequence[str],
             shadow = underride_shadow(f.mask, horizon_row, height_m, d.underride_clearance_m, candidate)
             shadow[lowest + 1:] = False
             ambiguous = ambiguous | shadow
-    drivable, freespace = safe_drivable(candidate, ambiguous, d.safety_margin_px)
+    drivable, freespace = safe_drivable(candidate, ambiguous, d.safety_margin_px, ego)
     if d.far_static_underride:
         hidden = beneath_far_obstacles(freespace, labels, ids.static + sky, ids.ground, horizon_row, height_m,
                                        d.underride_clearance_m, d.far_static_min_px, d.far_static_max_px,
                                        d.far_static_band_px)
         if hidden.any():
             drivable[hidden] = 0
-            freespace = freespace_boundary(drivable > 0)
+            freespace = freespace_boundary(drivable > 0, ego)
     reasons = []
     if fired:
         corridor = path_corridor(labels.shape, horizon_row, d.path_half_width_m, height_m,
@@ -438,14 +441,16 @@ def check_frame(labels: np.ndarray, margin: np.ndarray, ids: ClassIds, config: S
                 horizon_source: str, candidate: np.ndarray, temporal: Optional[TemporalFlipCheck] = None,
                 trust: Optional[TrustMonitor] = None, rgb_net: Optional[np.ndarray] = None,
                 labels_net: Optional[np.ndarray] = None, margin_net: Optional[np.ndarray] = None,
-                camera_height_m: Optional[float] = None) -> Assessment:
+                camera_height_m: Optional[float] = None, ego: Optional[np.ndarray] = None,
+                ego_net: Optional[np.ndarray] = None) -> Assessment:
     """Every check of one frame, given its road ``candidate`` and its horizon: the Assessment, ``trust`` set.
 
     The settings are those for the horizon's source (:func:`seg_perception.safety_config.for_horizon`);
     ``temporal``: the stream's temporal check (None: none); :func:`assess` runs the other checks; ``trust``:
     the stream's trust monitor (None: this frame alone), fed the network-sized image, labels and margin
     (``rgb_net`` None: no image statistics; ``labels_net`` and ``margin_net`` None: ``labels`` and ``margin``).
-    A degraded frame keeps its
+    ``ego`` and ``ego_net``: the ego vehicle's pixels at the labels' and at the network's resolution (None:
+    none), left out of the drivable area and of the trust check's statistics. A degraded frame keeps its
     findings and alarm but has no drivable area and an unknown (NaN) free space.
     """
     config = for_horizon(config, horizon_source, labels.shape[0])
@@ -453,10 +458,11 @@ def check_frame(labels: np.ndarray, margin: np.ndarray, ids: ClassIds, config: S
     if temporal is not None:
         flips = temporal.update(labels, ids.sky, ids.obstacle, horizon_row, config.temporal)
     verdict = assess(labels, margin, ids, config, horizon_row, horizon_source, candidate, flips,
-                     camera_height_m=camera_height_m)
-    labels_net = labels if labels_net is None else labels_net
+                     camera_height_m=camera_height_m, ego=ego)
+    if labels_net is None:
+        labels_net, ego_net = labels, ego
     margin_net = margin if margin_net is None else margin_net
-    judged = (trust or TrustMonitor()).assess(rgb_net, labels_net, margin_net, ids, config.trust)
+    judged = (trust or TrustMonitor()).assess(rgb_net, labels_net, margin_net, ids, config.trust, ignore=ego_net)
     if not judged.degraded:
         return replace(verdict, trust=judged)
     return replace(verdict, drivable=np.zeros_like(verdict.drivable),

@@ -3,13 +3,17 @@
 The ego region is a small box at the bottom centre of the image, where a forward camera sees the road just in
 front of the bumper. Road pixels that are not connected to it (a road across a barrier, a parking lot seen
 over a kerb) are not drivable from here.
+
+With the ego vehicle in view (seg_perception.ego_mask), its mask's top edge in each column acts as the image
+bottom: the ego region sits just above it, and the free space is scanned upwards from there.
 """
 
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import cv2
 import numpy as np
 
+from .ego_mask import band_top
 from .safety_config import SafetyConfig
 from .taxonomy import ClassIds, class_ids
 
@@ -23,20 +27,33 @@ def ego_region(height: int, width: int, rows_frac: float = 0.08, cols_frac: floa
 
 
 def connected_drivable(labels: np.ndarray, drivable_ids: Sequence[int], rows_frac: float = 0.08,
-                       cols_frac: float = 0.3) -> np.ndarray:
-    """H x W uint8 mask (0 or 255) of drivable-class pixels 4-connected to the ego region."""
+                       cols_frac: float = 0.3, ego: Optional[np.ndarray] = None) -> np.ndarray:
+    """H x W uint8 mask (0 or 255) of drivable-class pixels 4-connected to the ego region.
+
+    ``ego``: H x W bool, the ego vehicle's pixels (never drivable); the ego region then lies just above the
+    mask's top edge in each of its columns (see :func:`ego_mask.band_top <seg_perception.ego_mask.band_top>`).
+    """
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f'labels must be H x W, got shape {labels.shape}')
     lut = np.zeros(256, np.uint8)
     lut[np.asarray(list(drivable_ids), np.int64)] = 1
     candidate = lut[labels]             # a table lookup: several times faster than np.isin
+    if ego is not None:
+        candidate[ego] = 0
     if not candidate.any():
         return np.zeros(labels.shape, np.uint8)
     count, components = cv2.connectedComponents(candidate, connectivity=4)
     r0, r1, c0, c1 = ego_region(*labels.shape, rows_frac, cols_frac)
     touching = np.zeros(count, np.uint8)
-    touching[components[r0:r1, c0:c1]] = 255
+    if ego is None:
+        touching[components[r0:r1, c0:c1]] = 255
+    else:
+        # the same box, its bottom moved up onto the mask's top edge column by column
+        top = band_top(ego)[c0:c1]
+        rows = np.arange(r1 - r0)[:, None] - (r1 - r0) + top[None, :]
+        inside = rows >= 0
+        touching[components[rows[inside], np.broadcast_to(np.arange(c0, c1), rows.shape)[inside]]] = 255
     touching[0] = 0
     return touching[components]
 
@@ -70,28 +87,42 @@ def fill_holes(mask: np.ndarray, keep_out: np.ndarray, max_hole_px: int) -> np.n
     return out
 
 
-def connected_road(labels: np.ndarray, classes: Union[Sequence[str], ClassIds], config: SafetyConfig) -> np.ndarray:
+def connected_road(labels: np.ndarray, classes: Union[Sequence[str], ClassIds], config: SafetyConfig,
+                   ego: Optional[np.ndarray] = None) -> np.ndarray:
     """H x W bool: the drivable classes connected to the ego region, holes without obstacles filled.
 
-    ``classes``: the model's class names, or their :class:`~seg_perception.taxonomy.ClassIds`.
+    ``classes``: the model's class names, or their :class:`~seg_perception.taxonomy.ClassIds`; ``ego``: the ego
+    vehicle's pixels (H x W bool, None: none), never drivable, the ego region just above them.
     """
     ids = class_ids(classes)
-    road = connected_drivable(labels, ids.drivable) > 0
+    road = connected_drivable(labels, ids.drivable, ego=ego) > 0
     obstacle = np.zeros(256, bool)
     obstacle[np.asarray(ids.obstacle, np.int64)] = True
-    return fill_holes(road, obstacle[labels], config.drivable.max_hole_px)
+    keep_out = obstacle[labels] if ego is None else obstacle[labels] | ego    # a masked blob is no hole to fill
+    return fill_holes(road, keep_out, config.drivable.max_hole_px)
 
 
-def freespace_boundary(mask: np.ndarray) -> np.ndarray:
+def freespace_boundary(mask: np.ndarray, ego: Optional[np.ndarray] = None) -> np.ndarray:
     """Per column, the row of the nearest pixel (from the bottom) that is not in ``mask``; -1 if there is none.
 
     The free-space boundary of the stixel world (Badino et al. 2009, section 3): scanning each column upwards
-    from the vehicle, the first pixel it may not drive on. H - 1 means nothing in that column is free.
+    from the vehicle, the first pixel it may not drive on. H - 1 means nothing in that column is free. With the
+    ``ego`` vehicle's pixels (H x W bool) the scan starts above them: the vehicle's own rows never end it, and
+    a column that is all vehicle has nothing free (H - 1).
     """
-    blocked = ~np.asarray(mask, bool)[::-1]
+    blocked = ~np.asarray(mask, bool)
+    h = blocked.shape[0]
+    top = None
+    if ego is not None:
+        top = band_top(ego)
+        blocked = blocked & (np.arange(h)[:, None] < top[None, :])
+    blocked = blocked[::-1]
     first = np.argmax(blocked, axis=0)
     hit = blocked[first, np.arange(blocked.shape[1])]
-    return np.where(hit, blocked.shape[0] - 1 - first, -1).astype(np.int32)
+    boundary = np.where(hit, h - 1 - first, -1)
+    if top is not None:
+        boundary = np.where(top == 0, h - 1, boundary)
+    return boundary.astype(np.int32)
 
 
 def below_boundary(freespace: np.ndarray, height: int) -> np.ndarray:
@@ -116,11 +147,12 @@ def path_corridor(shape: tuple, horizon_row: float, half_width_m: float, camera_
     return (rows > 0) & (cols <= half)
 
 
-def safe_drivable(candidate: np.ndarray, ambiguous: np.ndarray, safety_margin_px: int) -> tuple:
+def safe_drivable(candidate: np.ndarray, ambiguous: np.ndarray, safety_margin_px: int,
+                  ego: Optional[np.ndarray] = None) -> tuple:
     """(drivable, freespace): ``candidate`` minus ``ambiguous`` grown by the safety margin, cut per column.
 
-    ``drivable`` is H x W uint8 (0 or 255) and holds no ambiguous pixel and no pixel at or above the free-space
-    boundary; ``freespace`` is that boundary per column (see :func:`freespace_boundary`).
+    ``drivable`` is H x W uint8 (0 or 255) and holds no ambiguous pixel, no ``ego`` vehicle pixel and no pixel at
+    or above the free-space boundary; ``freespace`` is that boundary per column (see :func:`freespace_boundary`).
     """
     free = np.asarray(candidate, bool)
     ambiguous = np.asarray(ambiguous, bool)
@@ -130,7 +162,9 @@ def safe_drivable(candidate: np.ndarray, ambiguous: np.ndarray, safety_margin_px
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
             ambiguous = cv2.dilate(ambiguous.astype(np.uint8), kernel) > 0
         free = free & ~ambiguous
-    freespace = freespace_boundary(free)
+    if ego is not None:
+        free = free & ~np.asarray(ego, bool)
+    freespace = freespace_boundary(free, ego)
     drivable = free & below_boundary(freespace, free.shape[0])
     return drivable.astype(np.uint8) * np.uint8(255), freespace
 

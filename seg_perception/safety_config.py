@@ -144,6 +144,9 @@ class DrivableParams:
            'floating obstacle\'s lower edge lies, the flat-world path is only a few pixels wide)', 0, 10000)
     min_alarm_px: int = _param(200, 'the alarm needs at least this many pixels of one check on the path ahead '
                                     '(smaller findings still leave the drivable area, silently)', 1, 1000000)
+    ego_edge_px: int = _param(8, 'with an ego mask: pixels labelled vehicle up to this many rows above the mask\'s '
+                                 'top edge and connected to it are the ego vehicle too (the network\'s vehicle '
+                                 'label spills over the hood\'s edge)', 0, 1000)
 
 
 # --- the frame-level trust check ---------------------------------------------------------------------------

@@ -11,11 +11,16 @@ check (seg_perception.trust):
 
 >>> out.drivable, out.freespace, out.ambiguous, out.alarm, out.reasons   # doctest: +SKIP
 >>> out.degraded, out.degraded_reasons                                  # doctest: +SKIP
+
+With the ego vehicle's hood in view, ``ego_mask`` says where it is (seg_perception.ego_mask): its pixels come out
+labelled 255 (outside), never drivable and unseen by the checks, and the drivable area grows from above them:
+
+>>> seg = Segmenter.default(ego_mask='bottom:0.25')   # or a mask PNG's path, or 'auto'   # doctest: +SKIP
 """
 
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -24,9 +29,10 @@ from . import backends
 from .ambiguity import Reason, TemporalFlipCheck, check_frame
 from .camera import CameraModel, resolve_horizon
 from .drivable import connected_road
+from .ego_mask import EgoMask, grow_over_edge, resize_mask
 from .model_files import ModelFiles, default_model
 from .safety_config import SafetyConfig
-from .taxonomy import class_ids, class_palette, colourise
+from .taxonomy import TAXONOMY_IGNORE as OUTSIDE, class_ids, class_palette, colourise
 from .trust import Trust, TrustMonitor
 
 
@@ -57,6 +63,7 @@ class Segmentation:
     degraded: bool = False                  # the frame as a whole cannot be trusted (seg_perception.trust)
     degraded_reasons: Tuple[str, ...] = ()  # which of the trust check's reasons hold
     trust: Optional[Trust] = None           # its verdict, with the statistics it measured
+    ego: Optional[np.ndarray] = None        # H x W bool, the ego vehicle's pixels (labels 255); None: none
 
     @property
     def margin(self) -> np.ndarray:
@@ -113,7 +120,9 @@ def to_network_size(rgb: np.ndarray, input_hw: Tuple[int, int]) -> np.ndarray:
 class Segmenter:
     """A model on a backend, with the pre- and post-processing that every caller shares."""
 
-    def __init__(self, model: ModelFiles, backend: backends.Backend, safety: Optional[SafetyConfig] = None):
+    def __init__(self, model: ModelFiles, backend: backends.Backend, safety: Optional[SafetyConfig] = None,
+                 ego_mask: Union[str, EgoMask] = ''):
+        """``ego_mask``: where the ego vehicle is in view (see seg_perception.ego_mask); ValueError if invalid."""
         self.model = model
         self.backend = backend
         self.classes = model.classes
@@ -122,6 +131,8 @@ class Segmenter:
         self.class_ids = class_ids(self.classes)      # the class groups the checks use, once per model
         # replaced whole (never mutated) when settings change, so that a frame sees one consistent config
         self.safety = safety or SafetyConfig()
+        # the ego mask of callers that give none per frame: one stream (an ``auto`` mask learns from its frames)
+        self.ego_mask = ego_mask if isinstance(ego_mask, EgoMask) else EgoMask(ego_mask)
 
     @classmethod
     def default(cls, backend: str = 'onnxruntime', **options) -> 'Segmenter':
@@ -130,10 +141,15 @@ class Segmenter:
 
     @classmethod
     def from_model(cls, path: Optional[str], backend: str = 'onnxruntime', safety: Optional[SafetyConfig] = None,
-                   **options) -> 'Segmenter':
-        """A model given by manifest or model-file path, or by name (None: the default model)."""
+                   ego_mask: Union[str, EgoMask] = '', **options) -> 'Segmenter':
+        """A model given by manifest or model-file path, or by name (None: the default model).
+
+        ``ego_mask``: '', ``bottom:F``, a mask PNG or ``auto`` (seg_perception.ego_mask); checked before the model
+        loads, ValueError naming it if invalid.
+        """
+        ego = ego_mask if isinstance(ego_mask, EgoMask) else EgoMask(ego_mask)
         model = default_model() if path is None else ModelFiles.load(path)
-        return cls(model, backends.create(backend, model, **options), safety)
+        return cls(model, backends.create(backend, model, **options), safety, ego)
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
         """H x W x 3 uint8 -> network-sized uint8 RGB (normalisation happens inside the graph)."""
@@ -142,13 +158,16 @@ class Segmenter:
     def postprocess(self, labels_net: np.ndarray, margin_net: np.ndarray, shape: Tuple[int, int],
                     timings: Dict[str, float], camera: Optional[CameraModel] = None,
                     temporal: Optional[TemporalFlipCheck] = None, rgb_net: Optional[np.ndarray] = None,
-                    trust: Optional[TrustMonitor] = None) -> Segmentation:
+                    trust: Optional[TrustMonitor] = None, ego: Optional[np.ndarray] = None) -> Segmentation:
         """Network-sized outputs -> a Segmentation at the image's resolution, checked (timings['checks']).
 
         ``rgb_net``: the network-sized image, for the trust check's image statistics (None: those are skipped);
-        ``trust``: the stream's trust monitor, for its frozen and unstable checks (None: this frame alone).
-        The way of the frame: the road connected to the ego region (drivable.connected_road), the horizon
-        (camera.resolve_horizon), then every check in one call (ambiguity.check_frame, the trust check included).
+        ``trust``: the stream's trust monitor, for its frozen and unstable checks (None: this frame alone);
+        ``ego``: the ego vehicle's pixels at the image's resolution (H x W bool, None: none in view).
+        The way of the frame: the ego vehicle (with the vehicle labels spilling over its edge,
+        ego_mask.grow_over_edge) labelled outside (255), the road connected to the ego region
+        (drivable.connected_road), the horizon (camera.resolve_horizon), then every check in one call
+        (ambiguity.check_frame, the trust check included).
         """
         t = time.perf_counter()
         h, w = shape
@@ -158,24 +177,32 @@ class Segmenter:
         margin = margin_net
         if margin.shape != (h, w):
             margin = cv2.resize(margin_net, (w, h), interpolation=cv2.INTER_LINEAR)
+        ego_net = None
+        if ego is not None:
+            # the one place the ego vehicle is masked: every output and check below sees label 255 there
+            ego = grow_over_edge(ego, labels, self.class_ids.vehicle, self.safety.drivable.ego_edge_px)
+            labels = np.where(ego, np.uint8(OUTSIDE), labels)
+            ego_net = resize_mask(ego, labels_net.shape)
+            labels_net = np.where(ego_net, np.uint8(OUTSIDE), labels_net)
         t_checks = time.perf_counter()
         config = self.safety
-        candidate = connected_road(labels, self.class_ids, config)
+        candidate = connected_road(labels, self.class_ids, config, ego)
         horizon, source = resolve_horizon(shape, config.camera, camera, candidate)
         verdict = check_frame(labels, margin, self.class_ids, config, horizon, source, candidate, temporal, trust,
                               rgb_net, labels_net, margin_net,
-                              camera_height_m=camera.height_m if camera is not None else None)
+                              camera_height_m=camera.height_m if camera is not None else None, ego=ego,
+                              ego_net=ego_net)
         now = time.perf_counter()
         timings['checks'] = (now - t_checks) * 1e3
         timings['postprocess'] = (now - t) * 1e3
         judged = verdict.trust
         return Segmentation(labels, self.classes, self.palette, margin_net, verdict.drivable, verdict.freespace,
                             verdict.ambiguous, verdict.alarm, verdict.reasons, verdict.horizon_row,
-                            verdict.horizon_source, timings, judged.degraded, judged.reasons, judged)
+                            verdict.horizon_source, timings, judged.degraded, judged.reasons, judged, ego)
 
     def segment(self, rgb: np.ndarray, camera: Optional[CameraModel] = None,
                 temporal: Optional[TemporalFlipCheck] = None, crf=None,
-                trust: Optional[TrustMonitor] = None) -> Segmentation:
+                trust: Optional[TrustMonitor] = None, ego_mask: Optional[EgoMask] = None) -> Segmentation:
         """Segment one H x W x 3 uint8 RGB image; InputError if it is not one.
 
         ``camera``: the calibrated camera, for the horizon (else estimated or the default, see camera.py);
@@ -183,15 +210,16 @@ class Segmenter:
         per camera; None: this frame alone);
         ``crf``: dense-CRF settings (:class:`seg_perception.crf.CRFParams`) to refine the labels with before the
         checks run, or None (the live default: the CRF costs hundreds of milliseconds per frame). It needs the
-        class probabilities, which only the torch backend gives; its cost is ``timings_ms['crf']``.
+        class probabilities, which only the torch backend gives; its cost is ``timings_ms['crf']``;
+        ``ego_mask``: the stream's ego mask (None: the segmenter's own, :attr:`ego_mask`).
         """
         if crf is None:
-            return self.segment_batch([rgb], camera, temporal, trust)[0]
-        return self.segment_crf(rgb, crf, camera, temporal, trust)
+            return self.segment_cameras([rgb], [camera], [temporal], [trust], [ego_mask])[0]
+        return self.segment_crf(rgb, crf, camera, temporal, trust, ego_mask)
 
     def segment_crf(self, rgb: np.ndarray, params, camera: Optional[CameraModel] = None,
                     temporal: Optional[TemporalFlipCheck] = None,
-                    trust: Optional[TrustMonitor] = None) -> Segmentation:
+                    trust: Optional[TrustMonitor] = None, ego_mask: Optional[EgoMask] = None) -> Segmentation:
         """:meth:`segment` with the labels refined by the dense CRF (``params``: crf.CRFParams) at the image size.
 
         The margin stays the network's (the CRF's marginals are not calibrated probabilities); the drivable area
@@ -207,7 +235,8 @@ class Segmenter:
         refined, _ = self.crf_labels(rgb, params, batch=batch)
         timings = {'preprocess': (t1 - t0) * 1e3, 'inference': (t2 - t1) * 1e3,
                    'crf': (time.perf_counter() - t2) * 1e3}
-        result = self.postprocess(refined, margin[0], rgb.shape[:2], timings, camera, temporal, batch[0], trust)
+        ego = (ego_mask or self.ego_mask).for_frame(rgb)
+        result = self.postprocess(refined, margin[0], rgb.shape[:2], timings, camera, temporal, batch[0], trust, ego)
         timings['total'] = timings['preprocess'] + timings['inference'] + timings['crf'] + timings['postprocess']
         return result
 
@@ -247,18 +276,23 @@ class Segmenter:
 
     def segment_cameras(self, images: Sequence[np.ndarray], cameras: Sequence[Optional[CameraModel]],
                         temporals: Sequence[Optional[TemporalFlipCheck]],
-                        trusts: Optional[Sequence[Optional[TrustMonitor]]] = None) -> List[Segmentation]:
+                        trusts: Optional[Sequence[Optional[TrustMonitor]]] = None,
+                        ego_masks: Optional[Sequence[Optional[EgoMask]]] = None) -> List[Segmentation]:
         """Segment one frame per camera (any sizes) in one backend call, each checked with its own camera.
 
-        Frame i gets ``cameras[i]`` (its calibrated camera model, or None), ``temporals[i]`` and ``trusts[i]``
-        (that camera's temporal check and trust monitor, or None; ``trusts`` None: none for any), so that several
-        cameras share one engine run but never each other's state.
+        Frame i gets ``cameras[i]`` (its calibrated camera model, or None), ``temporals[i]``, ``trusts[i]`` and
+        ``ego_masks[i]`` (that camera's temporal check, trust monitor and ego mask, or None; ``trusts`` None: none
+        for any; an ego mask None: the segmenter's own, :attr:`ego_mask`), so that several cameras share one
+        engine run but never each other's state (an ``auto`` ego mask learns per camera:
+        ``EgoMask.for_stream``).
         """
         trusts = [None] * len(images) if trusts is None else trusts
-        if not len(images) == len(cameras) == len(temporals) == len(trusts):
-            raise ValueError(f'expected one camera model and one temporal check per image (and one trust monitor if '
-                             f'given), got {len(images)} images, {len(cameras)} camera models, {len(temporals)} '
-                             f'temporal checks, {len(trusts)} trust monitors')
+        ego_masks = [None] * len(images) if ego_masks is None else ego_masks
+        if not len(images) == len(cameras) == len(temporals) == len(trusts) == len(ego_masks):
+            raise ValueError(f'expected one camera model and one temporal check per image (and one trust monitor and '
+                             f'one ego mask if given), got {len(images)} images, {len(cameras)} camera models, '
+                             f'{len(temporals)} temporal checks, {len(trusts)} trust monitors, {len(ego_masks)} ego '
+                             f'masks')
         t0 = time.perf_counter()
         images = [check_rgb(im) for im in images]
         batch = np.stack([self.preprocess(im) for im in images])
@@ -268,7 +302,8 @@ class Segmenter:
         results = []
         for i, im in enumerate(images):
             timings = {'preprocess': (t1 - t0) * 1e3 / len(images), 'inference': (t2 - t1) * 1e3 / len(images)}
+            ego = (ego_masks[i] or self.ego_mask).for_frame(im)
             results.append(self.postprocess(labels[i], margin[i], im.shape[:2], timings, cameras[i], temporals[i],
-                                            batch[i], trusts[i]))
+                                            batch[i], trusts[i], ego))
             timings['total'] = timings['preprocess'] + timings['inference'] + timings['postprocess']
         return results

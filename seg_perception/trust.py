@@ -27,6 +27,9 @@ the prediction, from what the graph outputs (labels and margin, top-1 minus top-
 - ``unstable``: the share of coarse cells whose majority label changed since the stream's previous frame (cells
   of ``unstable_cell_px``, so that the motion of boundaries does not count).
 
+With the ego vehicle in view (seg_perception.ego_mask), its pixels are left out: the image statistics are taken
+on the rows above it and the prediction's over the pixels that are not the vehicle.
+
 A frame that fails any of them is *degraded*: the segmenter then empties the drivable area and makes the free
 space unknown. Pure numpy and OpenCV; no ROS imports.
 """
@@ -38,6 +41,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
+from .ego_mask import clear_rows, resize_mask
 from .safety_config import TrustConfig
 from .taxonomy import ClassIds, class_ids
 
@@ -152,14 +156,24 @@ def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> float:
 
 # --- prediction statistics -----------------------------------------------------------------------------------
 
-def low_margin_share(margin: np.ndarray, max_margin: float) -> float:
-    """Share of pixels whose margin (top-1 minus top-2 probability) is below ``max_margin``."""
+def low_margin_share(margin: np.ndarray, max_margin: float, valid: Optional[np.ndarray] = None) -> float:
+    """Share of pixels whose margin (top-1 minus top-2 probability) is below ``max_margin``.
+
+    ``valid``: the pixels to count (bool, the margin's shape; None: all); 0.0 when there is none.
+    """
     margin = np.asarray(margin)
-    return float(np.count_nonzero(margin < max_margin)) / margin.size
+    if valid is None:
+        return float(np.count_nonzero(margin < max_margin)) / margin.size
+    n = int(np.count_nonzero(valid))
+    return float(np.count_nonzero((margin < max_margin) & valid)) / n if n else 0.0
 
 
-def share_below(labels: np.ndarray, ids: Sequence[int], lower_frac: float) -> float:
-    """Share of the lowest ``lower_frac`` of the rows whose label is one of ``ids`` (1.0 with no such rows)."""
+def share_below(labels: np.ndarray, ids: Sequence[int], lower_frac: float,
+                valid: Optional[np.ndarray] = None) -> float:
+    """Share of the lowest ``lower_frac`` of the rows whose label is one of ``ids`` (1.0 with no such rows).
+
+    ``valid``: the pixels to count (bool, the labels' shape; None: all).
+    """
     h = labels.shape[0]
     rows = int(round(h * lower_frac))
     if rows <= 0:
@@ -167,12 +181,20 @@ def share_below(labels: np.ndarray, ids: Sequence[int], lower_frac: float) -> fl
     lut = np.zeros(256, bool)
     lut[np.asarray(list(ids), np.int64)] = True
     lower = labels[h - rows:]
-    return float(np.count_nonzero(lut[lower])) / lower.size
+    if valid is None:
+        return float(np.count_nonzero(lut[lower])) / lower.size
+    keep = valid[h - rows:]
+    n = int(np.count_nonzero(keep))
+    return float(np.count_nonzero(lut[lower] & keep)) / n if n else 1.0
 
 
-def dominant_share(labels: np.ndarray) -> float:
-    """Share of the pixels taken by the most frequent label."""
-    return float(np.bincount(np.asarray(labels, np.uint8).ravel(), minlength=256).max()) / labels.size
+def dominant_share(labels: np.ndarray, valid: Optional[np.ndarray] = None) -> float:
+    """Share of the pixels taken by the most frequent label (of the ``valid`` pixels only, when given)."""
+    labels = np.asarray(labels, np.uint8)
+    if valid is None:
+        return float(np.bincount(labels.ravel(), minlength=256).max()) / labels.size
+    n = int(np.count_nonzero(valid))
+    return float(np.bincount(labels[valid], minlength=256).max()) / n if n else 0.0
 
 
 def coarse_labels(labels: np.ndarray, cell_px: int) -> np.ndarray:
@@ -223,12 +245,16 @@ class TrustMonitor:
         self._repeats = 0
 
     def assess(self, rgb: Optional[np.ndarray], labels: np.ndarray, margin: Optional[np.ndarray],
-               classes: Union[Sequence[str], ClassIds], config: TrustConfig = TrustConfig()) -> Trust:
+               classes: Union[Sequence[str], ClassIds], config: TrustConfig = TrustConfig(),
+               ignore: Optional[np.ndarray] = None) -> Trust:
         """The verdict on the stream's next frame.
 
         ``rgb``: the image the network saw (H x W x 3 uint8, any size; None: no image statistics); ``labels``:
         its label map and ``margin``: its top-1 minus top-2 probability (None: no margin statistic), at any
-        resolution (the network's is cheapest); ``classes``: the model's class names, or their ClassIds.
+        resolution (the network's is cheapest); ``classes``: the model's class names, or their ClassIds;
+        ``ignore``: the ego vehicle's pixels at the labels' resolution (H x W bool; None: none), left out of every
+        statistic: the image's are taken on the rows above the vehicle (ego_mask.clear_rows), the prediction's
+        over the other pixels.
         """
         if not config.enabled:
             self.reset()
@@ -239,6 +265,14 @@ class TrustMonitor:
             raise ValueError(f'expected an H x W label map, got shape {labels.shape}')
         reasons = []
         stats = {}
+        valid = rows_clear = None
+        if ignore is not None and np.any(ignore):
+            ignore = np.asarray(ignore, bool)
+            valid = ~ignore
+            rows_clear = clear_rows(ignore) / labels.shape[0]
+        if rgb is not None and rows_clear is not None:
+            rows = int(round(rows_clear * rgb.shape[0]))
+            rgb = rgb[:rows] if rows >= 8 else rgb      # too little left above the vehicle: the whole image
         if rgb is not None:
             grey = grey_thumbnail(rgb, c.noise_width_px)
             small = grey_thumbnail(grey, c.blur_width_px)
@@ -265,17 +299,23 @@ class TrustMonitor:
             if self._repeats >= c.frozen_frames:
                 reasons.append('frozen')
         if margin is not None:
-            stats['low_margin_share'] = low_margin_share(margin, c.low_margin_max)
+            margin = np.asarray(margin)
+            keep = None if valid is None else resize_mask(valid, margin.shape)
+            stats['low_margin_share'] = low_margin_share(margin, c.low_margin_max, keep)
             if stats['low_margin_share'] > c.max_low_margin_share:
                 reasons.append('low_margin')
         ids = class_ids(classes)
         road_or_vehicle = ids.drivable + ids.vehicle
         if road_or_vehicle:         # a model without either class cannot be judged by them
-            below = share_below(labels, road_or_vehicle, c.lower_frac)
+            if valid is None:
+                below = share_below(labels, road_or_vehicle, c.lower_frac)
+            else:       # the lower part of what the camera sees above the vehicle
+                top = max(int(round(rows_clear * labels.shape[0])), 1)
+                below = share_below(labels[:top], road_or_vehicle, c.lower_frac, valid[:top])
             stats['road_or_vehicle_below_share'] = below
             if below < c.min_road_or_vehicle_share:
                 reasons.append('no_road_or_vehicle_below')
-        stats['one_class_share'] = dominant_share(labels)
+        stats['one_class_share'] = dominant_share(labels, valid)
         if stats['one_class_share'] > c.max_one_class_share:
             reasons.append('one_class')
         coarse = coarse_labels(labels, c.unstable_cell_px)

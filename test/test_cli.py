@@ -85,6 +85,19 @@ def test_labels_are_taxonomy_ids_by_default_and_model_ids_on_request(palette_mod
     np.testing.assert_array_equal(taxonomy, taxonomy_lut(CAMVID_CLASSES)[model])
 
 
+def test_ego_mask_labels_the_vehicle_outside_and_a_bad_one_is_a_clear_error(tiny_model, image_folder, tmp_path,
+                                                                            capsys):
+    out = tmp_path / 'out'
+    assert main(['segment', str(image_folder), '-o', str(out), '--model', tiny_model, '-q', '--keep-going',
+                 '--drivable', '--ego-mask', 'bottom:0.25']) == 0
+    labels = cv2.imread(str(out / 'a_labels.png'), cv2.IMREAD_UNCHANGED)
+    # the mask's edge may rise over vehicle labels up to drivable_ego_edge_px (8) rows above it
+    assert (labels[90:] == 255).all() and (labels[:82] != 255).all()
+    assert not cv2.imread(str(out / 'a_drivable.png'), cv2.IMREAD_UNCHANGED)[90:].any()
+    assert main(['segment', str(image_folder), '--model', tiny_model, '--ego-mask', 'bottom:3']) == 2
+    assert "--ego-mask: ego_mask 'bottom:3'" in capsys.readouterr().err
+
+
 def test_missing_model_is_a_clear_error(tmp_path, image_folder, capsys):
     assert main(['segment', str(image_folder), '--model', str(tmp_path / 'gone.json')]) == 2
     assert 'gone.json' in capsys.readouterr().err

@@ -486,6 +486,23 @@ def test_valid_parameter_values_are_accepted(seg_node):
                                  Parameter('error_throttle_s', value=5.0)])
 
 
+def test_ego_mask_set_at_run_time_publishes_the_vehicle_as_outside_and_a_bad_one_is_refused(seg_node, probe,
+                                                                                            rgb_frame):
+    result, = seg_node.set_parameters([Parameter('ego_mask', value='bottom:2')])
+    assert not result.successful and "ego_mask 'bottom:2'" in result.reason and 'between 0 and 1' in result.reason
+    try:
+        assert seg_node.set_parameters([Parameter('ego_mask', value='bottom:0.5')])[0].successful
+        header = probe.send(rgb_image(rgb_frame, probe.header()))
+        labels, drivable = probe.wait_for_answer(header, ('labels', 'drivable'))
+        labels = np.frombuffer(labels.data, np.uint8).reshape(120, 160)
+        # the mask's edge may rise over vehicle labels up to drivable_ego_edge_px (8) rows above it
+        assert (labels[60:] == 255).all() and (labels[:52] != 255).all()
+        assert not np.frombuffer(drivable.data, np.uint8).reshape(120, 160)[60:].any()
+        probe.wait_for_status(lambda level, values: values.get('ego mask') == 'bottom:0.5')
+    finally:
+        seg_node.set_parameters([Parameter('ego_mask', value='')])
+
+
 def test_diagnostics_period_can_change_at_run_time(seg_node, probe):
     try:
         assert seg_node.set_parameters([Parameter('diagnostics_period_s', value=0.1)])[0].successful

@@ -27,7 +27,10 @@ def require(command: str, extra: str, *modules: str) -> None:
 
 
 def add_model_args(parser) -> None:
-    """The model options of every command that runs Segmenter: --model, --backend, --threads, --inference-precision."""
+    """The model options of every command that runs Segmenter: --model, --backend, --threads and the rest.
+
+    The rest: --inference-precision (openvino) and --ego-mask (seg_perception.ego_mask).
+    """
     from .. import backends
 
     parser.add_argument('--model', default=None, help='model manifest/.onnx/.pt path or name (default: shipped)')
@@ -38,6 +41,10 @@ def add_model_args(parser) -> None:
     parser.add_argument('--inference-precision', default='auto', choices=('auto', 'f32', 'bf16', 'int8'),
                         help='openvino backend: auto (bf16 on CPUs with AMX, else f32), f32, bf16, or int8 for an '
                              'already quantised model')
+    parser.add_argument('--ego-mask', default='', metavar='MASK',
+                        help="the camera's own vehicle in view, as the node's ego_mask parameter: bottom:F (the "
+                             "lowest fraction F of the rows), a mask PNG (non-zero: the vehicle) or auto (learned "
+                             "from the first frames); those pixels are labelled 255 and never drivable")
 
 
 def make_segmenter(args, backend=None, precision=None):
@@ -54,8 +61,14 @@ def make_segmenter(args, backend=None, precision=None):
                'inference_precision': precision or getattr(args, 'inference_precision', 'auto')}
     if precision:
         options['precision'] = precision
+    from ..ego_mask import EgoMask
+
+    try:
+        ego_mask = EgoMask(getattr(args, 'ego_mask', '') or '')
+    except ValueError as e:
+        raise CommandError(f'--ego-mask: {e}') from None
     return Segmenter.from_model(args.model, backend=backend, safety=safety_config(getattr(args, 'set', None)),
-                                **backends.options_for(backend, options))
+                                ego_mask=ego_mask, **backends.options_for(backend, options))
 
 
 def safety_config(settings):

@@ -53,6 +53,7 @@ class Report(NamedTuple):
     reload_error: str               # why the last reload was refused, or 'none'
     per_camera: Dict[str, Counter]  # camera label -> its received and processed counts
     degraded: dict                  # as not_degraded(): latest, frames, since_status, reasons, stamps (ns)
+    ego_mask: str = 'none'          # the ego mask of each camera (EgoMask.describe), 'none' without one
 
 
 def health(counts: Counter, recent: Counter, last_error: str, input_topics: Sequence[str]) -> Tuple[int, str]:
@@ -143,7 +144,8 @@ def status_values(report: Report) -> List[Tuple[str, str]]:
     degraded = report.degraded
     values += [(DEGRADED_KEY, 'true' if degraded['latest'] else 'false'),
                (DEGRADED_COUNT_KEY, str(degraded['frames'])), (DEGRADED_REASONS_KEY, degraded['reasons']),
-               (DEGRADED_STAMPS_KEY, format_alarm_stamps(degraded['stamps'])), ('horizon', report.horizon)]
+               (DEGRADED_STAMPS_KEY, format_alarm_stamps(degraded['stamps'])), ('horizon', report.horizon),
+               ('ego mask', report.ego_mask)]
     return values
 
 

@@ -2,7 +2,8 @@
 
 Everything here is a function of the values alone, so it runs without a node: ``seg_node --help`` prints
 :func:`help_lines`, the launch tests read :func:`parameter_declarations`, and the node's set-parameters callback
-asks :func:`choice_refusal`, :func:`crf_refusal` and :func:`temporal_refusal` before it applies a change.
+asks :func:`choice_refusal`, :func:`crf_refusal`, :func:`ego_mask_refusal` and :func:`temporal_refusal` before it
+applies a change.
 config/seg_perception.yaml holds the same defaults.
 """
 
@@ -17,6 +18,7 @@ from rclpy.qos import ReliabilityPolicy
 from .. import backends
 from ..backends.openvino_backend import PRECISIONS as OPENVINO_PRECISIONS
 from ..crf import CRF_SETTINGS
+from ..ego_mask import FORMS as EGO_MASK_FORMS, EgoMask
 from ..safety_config import SafetyConfig
 from ..taxonomy import TAXONOMY_CLASSES
 from ..tensorrt.files import PRECISIONS, REBUILD_POLICIES
@@ -73,6 +75,14 @@ def parameter_declarations():
                         'hundreds of milliseconds per frame; diagnostics report it as latency crf); largefov or '
                         'v2_resnet101: DeepLab\'s settings; needs backend torch (class probabilities)',
             additional_constraints=f'one of {", ".join(CHOICES["crf"])}')),
+        ('ego_mask', '', ParameterDescriptor(
+            description='where the camera sees its own vehicle (a hood, a dashboard): those pixels are published '
+                        'as 255 (outside) in segmentation/labels, are never drivable, are ignored by the checks, '
+                        'and the drivable area and free space start above them. bottom:F: the lowest fraction F '
+                        'of the rows; a mask PNG (non-zero: the vehicle; resized to each frame); auto: learned per '
+                        'camera from its first frames (what stays the same at the bottom while the scene moves), '
+                        'again when the camera changes; empty: none. A change takes effect from the next frame',
+            additional_constraints=f'one of {EGO_MASK_FORMS}')),
         ('publish_color', True, ParameterDescriptor(
             description='publish segmentation/color (computed only while it has subscribers)')),
         ('color_alpha', 0.5, ParameterDescriptor(
@@ -136,6 +146,15 @@ def crf_refusal(crf_setting: str, backend: str) -> Optional[str]:
     if crf_setting != 'none' and backend != 'torch':
         return (f'crf {crf_setting} needs the class probabilities, which only backend torch gives; backend is '
                 f'{backend}')
+    return None
+
+
+def ego_mask_refusal(value: str) -> Optional[str]:
+    """Why ``value`` cannot be the ego_mask parameter (not one of its forms, its PNG unreadable), or None."""
+    try:
+        EgoMask(value)
+    except ValueError as e:
+        return str(e)
     return None
 
 

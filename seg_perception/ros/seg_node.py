@@ -42,6 +42,7 @@ from ..ambiguity import TemporalFlipCheck
 from ..bags.messages import stamp_ns as header_stamp_ns
 from ..camera import CameraModel
 from ..crf import CRF_SETTINGS
+from ..ego_mask import EgoMask
 from ..model_files import ModelFileError, ModelFiles, default_model
 from ..safety_config import SafetyConfig
 from ..segmenter import InputError, Segmenter
@@ -51,7 +52,7 @@ from .conversions import array_to_image, freespace_to_cloud, message_to_rgb
 from .diagnostics import (LATENCY_SAMPLES, LATENCY_STAGES, ErrorThrottle, Report, alarm_text, degraded_text,
                           diagnostic_status, no_alarm, not_degraded)
 from .parameters import (RELIABILITY, SAFETY_PARAMETERS, camera_names, choice_refusal, crf_refusal,
-                         help_lines, parameter_declarations, temporal_refusal)
+                         ego_mask_refusal, help_lines, parameter_declarations, temporal_refusal)
 from .streams import (QOS_CHECK_PERIOD_S, CameraStream, LatestFrames, Served, camera_info_qos, input_qos, output_qos,
                       reliability_mismatches)
 
@@ -104,6 +105,8 @@ class SegNode(Node):
             self.declare_parameter(name, default, descriptor)
         names = camera_names(self.get_parameter_or('cameras', Parameter('cameras', value=None)).value)
         self._streams = {name: CameraStream(name) for name in names}
+        # camera name -> its ego mask (an auto one learns per camera), replaced whole when ego_mask changes
+        self._ego_masks = self._make_ego_masks(self._param('ego_mask'))
         # the serving model, its cameras' temporal checks and trust monitors and the backend warning, replaced
         # together (one assignment) by a reload
         self._served = self._load_model(self._param('model'))
@@ -199,6 +202,11 @@ class SegNode(Node):
         trusts = {name: TrustMonitor() for name in self._streams}
         return Served(segmenter, temporals, trusts, warning, label_lut)
 
+    def _make_ego_masks(self, value: str) -> dict:
+        """Camera name -> its EgoMask for the ego_mask parameter's ``value`` (already checked)."""
+        first = EgoMask(value)
+        return {name: first.for_stream() for name in self._streams}
+
     def _reload(self, model: str) -> Optional[str]:
         """Load ``model`` beside the serving one and swap them; the reason as text if it cannot be loaded."""
         try:
@@ -235,6 +243,8 @@ class SegNode(Node):
             reason = choice_refusal(parameter.name, parameter.value)
             if reason is None and parameter.name == 'crf':
                 reason = crf_refusal(parameter.value, self._param('backend'))
+            if reason is None and parameter.name == 'ego_mask':
+                reason = ego_mask_refusal(parameter.value)
             if reason is not None:
                 return SetParametersResult(successful=False, reason=reason)
         started = hasattr(self, '_served')              # not while __init__ declares the parameters
@@ -243,6 +253,9 @@ class SegNode(Node):
             reason = self._reload(model[-1])
             if reason is not None:
                 return SetParametersResult(successful=False, reason=reason)
+        ego = [p.value for p in parameters if p.name == 'ego_mask']
+        if ego and hasattr(self, '_ego_masks'):
+            self._ego_masks = self._make_ego_masks(ego[-1])     # learning again from the next frame
         changed = {p.name: p.value for p in parameters if p.name in SAFETY_PARAMETERS}
         if changed and started:
             config = self._safety_config(changed)
@@ -339,6 +352,7 @@ class SegNode(Node):
     def _process(self, items: dict, served: Served):
         """Segment the newest frame of each camera in ``items`` (camera -> (message, topic name)), one batch."""
         segmenter, temporals, trusts = served.segmenter, served.temporals, served.trusts
+        ego_masks = self._ego_masks
         frames = []     # (stream, message, topic name, rgb, convert ms, camera model)
         for name, (msg, topic_name) in items.items():
             t0 = time.perf_counter()
@@ -356,10 +370,11 @@ class SegNode(Node):
         if crf_settings is None:
             results = segmenter.segment_cameras([f[3] for f in frames], [f[5] for f in frames],
                                                 [temporals[f[0].name] for f in frames],
-                                                [trusts[f[0].name] for f in frames])
+                                                [trusts[f[0].name] for f in frames],
+                                                [ego_masks[f[0].name] for f in frames])
         else:   # the CRF refines one image at a time
             results = [segmenter.segment(rgb, camera, temporals[stream.name], crf=crf_settings,
-                                         trust=trusts[stream.name])
+                                         trust=trusts[stream.name], ego_mask=ego_masks[stream.name])
                        for stream, _, _, rgb, _, camera in frames]
         for (stream, msg, _, rgb, convert_ms, camera), result in zip(frames, results):
             self._publish(stream, msg.header, rgb, result, camera, served.label_lut)
@@ -469,11 +484,18 @@ class SegNode(Node):
                 last_error=self._last_error, alarm=dict(self._alarm), horizon=self._horizon,
                 frame_id_change=self._frame_id_change, reloads=self._reloads, reload_error=self._reload_error,
                 per_camera={stream.label: stream.counts.copy() for stream in self._streams.values()},
-                degraded=dict(self._degraded))
+                degraded=dict(self._degraded), ego_mask=self._ego_text())
             for state in (self._alarm, self._degraded):
                 state['since_status'] = 0
                 state['stamps'] = []        # replaced, not cleared: the report holds the list
         return diagnostic_status(report)
+
+    def _ego_text(self) -> str:
+        """The 'ego mask' diagnostics value: each camera's ego mask (EgoMask.describe)."""
+        masks = self._ego_masks
+        if len(masks) == 1:
+            return next(iter(masks.values())).describe()
+        return '; '.join(f'{name}: {mask.describe()}' for name, mask in masks.items())
 
 
 def _shut_down_on_sigterm():

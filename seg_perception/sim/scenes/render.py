@@ -5,12 +5,13 @@ The public functions of :mod:`seg_perception.sim.scenes`; see its docstring for 
 
 from dataclasses import dataclass
 import math
+from typing import Optional
 
 import numpy as np
 
 from .effects import _finish, _sun_glare, _tunnel_exposure
-from .layout import (CAM_HEIGHT, HAZARDS, ROAD, SPEED, STRUCTURES, _BACKDROP, _Car, _Cyclist, _items, _pick, _seed_of,
-                     _street)
+from .layout import (CAM_HEIGHT, HAZARDS, ROAD, SPEED, STRUCTURES, VOID, _BACKDROP, _CAR_COLS, _CAR_P, _Car, _Cyclist,
+                     _items, _pick, _seed_of, _street)
 from .raster import _Ctx, _draw_ground, _draw_item, _draw_tunnel, _quad
 from .textures import _backdrop_tex, _sky, _truck_tex
 
@@ -21,13 +22,15 @@ class RenderedFrame:
 
     ``hazard`` is H x W bool: the hazard itself and the road seen beneath it (driving there means passing
     under it), all False without a hazard. ``camera`` is the pinhole model with the frame's nominal pitch (the
-    suspension's shake is not in it, as a real car's calibration would not know it either).
+    suspension's shake is not in it, as a real car's calibration would not know it either). ``ego`` is H x W
+    bool: the camera's own vehicle's hood (labelled void), all False without one.
     """
 
     rgb: np.ndarray
     labels: np.ndarray
     hazard: np.ndarray
     camera: object
+    ego: Optional[np.ndarray] = None
 
 
 def render_scene(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_brightness=None,
@@ -60,7 +63,7 @@ def render_scene(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
 
 def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_brightness=None,
                  hazard_distance=40.0, speed=SPEED, overcast=None, pitch_deg=0.0, structure=None,
-                 structure_distance=40.0, low_sun=False) -> RenderedFrame:
+                 structure_distance=40.0, low_sun=False, hood=None) -> RenderedFrame:
     """Render a frame as :func:`render_scene` does, with the hard cases and the hazard's ground truth.
 
     Args (beyond render_scene's):
@@ -70,6 +73,9 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
             metres ahead) or 'tunnel_exit' (the camera inside a tunnel whose bright exit is
             `structure_distance` metres ahead; exposed for the inside, the outside burns out).
         low_sun: a low sun just above the horizon, with veiling glare and a lens streak.
+        hood: None, or the share of the rows (0 < hood < 1) the camera's own vehicle's hood covers at the image's
+            centre: a body-coloured hood across the bottom of the frame, its edge curving down to the sides, with
+            the sky's reflection along it (:func:`hood_mask`); labelled void, it moves with the camera.
     """
     from ...camera import CameraModel
 
@@ -131,6 +137,11 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
         _draw_item(ctx, it)
     if hazard_at is not None:
         ctx.hazard_mask |= _road_beneath(ctx, *hazard_at)
+    ego = np.zeros((ctx.H, ctx.W), bool)
+    if hood is not None:
+        if not 0.0 < float(hood) < 1.0:
+            raise ValueError(f'hood must be a share of the rows between 0 and 1, got {hood!r}')
+        ego = _draw_hood(ctx, seed, float(hood), hor)
     if structure == 'tunnel_exit':
         _tunnel_exposure(ctx, exit_z)
     rgb, labels = _finish(ctx, seed, hor)
@@ -138,7 +149,43 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
         rgb = _sun_glare(rgb, seed, ctx.v0, ctx.f)
     camera = CameraModel(ctx.f, ctx.f, ctx.cx, st.horizon * ctx.H, ctx.W, ctx.H, math.radians(pitch_deg),
                          CAM_HEIGHT)
-    return RenderedFrame(rgb, labels, ctx.hazard_mask.copy(), camera)
+    return RenderedFrame(rgb, labels, ctx.hazard_mask.copy(), camera, ego)
+
+
+def hood_mask(height: int, width: int, share: float) -> np.ndarray:
+    """H x W bool: a hood covering the lowest ``share`` of the rows at the centre.
+
+    Its edge is a parabola that falls by 6% of the height towards the sides (the hood's top edge seen from the
+    windscreen).
+    """
+    x = (np.arange(width, dtype=np.float64) - (width - 1) / 2.0) / (width / 2.0)
+    edge = height * (1.0 - share) + 0.06 * height * x ** 2
+    return np.arange(height)[:, None] >= np.round(edge)[None, :]
+
+
+def _draw_hood(ctx, seed, share, hor):
+    """Paint the ego vehicle's hood into the frame; returns its mask.
+
+    Body colour, darker towards the windscreen, the sky's reflection along its edge; drawn before the camera's
+    effects, so it gets their blur and noise.
+    """
+    rng = np.random.default_rng([seed, 4242])
+    colour = np.asarray(_pick(rng, _CAR_COLS, _CAR_P), np.float32)
+    mask = hood_mask(ctx.H, ctx.W, share)
+    top = np.argmax(mask, axis=0).astype(np.float32)
+    rows = np.arange(ctx.H, dtype=np.float32)[:, None]
+    depth = np.clip((rows - top[None, :]) / max(share * ctx.H, 1.0), 0.0, 1.0)    # 0 at the edge, 1 at the bottom
+    shade = 0.85 - 0.35 * depth
+    reflection = 0.55 * np.exp(-depth / 0.18)                                    # the sky mirrored near the edge
+    x = np.linspace(-1.0, 1.0, ctx.W, dtype=np.float32)[None, :]
+    reflection *= 0.75 + 0.25 * np.cos(3.0 * x)
+    body = colour[None, None, :] * shade[..., None]
+    paint = body + reflection[..., None] * (np.asarray(hor, np.float32)[None, None, :] - body)
+    ctx.rgb[mask] = paint[mask]
+    ctx.lab[mask] = VOID
+    ctx.invd[mask] = 1.0            # a metre away: no haze
+    ctx.hazard_mask &= ~mask
+    return mask
 
 
 def _hazard_colour(seed, hazard, hor):
