@@ -6,13 +6,15 @@ accuracy and is *silent* when it then raises neither the alarm nor ``degraded``;
 and ``degraded`` there is over-caution (a needless stop). Printed: the three rates and their goals, a table per
 corruption, the counts per reason, and the statistics' percentiles (clean vs failing frames) to tune on.
 
-The corruptions are pluggable: ``--corruptions MODULE:NAME`` names a dict ``name -> f(rgb, severity, rng)``
-(severity 1..5, rng a numpy Generator) to use instead of the simple ones here (CORRUPTIONS). Tune on train
-splits and rendered frames; report other frames.
+The corruptions are the robustness benchmark's 15 (Hendrycks and Dietterich's, seg_perception.corruptions) by
+default; ``--corruptions MODULE:NAME`` names another dict ``name -> f(rgb, severity, rng)`` (severity 1..5, rng a
+numpy Generator), and ``--corruptions simple`` the five simple ones here (CORRUPTIONS). Tune on train splits and
+rendered frames; report other frames.
 
-    python benchmarks/trust_figures.py --dataset camvid --root ../shared/datasets/camvid --split train \
-        --start 6 --step 12 --limit 31 --severities 1 3 5
-    python benchmarks/trust_figures.py --dataset rendered --limit 20 --csv /tmp/trust_rendered.csv
+    python benchmarks/trust_figures.py --dataset camvid --root ../shared/datasets/camvid --split val \
+        --step 10 --limit 10 --severities 1 3 5
+    python benchmarks/trust_figures.py --dataset rendered --limit 10 --csv /tmp/trust_rendered.csv
+    python benchmarks/trust_figures.py --dataset camvid --split train --limit 0 --clean-only
 """
 
 import argparse
@@ -121,6 +123,24 @@ def rates(rows):
             'clean_failing': sum(r['accuracy'] < FAIL_BELOW for r in clean)}
 
 
+def _group_counts(group):
+    """(failing, silent, accurate, cautious, degraded, alarm) counts of some rows."""
+    failing = [r for r in group if r['accuracy'] < FAIL_BELOW]
+    accurate = [r for r in group if r['accuracy'] >= ACCURATE_FROM]
+    return (len(failing), sum(not (r['alarm'] or r['degraded']) for r in failing), len(accurate),
+            sum(bool(r['degraded']) for r in accurate), sum(bool(r['degraded']) for r in group),
+            sum(bool(r['alarm']) for r in group))
+
+
+def _top_reasons(group, n: int = 3) -> str:
+    """The ``n`` most frequent degraded reasons of some rows, with their counts."""
+    counts = {}
+    for r in group:
+        for reason in r['reasons']:
+            counts[reason] = counts.get(reason, 0) + 1
+    return ', '.join(f'{k} {v}' for k, v in sorted(counts.items(), key=lambda kv: -kv[1])[:n]) or '-'
+
+
 def pct(v):
     return '-' if v != v else f'{100 * v:.1f}%'
 
@@ -136,16 +156,24 @@ def report(rows, seconds):
           f'(goal <= {pct(GOALS["false_degraded"])}); {f["clean_failing"]} clean frames fail')
     print(f'- over-caution: {f["cautious"]} of {f["accurate"]} corrupted frames still >= {ACCURATE_FROM:.0%} '
           f'accurate are degraded = {pct(f["over_caution"])} (goal <= {pct(GOALS["over_caution"])})')
-    print('\n| corruption | severity | frames | mean accuracy | failing | silent | degraded | alarm |')
-    print('|---|---|---|---|---|---|---|---|')
+    print('\n| corruption | severity | frames | mean accuracy | failing | silent | accurate | cautious | degraded | '
+          'alarm | top reasons |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
     groups = {}
     for r in rows:
         groups.setdefault((r['corruption'], r['severity']), []).append(r)
     for (cname, severity), group in groups.items():
         print(f'| {cname} | {severity} | {len(group)} | {pct(np.mean([r["accuracy"] for r in group]))} | '
-              f'{sum(r["accuracy"] < FAIL_BELOW for r in group)} | '
-              f'{sum(r["accuracy"] < FAIL_BELOW and not (r["alarm"] or r["degraded"]) for r in group)} | '
-              f'{sum(r["degraded"] for r in group)} | {sum(r["alarm"] for r in group)} |')
+              + ' | '.join(str(n) for n in _group_counts(group)) + f' | {_top_reasons(group)} |')
+    print('\n| corruption (all severities) | frames | failing | silent | accurate | cautious |')
+    print('|---|---|---|---|---|---|')
+    by_name = {}
+    for r in rows:
+        by_name.setdefault(r['corruption'], []).append(r)
+    for cname, group in by_name.items():
+        failing, silent, accurate, cautious = _group_counts(group)[:4]
+        print(f'| {cname} | {len(group)} | {failing} | {silent} ({pct(silent / len(group))}) | {accurate} | '
+              f'{cautious} ({pct(cautious / accurate if accurate else float("nan"))}) |')
     kinds = {'clean': lambda r: r['corruption'] == 'clean',
              'failing': lambda r: r['corruption'] != 'clean' and r['accuracy'] < FAIL_BELOW,
              'middle': lambda r: r['corruption'] != 'clean' and FAIL_BELOW <= r['accuracy'] < ACCURATE_FROM,
@@ -172,9 +200,12 @@ def report(rows, seconds):
           f'{np.percentile(checks, 99):.1f} ms')
 
 
+STANDARD = 'seg_perception.corruptions:BY_NAME'
+
+
 def load_corruptions(spec: str) -> Dict[str, Corruption]:
-    """CORRUPTIONS, or the dict ``MODULE:NAME`` names (name -> f(rgb, severity, rng))."""
-    if not spec:
+    """The dict ``MODULE:NAME`` names (name -> f(rgb, severity, rng)); 'simple': CORRUPTIONS."""
+    if spec == 'simple':
         return CORRUPTIONS
     module, _, attr = spec.partition(':')
     table = getattr(importlib.import_module(module), attr or 'CORRUPTIONS')
@@ -191,9 +222,11 @@ def main(argv=None):
     ap.add_argument('--split', default='train')
     ap.add_argument('--start', type=int, default=0, help='first frame of the split')
     ap.add_argument('--step', type=int, default=1, help='every n-th frame')
-    ap.add_argument('--limit', type=int, default=30, help='frames (after start and step)')
+    ap.add_argument('--limit', type=int, default=30, help='frames (after start and step); 0: all of the split')
     ap.add_argument('--severities', type=int, nargs='+', default=[1, 3, 5], choices=[1, 2, 3, 4, 5])
-    ap.add_argument('--corruptions', default='', help='MODULE:NAME of a dict name -> f(rgb, severity, rng)')
+    ap.add_argument('--corruptions', default=STANDARD,
+                    help='MODULE:NAME of a dict name -> f(rgb, severity, rng) (default: the 15 standard ones), or '
+                         'simple')
     ap.add_argument('--only', nargs='*', default=[], help='corruption names to run (default: all)')
     ap.add_argument('--clean-only', action='store_true', help='no corruptions: the false-degraded rate alone')
     ap.add_argument('--model', default=None)
@@ -218,9 +251,9 @@ def main(argv=None):
         kind = type(defaults[name])
         values[name] = text.lower() in ('1', 'true') if kind is bool else kind(text)
     seg = Segmenter.from_model(args.model, threads=args.threads, safety=SafetyConfig.from_flat(values))
-    count = args.start + args.step * args.limit if args.dataset != 'rendered' else args.limit
+    count = args.start + args.step * args.limit if args.dataset != 'rendered' and args.limit else args.limit
     data = load(args.dataset, args.root, args.split, limit=count)
-    keep = list(range(args.start, len(data), args.step))[:args.limit] if args.dataset != 'rendered' \
+    keep = list(range(args.start, len(data), args.step))[:args.limit or None] if args.dataset != 'rendered' \
         else list(range(len(data)))
     for key in ('images', 'labels', 'names'):
         setattr(data, key, [getattr(data, key)[i] for i in keep])

@@ -34,7 +34,7 @@ from typing import Callable, Dict, Tuple
 import cv2
 import numpy as np
 
-__all__ = ['CORRUPTIONS', 'DEVIATIONS', 'FAMILIES', 'SEVERITIES', 'corrupt', 'family_of', 'frost_texture']
+__all__ = ['BY_NAME', 'CORRUPTIONS', 'DEVIATIONS', 'FAMILIES', 'SEVERITIES', 'corrupt', 'family_of', 'frost_texture']
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
@@ -453,3 +453,17 @@ def corrupt(image: np.ndarray, name: str, severity: int, rng: np.random.Generato
     if name in _ON_UINT8:
         return _FUNCTIONS[name](np.ascontiguousarray(image), int(severity), rng)
     return _to_uint8(_FUNCTIONS[name](image.astype(np.float32) / 255.0, int(severity), rng))
+
+
+def _bound(name: str) -> Callable[[np.ndarray, int, np.random.Generator], np.ndarray]:
+    def apply(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+        return corrupt(image, name, severity, rng)
+    apply.__name__ = name
+    apply.__doc__ = f'``image`` under {name} at ``severity``: :func:`corrupt` with the name bound.'
+    return apply
+
+
+# name -> f(image, severity, rng), every corruption with the checks of :func:`corrupt`, in CORRUPTIONS' order
+# (the plug-in form benchmarks/trust_figures.py takes: ``--corruptions seg_perception.corruptions:BY_NAME``)
+BY_NAME: Dict[str, Callable[[np.ndarray, int, np.random.Generator], np.ndarray]] = {
+    name: _bound(name) for name in CORRUPTIONS}

@@ -178,6 +178,10 @@ class TrustConfig:
                                                  'is black', 0.0, 1.0)
     min_contrast: float = _param(4.0, 'degraded (black, or flat) when the standard deviation of the grey levels is '
                                       'below this', 0.0, 255.0)
+    max_repeated_share: float = _param(1.0, 'degraded (blocky) when more than this share of the neighbouring '
+                                            'pixels of the image the network saw have one grey level (a frame '
+                                            'scaled up from a lower resolution); 1.0: off (noise-free rendered '
+                                            'frames repeat many)', 0.0, 1.0)
     frozen_max_difference: float = _param(0.1, 'a frame whose thumbnail differs from the previous one by at '
                                                'most this mean absolute grey level is a repeat', 0.0, 255.0)
     frozen_frames: int = _param(30, 'degraded (frozen) after this many repeats in a row (a camera driver '

@@ -6,7 +6,7 @@ recorded drive (the degraded values have the same form); the fuzzer (benchmarks/
 counts. The values are strings, as diagnostic_msgs carries them.
 """
 
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Tuple
 
 STATUS_SUFFIX = ': segmentation'
 ALARM_KEY = 'alarm'                 # 'true' while the newest frame (of any camera) has the alarm up, else 'false'
@@ -46,3 +46,18 @@ def parse_alarm_stamps(value: str) -> List[int]:
         sec, _, nanosec = item.partition('.')
         stamps.append(int(sec) * 1_000_000_000 + int(nanosec or 0))
     return stamps
+
+
+def parse_degraded_reasons(value: str) -> Tuple[str, ...]:
+    """The trust reasons named in a ``DEGRADED_REASONS_KEY`` value ('noise, blur', 'left: noise; right: blur').
+
+    Each camera's reasons follow its name and ': ' when the node has several cameras; 'none' and '' name none.
+    Every reason once, in the order first named.
+    """
+    reasons = []
+    for part in value.split(';'):
+        part = part.strip()
+        if ': ' in part:
+            part = part.rsplit(': ', 1)[1]
+        reasons += [r.strip() for r in part.split(',') if r.strip() and r.strip() != 'none']
+    return tuple(dict.fromkeys(reasons))

@@ -16,6 +16,9 @@ image quality, on small grey thumbnails of the image the network saw:
   network's labels is invisible;
 - ``overexposed`` / ``underexposed``: the share of pixels near white / near black;
 - ``black`` / ``flat``: almost no grey-level variation at all (a lens cap, a dead sensor, a test pattern);
+- ``blocky``: the share of neighbouring pixels (across and down) of exactly one grey level, on the full image the
+  network saw: a frame scaled up from a much lower resolution by repeating pixels (a pixelated stream, a digital
+  zoom) repeats most of them, a camera's own frame few (sensor noise and texture);
 - ``frozen``: the thumbnail unchanged (within ``frozen_max_difference``) for ``frozen_frames`` frames;
 
 the prediction, from what the graph outputs (labels and margin, top-1 minus top-2 probability):
@@ -56,6 +59,7 @@ class TrustStatistics:
     contrast: float = math.nan                      # standard deviation of the grey levels (blur thumbnail)
     brightness: float = math.nan                    # mean grey level
     overexposed_share: float = math.nan
+    repeated_share: float = math.nan                # of the neighbouring pixel pairs, of one grey level
     underexposed_share: float = math.nan
     frame_difference: float = math.nan              # mean absolute grey difference to the previous thumbnail
     frozen_count: int = 0                           # repeats in a row
@@ -78,7 +82,7 @@ class Trust:
     statistics: TrustStatistics
 
 
-REASONS = ('noise', 'blur', 'overexposed', 'underexposed', 'black', 'flat', 'frozen', 'low_margin',
+REASONS = ('noise', 'blur', 'overexposed', 'underexposed', 'black', 'flat', 'blocky', 'frozen', 'low_margin',
            'no_road_or_vehicle_below', 'one_class', 'unstable')
 
 # Immerkaer's mask: the difference of two discrete Laplacians, zero on any plane, 6 for unit-variance white noise
@@ -145,6 +149,30 @@ def exposure(grey: np.ndarray, under_level: float, over_level: float) -> Tuple[f
     grey = np.asarray(grey)
     n = grey.size
     return float(np.count_nonzero(grey <= under_level)) / n, float(np.count_nonzero(grey >= over_level)) / n
+
+
+def repeated_share(image: np.ndarray) -> float:
+    """Share of the pairs of neighbouring pixels (across and down) of an RGB or grey uint8 image of equal grey level.
+
+    Near 1 for an image scaled up from a lower resolution by repeating pixels (4 x 4 blocks repeat 3 of 4 pairs
+    each way) or a uniform one; a camera frame's noise and texture leave far fewer equal. ValueError for other
+    images (see :func:`grey_thumbnail`).
+    """
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    elif image.ndim == 2:
+        grey = image
+    else:
+        raise ValueError(f'expected an H x W x 3 uint8 RGB image or an H x W grey one, got shape {image.shape} of '
+                         f'{image.dtype}')
+    h, w = grey.shape
+    pairs = h * (w - 1) + (h - 1) * w
+    if pairs <= 0:
+        return 1.0
+    across = np.count_nonzero(grey[:, 1:] == grey[:, :-1])
+    down = np.count_nonzero(grey[1:] == grey[:-1])
+    return float(across + down) / pairs
 
 
 def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> float:
@@ -279,7 +307,8 @@ class TrustMonitor:
             under, over = exposure(grey, c.underexposed_level, c.overexposed_level)
             stats.update(noise_sigma=noise_sigma(grey), sharpness=sharpness(small),
                          laplacian_var=laplacian_variance(small), contrast=float(small.std()),
-                         brightness=float(grey.mean()), underexposed_share=under, overexposed_share=over)
+                         brightness=float(grey.mean()), underexposed_share=under, overexposed_share=over,
+                         repeated_share=repeated_share(rgb))
             difference = math.inf if self._thumbnail is None else mean_abs_difference(self._thumbnail, grey)
             self._repeats = self._repeats + 1 if difference <= c.frozen_max_difference else 0
             self._thumbnail = grey
@@ -296,6 +325,8 @@ class TrustMonitor:
                 reasons.append('overexposed')
             if under > c.max_underexposed_share:
                 reasons.append('underexposed')
+            if stats['repeated_share'] > c.max_repeated_share and not flat:
+                reasons.append('blocky')
             if self._repeats >= c.frozen_frames:
                 reasons.append('frozen')
         if margin is not None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from seg_perception import corruptions
-from seg_perception.corruptions import CORRUPTIONS, FAMILIES, corrupt
+from seg_perception.corruptions import BY_NAME, CORRUPTIONS, FAMILIES, corrupt
 
 # corruptions that draw from the generator (the others are deterministic functions of the image)
 RANDOM = ('gaussian_noise', 'shot_noise', 'impulse_noise', 'glass_blur', 'motion_blur', 'snow', 'frost', 'fog',
@@ -39,6 +39,15 @@ def test_the_fifteen_corruptions_in_four_families():
                            'motion_blur', 'zoom_blur', 'snow', 'frost', 'fog', 'brightness', 'contrast',
                            'elastic_transform', 'pixelate', 'jpeg_compression')
     assert [len(names) for names in FAMILIES.values()] == [3, 4, 4, 4]
+
+
+def test_by_name_binds_each_corruption_with_its_checks():
+    assert tuple(BY_NAME) == CORRUPTIONS
+    img = (rng(2).random((37, 53, 3)) * 255).astype(np.uint8)
+    for name in ('fog', 'pixelate'):
+        assert np.array_equal(BY_NAME[name](img, 3, rng(4)), corrupt(img, name, 3, rng(4)))
+    with pytest.raises(ValueError, match='severity must be one of'):
+        BY_NAME['fog'](img, 6, rng())
 
 
 @pytest.mark.parametrize('name', CORRUPTIONS)

@@ -12,7 +12,7 @@ from seg_perception.safety_config import SafetyConfig, TrustConfig
 from seg_perception.taxonomy import CAMVID_CLASSES
 from seg_perception.trust import (REASONS, TrustMonitor, assess_frame, changed_share, coarse_labels,
                                   dominant_share, exposure, grey_thumbnail, laplacian_variance, low_margin_share,
-                                  mean_abs_difference, noise_sigma, share_below, sharpness)
+                                  mean_abs_difference, noise_sigma, repeated_share, share_below, sharpness)
 
 H, W = 120, 160
 SKY, BUILDING, ROAD, TREE, CAR = (CAMVID_CLASSES.index(n) for n in ('sky', 'building', 'road', 'tree', 'car'))
@@ -23,6 +23,13 @@ def street_image(seed=0):
     rng = np.random.default_rng(seed)
     blocks = rng.integers(40, 216, (12, 16, 3), dtype=np.uint8)
     return cv2.resize(blocks, (W, H), interpolation=cv2.INTER_NEAREST)
+
+
+def camera_frame(image=None, sigma=0.8, seed=0):
+    """``image`` (default: street_image()) as a camera gives it: with a little seeded sensor noise, rounded."""
+    image = street_image() if image is None else image
+    noise = np.random.default_rng(seed).normal(0.0, sigma, image.shape)
+    return np.clip(np.round(image + noise), 0, 255).astype(np.uint8)
 
 
 def street_labels():
@@ -88,6 +95,18 @@ def test_thumbnail_keeps_the_aspect_ratio_and_refuses_what_is_not_rgb():
         grey_thumbnail(np.zeros((50, 60, 4), np.uint8), 160)
 
 
+def test_repeated_share_is_high_for_a_frame_scaled_up_by_repeating_pixels():
+    frame = camera_frame()
+    assert repeated_share(frame) < 0.5                     # sensor noise: few neighbours of one grey level
+    small = cv2.resize(frame, (W // 4, H // 4), interpolation=cv2.INTER_AREA)
+    blocky = cv2.resize(small, (W, H), interpolation=cv2.INTER_NEAREST)
+    assert repeated_share(blocky) >= 0.75                  # 4 x 4 blocks: 3 of 4 pairs each way repeat
+    assert repeated_share(np.full((H, W), 7, np.uint8)) == 1.0
+    assert repeated_share(np.zeros((1, 1), np.uint8)) == 1.0
+    with pytest.raises(ValueError, match='uint8 RGB'):
+        repeated_share(np.zeros((H, W, 4), np.uint8))
+
+
 def test_mean_abs_difference_of_different_shapes_is_infinite():
     a = np.zeros((4, 4), np.float32)
     assert mean_abs_difference(a, a + 2.0) == 2.0
@@ -137,7 +156,7 @@ def test_a_moving_boundary_changes_few_cells_a_relabelled_frame_most():
 # --- the verdict ---------------------------------------------------------------------------------------------
 
 def test_a_clean_street_is_trusted():
-    trust = assess_frame(street_image(), street_labels(), confident(), CAMVID_CLASSES)
+    trust = assess_frame(camera_frame(), street_labels(), confident(), CAMVID_CLASSES)
     assert not trust.degraded and trust.reasons == ()
     s = trust.statistics
     assert s.noise_sigma < 1.0 and s.road_or_vehicle_below_share > 0.5 and s.low_margin_share == 0.0
@@ -145,15 +164,25 @@ def test_a_clean_street_is_trusted():
 
 
 def test_noise_degrades_the_frame():
-    trust = assess_frame(noisy(street_image(), 30.0), street_labels(), confident(), CAMVID_CLASSES)
+    trust = assess_frame(noisy(camera_frame(), 30.0), street_labels(), confident(), CAMVID_CLASSES)
     assert trust.degraded and 'noise' in trust.reasons
     assert trust.statistics.noise_sigma > TrustConfig().max_noise_sigma
 
 
 def test_blur_degrades_the_frame():
-    blurred = cv2.GaussianBlur(street_image(), (0, 0), 4.0)
+    blurred = camera_frame(cv2.GaussianBlur(street_image(), (0, 0), 4.0))     # the lens blurs, the sensor adds noise
     trust = assess_frame(blurred, street_labels(), confident(), CAMVID_CLASSES)
     assert trust.reasons == ('blur',)
+
+
+def test_a_frame_scaled_up_from_a_low_resolution_is_blocky():
+    small = cv2.resize(camera_frame(), (W // 5, H // 5), interpolation=cv2.INTER_AREA)
+    blocky = cv2.resize(small, (W, H), interpolation=cv2.INTER_NEAREST)
+    on = TrustConfig(max_repeated_share=0.75)
+    trust = assess_frame(blocky, street_labels(), confident(), CAMVID_CLASSES, on)
+    assert trust.reasons == ('blocky',) and trust.statistics.repeated_share > on.max_repeated_share
+    assert not assess_frame(camera_frame(), street_labels(), confident(), CAMVID_CLASSES, on).degraded
+    assert not assess_frame(blocky, street_labels(), confident(), CAMVID_CLASSES).degraded     # off by default
 
 
 @pytest.mark.parametrize('value, reasons', [(0, ('black', 'underexposed')), (128, ('flat',)),
@@ -164,7 +193,7 @@ def test_a_uniform_frame_is_black_or_flat(value, reasons):
 
 
 def test_a_burnt_out_frame_is_overexposed_and_a_dark_one_underexposed():
-    image = street_image()
+    image = camera_frame()
     burnt = image.copy()
     burnt[:80] = 255
     dark = (image // 40).astype(np.uint8)              # grey levels 1..5, but still with structure
@@ -175,37 +204,37 @@ def test_a_burnt_out_frame_is_overexposed_and_a_dark_one_underexposed():
 def test_the_same_frame_repeated_becomes_frozen_after_frozen_frames():
     config = TrustConfig(frozen_frames=3)
     monitor = TrustMonitor()
-    image = street_image()
+    image = camera_frame()
     verdicts = [monitor.assess(image, street_labels(), confident(), CAMVID_CLASSES, config) for _ in range(5)]
     assert [v.statistics.frozen_count for v in verdicts] == [0, 1, 2, 3, 4]
     assert [('frozen' in v.reasons) for v in verdicts] == [False, False, False, True, True]
-    fresh = monitor.assess(street_image(seed=5), street_labels(), confident(), CAMVID_CLASSES, config)
+    fresh = monitor.assess(camera_frame(street_image(seed=5)), street_labels(), confident(), CAMVID_CLASSES, config)
     assert not fresh.degraded and fresh.statistics.frozen_count == 0
 
 
 def test_a_single_frame_is_never_frozen_nor_unstable():
     config = TrustConfig(frozen_frames=1)
-    trust = assess_frame(street_image(), street_labels(), confident(), CAMVID_CLASSES, config)
+    trust = assess_frame(camera_frame(), street_labels(), confident(), CAMVID_CLASSES, config)
     assert not trust.degraded
 
 
 def test_a_network_that_hesitates_everywhere_is_low_margin():
     margin = confident()
     margin[:, :100] = 0.05
-    trust = assess_frame(street_image(), street_labels(), margin, CAMVID_CLASSES)
+    trust = assess_frame(camera_frame(), street_labels(), margin, CAMVID_CLASSES)
     assert trust.reasons == ('low_margin',) and trust.statistics.low_margin_share == pytest.approx(100 / 160)
 
 
 def test_trees_everywhere_have_no_road_below_and_one_class():
     labels = np.full((H, W), TREE, np.uint8)
-    trust = assess_frame(street_image(), labels, confident(), CAMVID_CLASSES)
+    trust = assess_frame(camera_frame(), labels, confident(), CAMVID_CLASSES)
     assert trust.reasons == ('no_road_or_vehicle_below', 'one_class')
 
 
 def test_a_car_filling_the_lower_image_is_road_or_vehicle_below():
     labels = street_labels()
     labels[60:] = CAR                                   # stopped behind a lorry: no road visible, still plausible
-    assert not assess_frame(street_image(), labels, confident(), CAMVID_CLASSES).degraded
+    assert not assess_frame(camera_frame(), labels, confident(), CAMVID_CLASSES).degraded
 
 
 def test_labels_that_change_everywhere_between_frames_are_unstable():
@@ -224,7 +253,7 @@ def test_labels_that_change_everywhere_between_frames_are_unstable():
 
 def test_a_model_without_road_or_vehicle_classes_is_not_judged_by_them():
     classes = ('sky', 'tree', 'building')
-    trust = assess_frame(street_image(), np.full((H, W), 1, np.uint8), confident(), classes)
+    trust = assess_frame(camera_frame(), np.full((H, W), 1, np.uint8), confident(), classes)
     assert trust.reasons == ('one_class',) and math.isnan(trust.statistics.road_or_vehicle_below_share)
 
 
@@ -241,7 +270,7 @@ def test_a_disabled_check_trusts_everything():
 
 
 def test_every_reason_is_listed():
-    assert len(set(REASONS)) == len(REASONS) == 11
+    assert len(set(REASONS)) == len(REASONS) == 12
 
 
 # --- parameters ----------------------------------------------------------------------------------------------
@@ -272,7 +301,7 @@ def segmenter(tiny_model):
 
 def test_a_degraded_frame_has_no_drivable_area_an_unknown_free_space_and_its_labels(segmenter):
     labels = street_labels()
-    clean = segmenter.postprocess(labels, confident(), (H, W), {}, rgb_net=street_image())
+    clean = segmenter.postprocess(labels, confident(), (H, W), {}, rgb_net=camera_frame())
     assert not clean.degraded and clean.drivable.any() and (clean.freespace >= -1).all()
     black = segmenter.postprocess(labels, confident(), (H, W), {}, rgb_net=np.zeros((H, W, 3), np.uint8))
     assert black.degraded and black.degraded_reasons == ('black', 'underexposed')
@@ -284,15 +313,16 @@ def test_a_degraded_frame_has_no_drivable_area_an_unknown_free_space_and_its_lab
 
 def test_each_camera_keeps_its_own_trust_monitor(segmenter):
     stuck, moving = TrustMonitor(), TrustMonitor()
-    frame = street_image()
+    frame = camera_frame()
     config = segmenter.safety
     try:
         from dataclasses import replace
 
         segmenter.safety = replace(config, trust=replace(config.trust, frozen_frames=2))
         for i in range(3):
-            stuck_out, moving_out = segmenter.segment_cameras([frame, street_image(seed=10 + i)], [None, None],
-                                                              [None, None], [stuck, moving])
+            moved = camera_frame(street_image(seed=10 + i))
+            stuck_out, moving_out = segmenter.segment_cameras([frame, moved], [None, None], [None, None],
+                                                              [stuck, moving])
         assert 'frozen' in stuck_out.degraded_reasons and 'frozen' not in moving_out.degraded_reasons
         # without a monitor each frame stands alone: a repeated frame is never frozen
         alone = [segmenter.segment(frame) for _ in range(3)]

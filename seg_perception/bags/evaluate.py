@@ -11,19 +11,30 @@ Ambiguity alarms against hazards (the rule: :mod:`seg_perception.bags.hazards`).
 :mod:`seg_perception.status_keys`): exactly, by input stamp, when the statuses carry ``ALARM_STAMPS_KEY``;
 otherwise from the growth of the status's 'alarm frames' count between two statuses, given to the labels
 received in between (approximate: see :func:`alarms_from_counts`). The drivable area is ``Segmenter``'s, or the
-recorded ``segmentation/drivable``. The HTML report and its plots: :mod:`seg_perception.bags.report`.
+recorded ``segmentation/drivable``.
+
+Degraded frames (the frame-level trust check, seg_perception.trust) against ground-truth accuracy (the rule:
+:mod:`seg_perception.bags.degraded`): ``degraded`` and its reasons come from ``Segmenter`` with ``run`` (one
+trust monitor over the ground-truth frames in order), else from the same statuses as the alarm, by input stamp
+(``DEGRADED_STAMPS_KEY``; the reasons of a status go to the frames it lists) or from the growth of 'degraded
+frames' as above. A recording without the degraded keys gives no degraded verdict. The HTML report and its plots:
+:mod:`seg_perception.bags.report`.
 
 Reads bags with the ``rosbags`` library: no ROS installation and no rclpy needed.
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from .. import metrics
-from ..status_keys import ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY, STATUS_SUFFIX, parse_alarm_stamps
+from ..status_keys import (ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY, DEGRADED_COUNT_KEY, DEGRADED_KEY,
+                           DEGRADED_REASONS_KEY, DEGRADED_STAMPS_KEY, STATUS_SUFFIX, parse_alarm_stamps,
+                           parse_degraded_reasons)
+from ..trust import TrustMonitor
+from .degraded import degraded_report, pixel_accuracy
 from ..taxonomy import (CAMVID_CLASSES, SOURCE_CLASSES, TAXONOMY_CLASSES, TAXONOMY_IGNORE, palette_to_taxonomy,
                         taxonomy_lut, to_taxonomy)
 from .format import open_bag
@@ -92,6 +103,9 @@ class Frame:
     hazard: Optional[bool] = None           # see the module docstring; None: not scored
     alarm: Optional[bool] = None            # None: no verdict known for this frame
     violation_px: Optional[int] = None      # drivable pixels on ground-truth obstacles; None: no drivable area
+    accuracy: Optional[float] = None        # pixel accuracy against the ground truth (0..1); None: not scored
+    degraded: Optional[bool] = None         # the trust check's verdict; None: no verdict known for this frame
+    degraded_reasons: Tuple[str, ...] = ()
 
 
 @dataclass
@@ -103,16 +117,38 @@ class BagEvaluation:
     frames: List[Frame] = field(default_factory=list)
 
 
-def _diagnostics(msg, receive_ns: int, exact: List[int], counts: List[tuple]) -> None:
-    """Collect the node's alarm values from one DiagnosticArray (statuses named '<node>: segmentation')."""
+@dataclass
+class _Recorded:
+    """One verdict's values (the alarm's, or degraded's) out of a recording's statuses."""
+
+    count_key: str
+    now_key: str
+    stamps_key: str
+    reasons_key: Optional[str] = None
+    exact: List[int] = field(default_factory=list)         # stamps listed by the statuses
+    counts: List[tuple] = field(default_factory=list)      # (receive ns, count, now, has stamps, reasons)
+    reasons: Dict[int, Tuple[str, ...]] = field(default_factory=dict)     # listed stamp -> its status's reasons
+
+    def add(self, values: Dict[str, str], receive_ns: int) -> None:
+        """Take one status's values ({key: value}) received at ``receive_ns``."""
+        if self.count_key not in values:
+            return
+        reasons = parse_degraded_reasons(values.get(self.reasons_key, '')) if self.reasons_key else ()
+        if self.stamps_key in values:
+            stamps = parse_alarm_stamps(values[self.stamps_key])
+            self.exact.extend(stamps)
+            self.reasons.update({stamp: reasons for stamp in stamps})
+        self.counts.append((receive_ns, int(values[self.count_key]), values.get(self.now_key) == 'true',
+                            self.stamps_key in values, reasons))
+
+
+def _diagnostics(msg, receive_ns: int, recorded: Sequence[_Recorded]) -> None:
+    """Collect the node's alarm and degraded values from one DiagnosticArray (statuses '<node>: segmentation')."""
     for status in msg.status:
-        values = {kv.key: kv.value for kv in status.values}
-        if not status.name.endswith(STATUS_SUFFIX) or ALARM_COUNT_KEY not in values:
-            continue
-        if ALARM_STAMPS_KEY in values:
-            exact.extend(parse_alarm_stamps(values[ALARM_STAMPS_KEY]))
-        counts.append((receive_ns, int(values[ALARM_COUNT_KEY]), values.get(ALARM_KEY) == 'true',
-                       ALARM_STAMPS_KEY in values))
+        if status.name.endswith(STATUS_SUFFIX):
+            values = {kv.key: kv.value for kv in status.values}
+            for verdict in recorded:
+                verdict.add(values, receive_ns)
 
 
 def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '/segmentation/labels',
@@ -123,7 +159,8 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
     if gt_format not in GT_FORMATS:
         raise ValueError(f'--gt-format {gt_format!r}: expected one of {", ".join(GT_FORMATS)}')
     truths, preds, images, inputs, drivables = {}, {}, {}, set(), {}
-    exact_alarms, alarm_counts = [], []
+    recorded_alarm = _Recorded(ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY)
+    recorded_degraded = _Recorded(DEGRADED_COUNT_KEY, DEGRADED_KEY, DEGRADED_STAMPS_KEY, DEGRADED_REASONS_KEY)
     with open_bag(bag) as reader:
         present = {c.topic: c.msgtype for c in reader.connections}
         needed = [gt_topic, image_topic if segmenter is not None else pred_topic]
@@ -137,7 +174,7 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
         for connection, receive_ns, data in reader.messages(connections=connections):
             msg = reader.deserialize(data, connection.msgtype)
             if connection.topic == diagnostics_topic:
-                _diagnostics(msg, receive_ns, exact_alarms, alarm_counts)
+                _diagnostics(msg, receive_ns, (recorded_alarm, recorded_degraded))
                 continue
             stamp = stamp_ns(msg)
             if connection.topic == gt_topic:
@@ -152,7 +189,9 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
                 preds[stamp] = (image_array(msg), receive_ns)
     if not truths:
         raise ValueError(f'{bag}: no messages on the ground-truth topic {gt_topic}')
-    alarms, alarm_source = _recorded_alarms(preds, exact_alarms, alarm_counts, diagnostics_topic)
+    alarms, alarm_source = _recorded_alarms(preds, recorded_alarm, diagnostics_topic)
+    degradeds, degraded_source = _recorded_alarms(preds, recorded_degraded, diagnostics_topic)
+    monitor = TrustMonitor()    # --run: the ground-truth frames in order are the stream
     lut = taxonomy_lut(segmenter.classes if segmenter is not None else pred_classes)
     n = len(TAXONOMY_CLASSES)
     confusion = np.zeros((n, n), np.int64)
@@ -162,13 +201,15 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
         if segmenter is not None:
             if frame.image is None:
                 continue    # no camera frame for this ground truth: nothing to run on
-            result = segmenter.segment(as_rgb(frame.image))
+            result = segmenter.segment(as_rgb(frame.image), trust=monitor)
             labels, drivable, frame.alarm = result.labels, result.drivable, bool(result.alarm)
+            frame.degraded, frame.degraded_reasons = bool(result.degraded), tuple(result.degraded_reasons)
             inference_ms.append(result.timings_ms['total'])
         elif stamp in preds:
             labels, receive_ns = preds[stamp]
             frame.latency_ms = (receive_ns - stamp) / 1e6
             drivable, frame.alarm = drivables.get(stamp), alarms.get(stamp)
+            frame.degraded, frame.degraded_reasons = degradeds.get(stamp, (None, ()))
         else:
             frames.append(frame)
             continue
@@ -177,6 +218,7 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
             labels = cv2.resize(labels, frame.truth.shape[::-1], interpolation=cv2.INTER_NEAREST_EXACT)
         frame.pred = lut[labels]
         frame.confusion = metrics.confusion_matrix(frame.truth, frame.pred, n, TAXONOMY_IGNORE)
+        frame.accuracy = pixel_accuracy(frame.confusion)
         frame.hazard = hazard(frame.truth, frame.pred, rule)
         if drivable is not None:
             frame.violation_px = drivable_violation_px(frame.truth, drivable)
@@ -199,6 +241,7 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
         'latency_ms': _percentiles(latencies),
     })
     report['hazards'] = hazard_report(scored, rule, 'Segmenter (--run)' if segmenter is not None else alarm_source)
+    report['degraded'] = degraded_report(scored, 'Segmenter (--run)' if segmenter is not None else degraded_source)
     if segmenter is not None:
         report['inference_ms'] = _percentiles(inference_ms)
     return BagEvaluation(report, confusion, frames)
@@ -212,18 +255,33 @@ def _check_aspect(pred_shape, truth_shape, gt_topic: str) -> None:
                          f'image size and fov (config/carla_objects.json does for carla-ros-bridge)')
 
 
-def _recorded_alarms(preds: Dict, exact: List[int], counts: List[tuple], topic: str):
-    """({input stamp: alarm} for recorded labels, where the verdicts came from) out of the node's diagnostics."""
+def _recorded_alarms(preds: Dict, recorded: _Recorded, topic: str):
+    """({input stamp: verdict} for recorded labels, where the verdicts came from) out of the node's diagnostics.
+
+    A verdict is a bool for the alarm, (bool, reasons) for degraded (``recorded.reasons_key`` set); with counts
+    only, a degraded frame gets the reasons of the first status received after its labels.
+    """
+    counts = recorded.counts
     if not counts:
         return {}, None
     last_status_ns = max(receive_ns for receive_ns, *_ in counts)
-    if any(has_stamps for *_, has_stamps in counts):
-        alarmed = set(exact)
-        return ({stamp: stamp in alarmed for stamp, (_, receive_ns) in preds.items() if receive_ns <= last_status_ns},
-                f'{topic} ({ALARM_STAMPS_KEY!r}, by input stamp)')
-    labels = [(receive_ns, stamp) for stamp, (_, receive_ns) in preds.items()]
-    return (alarms_from_counts(labels, [(receive_ns, count, now) for receive_ns, count, now, _ in counts]),
-            f'{topic} ({ALARM_COUNT_KEY!r} per status, approximate)')
+    if any(has_stamps for _, _, _, has_stamps, _ in counts):
+        alarmed = set(recorded.exact)
+        verdicts = {stamp: stamp in alarmed for stamp, (_, receive_ns) in preds.items() if receive_ns <= last_status_ns}
+        source = f'{topic} ({recorded.stamps_key!r}, by input stamp)'
+        reasons = recorded.reasons
+    else:
+        labels = [(receive_ns, stamp) for stamp, (_, receive_ns) in preds.items()]
+        verdicts = alarms_from_counts(labels, [(receive_ns, count, now) for receive_ns, count, now, _, _ in counts])
+        source = f'{topic} ({recorded.count_key!r} per status, approximate)'
+        statuses = sorted((receive_ns, status_reasons) for receive_ns, _, _, _, status_reasons in counts)
+        reasons = {}
+        for stamp, (_, receive_ns) in preds.items():
+            later = [r for t, r in statuses if t >= receive_ns]
+            reasons[stamp] = later[0] if later else ()
+    if recorded.reasons_key is None:
+        return verdicts, source
+    return {stamp: (v, reasons.get(stamp, ()) if v else ()) for stamp, v in verdicts.items()}, source
 
 
 def _percentiles(values: Sequence[float]) -> Optional[Dict[str, float]]:
