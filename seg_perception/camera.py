@@ -120,14 +120,16 @@ def _robust_line(rows: np.ndarray, cols: np.ndarray) -> Optional[Tuple[float, fl
     return float(a), float(b)
 
 
-def sky_vanishing_row(sky: np.ndarray, min_columns_frac: float = 0.08, min_slope: float = 0.05) -> Optional[float]:
+def sky_vanishing_row(sky: np.ndarray, min_columns_frac: float = 0.08, min_slope: float = 0.05,
+                      max_slope: float = 3.0) -> Optional[float]:
     """Row where the left and right parts of the sky's lower boundary meet, or None.
 
     ``sky``: H x W bool mask. Along a straight street the roof lines run towards its vanishing point; seen from
     below they are the lower boundary of the sky (per column, the lowest row of the sky that reaches the top of
-    the image), falling towards the street's end from either side. A straight line is fitted robustly to each
-    side of that profile's lowest point (each needs ``min_columns_frac`` of the columns and a slope of at least
-    ``min_slope`` rows per column, falling towards the middle); the lines are intersected.
+    the image), falling towards the street's end from either side. On each side of that profile's lowest point,
+    the columns where it falls towards the middle by ``min_slope`` to ``max_slope`` rows per column (roofs; not
+    the flat front of the buildings at the street's end, nor a building's side) get a robust straight line, if
+    they are ``min_columns_frac`` of the columns or more; the two lines are intersected.
     """
     sky = np.asarray(sky).astype(bool)
     h, w = sky.shape
@@ -145,10 +147,13 @@ def sky_vanishing_row(sky: np.ndarray, min_columns_frac: float = 0.08, min_slope
     bottom = (h - 1 - np.argmax(upper[::-1, columns], axis=0)).astype(np.float64)
     smooth = np.convolve(bottom, np.ones(5) / 5.0, mode='same') if bottom.size >= 5 else bottom
     apex = int(np.argmax(smooth))
+    slope = np.gradient(smooth, columns.astype(np.float64)) if smooth.size >= 2 else np.zeros_like(smooth)
     lines = []
-    for part in (slice(0, apex), slice(apex + 1, None)):
+    for part, sign in ((slice(0, apex), 1.0), (slice(apex + 1, None), -1.0)):
         x, y = columns[part].astype(np.float64), bottom[part]
-        keep = y < h - 1            # sky reaching the bottom row says nothing about roofs
+        # roof lines only: falling towards the middle, neither flat (the buildings at the street's end) nor
+        # steep (a building's side); sky reaching the bottom row says nothing about roofs
+        keep = (y < h - 1) & (sign * slope[part] >= min_slope) & (sign * slope[part] <= max_slope)
         if keep.sum() < min_columns:
             return None
         line = _robust_line(x[keep], y[keep])

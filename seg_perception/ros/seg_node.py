@@ -40,7 +40,7 @@ except ImportError:     # Humble
 from .. import backends
 from ..ambiguity import TemporalFlipCheck
 from ..bags.messages import stamp_ns as header_stamp_ns
-from ..camera import CameraModel
+from ..camera import CameraModel, HorizonTracker
 from ..crf import CRF_SETTINGS
 from ..model_files import ModelFileError, ModelFiles, default_model
 from ..safety_config import SafetyConfig
@@ -172,8 +172,8 @@ class SegNode(Node):
     def _load_model(self, model: str):
         """The Served (segmenter, temporal checks, trust monitors, fallback warning, label lookup) for ``model``.
 
-        ``model`` '': the shipped one. Each camera gets a new temporal check and trust monitor: their history is
-        of the model's labels. Both take the settings with each frame (a change of their cell or thumbnail sizes
+        ``model`` '': the shipped one. Each camera gets a new temporal check, trust monitor and horizon tracker:
+        their history is of the model's labels. Both take the settings with each frame (a change of their cell or thumbnail sizes
         restarts their history), so a change of the checks' parameters needs no new ones.
 
         The backend is ``backend``, or ``fallback_backend`` when that one cannot run here (the warning then says
@@ -197,7 +197,8 @@ class SegNode(Node):
                                      f'set label_ids to model to publish its own ids') from None
         temporals = {name: TemporalFlipCheck(segmenter.safety.temporal) for name in self._streams}
         trusts = {name: TrustMonitor() for name in self._streams}
-        return Served(segmenter, temporals, trusts, warning, label_lut)
+        horizons = {name: HorizonTracker() for name in self._streams}
+        return Served(segmenter, temporals, trusts, warning, label_lut, horizons)
 
     def _reload(self, model: str) -> Optional[str]:
         """Load ``model`` beside the serving one and swap them; the reason as text if it cannot be loaded."""
@@ -338,7 +339,7 @@ class SegNode(Node):
 
     def _process(self, items: dict, served: Served):
         """Segment the newest frame of each camera in ``items`` (camera -> (message, topic name)), one batch."""
-        segmenter, temporals, trusts = served.segmenter, served.temporals, served.trusts
+        segmenter, temporals, trusts, horizons = served.segmenter, served.temporals, served.trusts, served.horizons
         frames = []     # (stream, message, topic name, rgb, convert ms, camera model)
         for name, (msg, topic_name) in items.items():
             t0 = time.perf_counter()
@@ -356,10 +357,11 @@ class SegNode(Node):
         if crf_settings is None:
             results = segmenter.segment_cameras([f[3] for f in frames], [f[5] for f in frames],
                                                 [temporals[f[0].name] for f in frames],
-                                                [trusts[f[0].name] for f in frames])
+                                                [trusts[f[0].name] for f in frames],
+                                                [horizons[f[0].name] for f in frames])
         else:   # the CRF refines one image at a time
             results = [segmenter.segment(rgb, camera, temporals[stream.name], crf=crf_settings,
-                                         trust=trusts[stream.name])
+                                         trust=trusts[stream.name], horizon=horizons[stream.name])
                        for stream, _, _, rgb, _, camera in frames]
         for (stream, msg, _, rgb, convert_ms, camera), result in zip(frames, results):
             self._publish(stream, msg.header, rgb, result, camera, served.label_lut)
