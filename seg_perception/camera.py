@@ -170,17 +170,21 @@ def sky_vanishing_row(sky: np.ndarray, min_columns_frac: float = 0.08, min_slope
 
 
 def lane_vanishing_row(grey: np.ndarray, road: np.ndarray, min_angle_deg: float = 15.0,
-                       max_angle_deg: float = 75.0) -> Optional[float]:
+                       max_angle_deg: float = 75.0, max_width_px: int = 320) -> Optional[float]:
     """Row where straight edges inside the road that lean left and right meet (lane markings, kerbs), or None.
 
-    ``grey``: H x W uint8 image; ``road``: the road mask (any size: resized to the image's). Canny edges within
-    the road (grown by a few pixels, for the kerbs; thresholds a third of the road's median grey level and three
-    times that) feed a probabilistic Hough transform; segments at
-    ``min_angle_deg`` .. ``max_angle_deg`` from the horizontal, falling towards the middle of the image from
-    either side, are intersected pairwise (a pair counts when it meets above both segments and within the image's
-    columns), and the length-weighted median row of the intersections is returned, in ``grey``'s rows.
+    ``grey``: H x W uint8 image, halved (cv2.pyrDown) while wider than ``max_width_px`` (markings stay straight
+    at half the size, at a quarter of the cost); ``road``: the road mask (any size: resized to the image's).
+    Canny edges within the road (grown by a few pixels, for the kerbs; thresholds a third of the road's median
+    grey level and three times that) feed a probabilistic Hough transform; segments at ``min_angle_deg`` ..
+    ``max_angle_deg`` from the horizontal, falling towards the middle of the image from either side, are
+    intersected pairwise (a pair counts when it meets above both segments and within the image's columns), and
+    the length-weighted median row of the intersections is returned, in ``grey``'s rows.
     """
     grey = np.asarray(grey, np.uint8)
+    scale = 1.0
+    while grey.shape[1] > max_width_px:
+        grey, scale = cv2.pyrDown(grey), scale * 2.0
     h, w = grey.shape
     road = np.asarray(road).astype(np.uint8)
     if road.shape != (h, w):
@@ -193,8 +197,8 @@ def lane_vanishing_row(grey: np.ndarray, road: np.ndarray, min_angle_deg: float 
     low = max(10.0, 0.33 * float(np.median(grey[r0:][inside])))     # dusk roads have faint markings
     edges = cv2.Canny(grey[r0:], low, 3.0 * low)
     edges[~inside] = 0
-    segments = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=25, minLineLength=max(int(0.04 * w), 8),
-                               maxLineGap=4)
+    segments = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=15, minLineLength=max(int(0.04 * w), 8),
+                               maxLineGap=3)
     if segments is None:
         return None
     x1, y1, x2, y2 = np.asarray(segments, np.float64).reshape(-1, 4).T
@@ -225,7 +229,7 @@ def lane_vanishing_row(grey: np.ndarray, road: np.ndarray, min_angle_deg: float 
     rows, weights = row[ok], weight[ok]
     order = np.argsort(rows)
     cumulative = np.cumsum(weights[order])
-    return float(rows[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
+    return scale * float(rows[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
 
 
 @dataclass(frozen=True)
