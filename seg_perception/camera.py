@@ -248,10 +248,10 @@ class HorizonEstimate:
 
 def horizon_cues(shape: Tuple[int, int], params: CameraParams, road: Optional[np.ndarray] = None,
                  sky: Optional[np.ndarray] = None, grey: Optional[np.ndarray] = None) -> Tuple[Tuple[str, float], ...]:
-    """(cue, row in an image of ``shape``) for each cue that gives one: 'road' (the road's edges, ``road``),
-    'lane' (edges inside the road in ``grey``, any size) and 'sky' (the sky's lower boundary, ``sky``).
+    """(cue, row in an image of ``shape``) for each cue that gives one.
 
-    The cues ``params`` switch off, or that are missing, give nothing.
+    The cues: 'road' (the road's edges, ``road``), 'lane' (edges inside the road in ``grey``, any size) and 'sky'
+    (the sky's lower boundary, ``sky``); those ``params`` switch off, or whose input is missing, give nothing.
     """
     if not params.horizon_estimate:
         return ()

@@ -251,8 +251,7 @@ class Segmenter:
     def segment_batch(self, images: Sequence[np.ndarray], camera: Optional[CameraModel] = None,
                       temporal: Optional[TemporalFlipCheck] = None, trust: Optional[TrustMonitor] = None,
                       horizon: Optional[HorizonTracker] = None) -> List[Segmentation]:
-        """Segment several images (any sizes) in one backend call; ``temporal``, ``trust`` and ``horizon`` see them
-        in order."""
+        """Segment several images (any sizes) in one backend call; ``temporal``, ``trust``, ``horizon``: in order."""
         return self.segment_cameras(images, [camera] * len(images), [temporal] * len(images),
                                     [trust] * len(images), [horizon] * len(images))
 

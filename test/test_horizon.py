@@ -20,8 +20,10 @@ def road_trapezoid(horizon=78.0, left=-1.2, right=1.0, h=H, w=W):
 
 
 def sky_above_roofs(apex_row=78.0, slope=0.5, top_row=20.0, h=H, w=W):
-    """Sky above two roof lines falling towards (apex_row, w/2), cut off ``top_row`` above the apex by the
-    buildings at the street's end (a flat stretch in the middle)."""
+    """Sky above two roof lines falling towards (apex_row, w/2), cut ``top_row`` above the apex (the street's end).
+
+    The buildings at the street's end make a flat stretch of the boundary in the middle.
+    """
     cols = np.arange(w)[None, :]
     roof = apex_row - slope * np.abs(cols - w / 2)
     roof = np.minimum(roof, apex_row - top_row)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from .. import metrics
+from ..camera import HorizonTracker
 from ..status_keys import ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY, STATUS_SUFFIX, parse_alarm_stamps
 from ..taxonomy import (CAMVID_CLASSES, SOURCE_CLASSES, TAXONOMY_CLASSES, TAXONOMY_IGNORE, palette_to_taxonomy,
                         taxonomy_lut, to_taxonomy)
@@ -157,12 +158,13 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
     n = len(TAXONOMY_CLASSES)
     confusion = np.zeros((n, n), np.int64)
     frames, inference_ms = [], []
+    horizon = HorizonTracker()      # the drive is one camera's stream: its median horizon, as in the node
     for stamp in sorted(truths):
         frame = Frame(stamp, truths[stamp], image=images.get(stamp))
         if segmenter is not None:
             if frame.image is None:
                 continue    # no camera frame for this ground truth: nothing to run on
-            result = segmenter.segment(as_rgb(frame.image))
+            result = segmenter.segment(as_rgb(frame.image), horizon=horizon)
             labels, drivable, frame.alarm = result.labels, result.drivable, bool(result.alarm)
             inference_ms.append(result.timings_ms['total'])
         elif stamp in preds:

@@ -173,8 +173,8 @@ class SegNode(Node):
         """The Served (segmenter, temporal checks, trust monitors, fallback warning, label lookup) for ``model``.
 
         ``model`` '': the shipped one. Each camera gets a new temporal check, trust monitor and horizon tracker:
-        their history is of the model's labels. Both take the settings with each frame (a change of their cell or thumbnail sizes
-        restarts their history), so a change of the checks' parameters needs no new ones.
+        their history is of the model's labels. They take the settings with each frame (a change of their cell or
+        thumbnail sizes restarts their history), so a change of the checks' parameters needs no new ones.
 
         The backend is ``backend``, or ``fallback_backend`` when that one cannot run here (the warning then says
         why; '' otherwise). Raises ModelFileError or BackendUnavailable (and whatever the runtime raises for a
