@@ -43,9 +43,10 @@ class CameraParams:
         0.055, 'without camera_info the horizon is uncertain by this fraction of the image height (0.055: 20 rows '
                'of 360, about 2.5 degrees of pitch): added to the checks\' margins (the default, or one cue)',
         0.0, 0.5)
-    horizon_sky_cue: bool = field(default=True, metadata={
+    horizon_sky_cue: bool = field(default=False, metadata={
         'description': 'without camera_info, also estimate the horizon where the left and right parts of the sky\'s '
-                       'lower boundary meet (roof lines along the street converge on its vanishing point)'})
+                       'lower boundary meet (roof lines along the street converge on its vanishing point; off: on '
+                       'CamVid it lies about a tenth of the height above the road\'s)'})
     horizon_lane_cue: bool = field(default=True, metadata={
         'description': 'without camera_info, also estimate the horizon where straight edges inside the road (lane '
                        'markings, kerbs) leaning left and right meet'})

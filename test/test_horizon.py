@@ -4,12 +4,15 @@ import cv2
 import numpy as np
 import pytest
 
+from seg_perception.ambiguity import check_frame
 from seg_perception.camera import (CameraModel, HorizonEstimate, HorizonTracker, find_horizon, fuse_horizon,
                                    horizon_cues, lane_vanishing_row, sky_vanishing_row)
+from seg_perception.drivable import connected_road
 from seg_perception.safety_config import CameraParams, SafetyConfig, for_horizon
+from seg_perception.taxonomy import CAMVID_CLASSES, class_ids
 
 H, W = 120, 160
-PARAMS = CameraParams()
+PARAMS = CameraParams(horizon_sky_cue=True)       # every cue on (the sky is off by default)
 
 
 def road_trapezoid(horizon=78.0, left=-1.2, right=1.0, h=H, w=W):
@@ -199,3 +202,50 @@ def test_the_estimates_uncertainty_widens_the_checks_margins():
     assert not wide.floating_vehicle.enabled
     assert for_horizon(config, 'default', H).sky_on_road.margin_px == pytest.approx(
         config.sky_on_road.margin_px + config.camera.horizon_uncertainty_frac * H)
+
+
+# --- the checks with an estimated horizon --------------------------------------------------------------------------
+
+SKY, BUILDING, ROAD = 0, 1, 3
+SMALL = SafetyConfig.from_flat({'drivable_min_alarm_px': 20})      # the alarm threshold is for 480 x 360 frames
+
+
+def dipping_street(trailer=False):
+    """(labels, grey): a street whose road falls away below the middle, its far end's sky down to row 75.
+
+    The road's edges and markings run to row 78; with ``trailer``, a white trailer labelled sky stands across
+    the road at rows 84..99.
+    """
+    grey, road = painted_road(78.0)
+    labels = np.full((H, W), BUILDING, np.uint8)
+    labels[:76, 60:100] = SKY
+    labels[road] = ROAD
+    if trailer:
+        labels[84:100, 20:140] = SKY
+        grey[84:100, 20:140] = 230
+    return labels, grey
+
+
+def checked(labels, found):
+    """The checks' verdict on ``labels`` with the horizon ``found``."""
+    candidate = connected_road(labels, CAMVID_CLASSES, SMALL)
+    return check_frame(labels, np.ones((H, W), np.float32), class_ids(CAMVID_CLASSES), SMALL, found.row, found.source,
+                       candidate, horizon_uncertainty_px=found.uncertainty_px)
+
+
+def test_sky_at_the_end_of_a_dipping_street_is_no_alarm_with_the_estimated_horizon():
+    labels, grey = dipping_street()
+    road = connected_road(labels, CAMVID_CLASSES, SMALL)
+    found = find_horizon((H, W), SMALL.camera, road=road, grey=grey)
+    assert found.source == 'estimate' and found.row == pytest.approx(78.0, abs=2.0)
+    assert not checked(labels, found).alarm
+    assert checked(labels, fuse_horizon((H, W), SMALL.camera, [])).alarm     # the default: the false stop
+
+
+def test_a_trailer_labelled_sky_still_raises_the_alarm_with_the_estimated_horizon():
+    labels, grey = dipping_street(trailer=True)
+    road = connected_road(labels, CAMVID_CLASSES, SMALL)
+    found = find_horizon((H, W), SMALL.camera, road=road, grey=grey)
+    assert found.source == 'estimate' and found.row == pytest.approx(78.0, abs=3.0)
+    verdict = checked(labels, found)
+    assert verdict.alarm and 'sky_below_horizon' in {r.check for r in verdict.reasons}
