@@ -54,7 +54,7 @@ class CameraParams:
         0.05, 'cues whose horizons lie within this fraction of the image height of each other agree', 0.0, 0.5)
     horizon_agreed_max_shift_frac: float = _param(
         0.25, 'a horizon that two cues agree on, or a stream\'s median, may differ from the default by at most this '
-             'fraction of the image height', 0.0, 0.5)
+              'fraction of the image height', 0.0, 0.5)
     horizon_agreed_uncertainty_frac: float = _param(
         0.03, 'the horizon is uncertain by at least this fraction of the image height when cues agree or a stream\'s '
               'median holds (the cues\' spread when larger): added to the checks\' margins', 0.0, 0.5)
