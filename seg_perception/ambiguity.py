@@ -442,10 +442,12 @@ def check_frame(labels: np.ndarray, margin: np.ndarray, ids: ClassIds, config: S
                 trust: Optional[TrustMonitor] = None, rgb_net: Optional[np.ndarray] = None,
                 labels_net: Optional[np.ndarray] = None, margin_net: Optional[np.ndarray] = None,
                 camera_height_m: Optional[float] = None, ego: Optional[np.ndarray] = None,
-                ego_net: Optional[np.ndarray] = None) -> Assessment:
+                ego_net: Optional[np.ndarray] = None,
+                horizon_uncertainty_px: Optional[float] = None) -> Assessment:
     """Every check of one frame, given its road ``candidate`` and its horizon: the Assessment, ``trust`` set.
 
-    The settings are those for the horizon's source (:func:`seg_perception.safety_config.for_horizon`);
+    The settings are those for the horizon's source and uncertainty in pixels (None: the configured one), see
+    :func:`seg_perception.safety_config.for_horizon`;
     ``temporal``: the stream's temporal check (None: none); :func:`assess` runs the other checks; ``trust``:
     the stream's trust monitor (None: this frame alone), fed the network-sized image, labels and margin
     (``rgb_net`` None: no image statistics; ``labels_net`` and ``margin_net`` None: ``labels`` and ``margin``).
@@ -453,7 +455,7 @@ def check_frame(labels: np.ndarray, margin: np.ndarray, ids: ClassIds, config: S
     none), left out of the drivable area and of the trust check's statistics. A degraded frame keeps its
     findings and alarm but has no drivable area and an unknown (NaN) free space.
     """
-    config = for_horizon(config, horizon_source, labels.shape[0])
+    config = for_horizon(config, horizon_source, labels.shape[0], horizon_uncertainty_px)
     flips = None
     if temporal is not None:
         flips = temporal.update(labels, ids.sky, ids.obstacle, horizon_row, config.temporal)

@@ -41,7 +41,26 @@ class CameraParams:
         0.0, 0.5)
     horizon_uncertainty_frac: float = _param(
         0.055, 'without camera_info the horizon is uncertain by this fraction of the image height (0.055: 20 rows '
-               'of 360, about 2.5 degrees of pitch): added to the checks\' margins', 0.0, 0.5)
+               'of 360, about 2.5 degrees of pitch): added to the checks\' margins (the default, or one cue)',
+        0.0, 0.5)
+    horizon_sky_cue: bool = field(default=False, metadata={
+        'description': 'without camera_info, also estimate the horizon where the left and right parts of the sky\'s '
+                       'lower boundary meet (roof lines along the street converge on its vanishing point; off: on '
+                       'CamVid it lies about a tenth of the height above the road\'s)'})
+    horizon_lane_cue: bool = field(default=True, metadata={
+        'description': 'without camera_info, also estimate the horizon where straight edges inside the road (lane '
+                       'markings, kerbs) leaning left and right meet'})
+    horizon_agree_frac: float = _param(
+        0.05, 'cues whose horizons lie within this fraction of the image height of each other agree', 0.0, 0.5)
+    horizon_agreed_max_shift_frac: float = _param(
+        0.25, 'a horizon that two cues agree on, or a stream\'s median, may differ from the default by at most this '
+              'fraction of the image height', 0.0, 0.5)
+    horizon_agreed_uncertainty_frac: float = _param(
+        0.03, 'the horizon is uncertain by at least this fraction of the image height when cues agree or a stream\'s '
+              'median holds (the cues\' spread when larger): added to the checks\' margins', 0.0, 0.5)
+    horizon_window: int = _param(15, 'frames of estimated horizons a stream\'s median is taken over', 1, 1000)
+    horizon_min_frames: int = _param(5, 'a stream\'s median needs this many estimated horizons within the window',
+                                     1, 1000)
 
 
 # --- the checks and the drivable area ----------------------------------------------------------------------
@@ -251,17 +270,18 @@ class SafetyConfig:
         return cls(**{section: c(**sections[section]) for section, c in SECTIONS})
 
 
-def for_horizon(config: SafetyConfig, horizon_source: str, image_height: int) -> SafetyConfig:
-    """The settings to use with a horizon from ``horizon_source`` ('camera', 'estimate' or 'default').
+def for_horizon(config: SafetyConfig, horizon_source: str, image_height: int,
+                uncertainty_px: Optional[float] = None) -> SafetyConfig:
+    """The settings to use with a horizon from ``horizon_source`` ('camera', 'estimate', 'stream' or 'default').
 
-    Without a calibrated camera the horizon is uncertain: the checks' margins below it grow by
-    ``camera.horizon_uncertainty_frac`` of the image height, and the floating-vehicle check (whose implied
-    heights divide by the distance to the horizon) stands down unless told otherwise, as does the far-static
-    under-ride rule.
+    Without a calibrated camera the horizon is uncertain: the checks' margins below it grow by ``uncertainty_px``
+    (the estimate's own, see camera.HorizonEstimate; None: ``camera.horizon_uncertainty_frac`` of the image
+    height), and the floating-vehicle check (whose implied heights divide by the distance to the horizon) stands
+    down unless told otherwise, as does the far-static under-ride rule.
     """
     if horizon_source == 'camera':
         return config
-    extra = config.camera.horizon_uncertainty_frac * image_height
+    extra = config.camera.horizon_uncertainty_frac * image_height if uncertainty_px is None else float(uncertainty_px)
     floating = config.floating_vehicle
     if floating.require_camera:
         floating = replace(floating, enabled=False)

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import backends
 from .ambiguity import Reason, TemporalFlipCheck, check_frame
-from .camera import CameraModel, resolve_horizon
+from .camera import CameraModel, HorizonTracker, find_horizon
 from .drivable import connected_road
 from .ego_mask import EgoMask, grow_over_edge, resize_mask
 from .model_files import ModelFiles, default_model
@@ -59,6 +59,7 @@ class Segmentation:
     reasons: Tuple[Reason, ...] = ()        # which checks raised the alarm, where, how strongly
     horizon_row: float = float('nan')       # the horizon the checks used, and where it came from
     horizon_source: str = ''
+    horizon_uncertainty_px: float = 0.0     # how far off it may be: added to the checks' margins
     timings_ms: Dict[str, float] = field(default_factory=dict)
     degraded: bool = False                  # the frame as a whole cannot be trusted (seg_perception.trust)
     degraded_reasons: Tuple[str, ...] = ()  # which of the trust check's reasons hold
@@ -158,15 +159,17 @@ class Segmenter:
     def postprocess(self, labels_net: np.ndarray, margin_net: np.ndarray, shape: Tuple[int, int],
                     timings: Dict[str, float], camera: Optional[CameraModel] = None,
                     temporal: Optional[TemporalFlipCheck] = None, rgb_net: Optional[np.ndarray] = None,
-                    trust: Optional[TrustMonitor] = None, ego: Optional[np.ndarray] = None) -> Segmentation:
+                    trust: Optional[TrustMonitor] = None, ego: Optional[np.ndarray] = None,
+                    horizon: Optional[HorizonTracker] = None) -> Segmentation:
         """Network-sized outputs -> a Segmentation at the image's resolution, checked (timings['checks']).
 
-        ``rgb_net``: the network-sized image, for the trust check's image statistics (None: those are skipped);
-        ``trust``: the stream's trust monitor, for its frozen and unstable checks (None: this frame alone);
+        ``rgb_net``: the network-sized image, for the trust check's image statistics and the horizon's lane cue
+        (None: those are skipped); ``trust``: the stream's trust monitor, for its frozen and unstable checks, and
+        ``horizon``: its horizon tracker, for the median horizon over its frames (None: this frame alone);
         ``ego``: the ego vehicle's pixels at the image's resolution (H x W bool, None: none in view).
         The way of the frame: the ego vehicle (with the vehicle labels spilling over its edge,
         ego_mask.grow_over_edge) labelled outside (255), the road connected to the ego region
-        (drivable.connected_road), the horizon (camera.resolve_horizon), then every check in one call
+        (drivable.connected_road), the horizon (camera.find_horizon), then every check in one call
         (ambiguity.check_frame, the trust check included).
         """
         t = time.perf_counter()
@@ -187,39 +190,46 @@ class Segmenter:
         t_checks = time.perf_counter()
         config = self.safety
         candidate = connected_road(labels, self.class_ids, config, ego)
-        horizon, source = resolve_horizon(shape, config.camera, camera, candidate)
-        verdict = check_frame(labels, margin, self.class_ids, config, horizon, source, candidate, temporal, trust,
-                              rgb_net, labels_net, margin_net,
+        grey = None
+        if rgb_net is not None and camera is None and config.camera.horizon_lane_cue:
+            grey = cv2.cvtColor(np.ascontiguousarray(rgb_net), cv2.COLOR_RGB2GRAY)
+        sky = np.isin(labels, self.class_ids.sky) if camera is None and config.camera.horizon_sky_cue else None
+        found = find_horizon(shape, config.camera, camera, candidate, sky, grey, horizon)
+        verdict = check_frame(labels, margin, self.class_ids, config, found.row, found.source, candidate, temporal,
+                              trust, rgb_net, labels_net, margin_net,
                               camera_height_m=camera.height_m if camera is not None else None, ego=ego,
-                              ego_net=ego_net)
+                              ego_net=ego_net, horizon_uncertainty_px=found.uncertainty_px)
         now = time.perf_counter()
         timings['checks'] = (now - t_checks) * 1e3
         timings['postprocess'] = (now - t) * 1e3
         judged = verdict.trust
         return Segmentation(labels, self.classes, self.palette, margin_net, verdict.drivable, verdict.freespace,
                             verdict.ambiguous, verdict.alarm, verdict.reasons, verdict.horizon_row,
-                            verdict.horizon_source, timings, judged.degraded, judged.reasons, judged, ego)
+                            verdict.horizon_source, found.uncertainty_px, timings, judged.degraded, judged.reasons,
+                            judged, ego)
 
     def segment(self, rgb: np.ndarray, camera: Optional[CameraModel] = None,
                 temporal: Optional[TemporalFlipCheck] = None, crf=None,
-                trust: Optional[TrustMonitor] = None, ego_mask: Optional[EgoMask] = None) -> Segmentation:
+                trust: Optional[TrustMonitor] = None, ego_mask: Optional[EgoMask] = None,
+                horizon: Optional[HorizonTracker] = None) -> Segmentation:
         """Segment one H x W x 3 uint8 RGB image; InputError if it is not one.
 
         ``camera``: the calibrated camera, for the horizon (else estimated or the default, see camera.py);
-        ``temporal`` and ``trust``: the stream's temporal check and trust monitor, when frames come in order (one
-        per camera; None: this frame alone);
+        ``temporal``, ``trust`` and ``horizon``: the stream's temporal check, trust monitor and horizon tracker,
+        when frames come in order (one per camera; None: this frame alone);
         ``crf``: dense-CRF settings (:class:`seg_perception.crf.CRFParams`) to refine the labels with before the
         checks run, or None (the live default: the CRF costs hundreds of milliseconds per frame). It needs the
         class probabilities, which only the torch backend gives; its cost is ``timings_ms['crf']``;
         ``ego_mask``: the stream's ego mask (None: the segmenter's own, :attr:`ego_mask`).
         """
         if crf is None:
-            return self.segment_cameras([rgb], [camera], [temporal], [trust], [ego_mask])[0]
-        return self.segment_crf(rgb, crf, camera, temporal, trust, ego_mask)
+            return self.segment_cameras([rgb], [camera], [temporal], [trust], [ego_mask], [horizon])[0]
+        return self.segment_crf(rgb, crf, camera, temporal, trust, ego_mask, horizon)
 
     def segment_crf(self, rgb: np.ndarray, params, camera: Optional[CameraModel] = None,
                     temporal: Optional[TemporalFlipCheck] = None,
-                    trust: Optional[TrustMonitor] = None, ego_mask: Optional[EgoMask] = None) -> Segmentation:
+                    trust: Optional[TrustMonitor] = None, ego_mask: Optional[EgoMask] = None,
+                    horizon: Optional[HorizonTracker] = None) -> Segmentation:
         """:meth:`segment` with the labels refined by the dense CRF (``params``: crf.CRFParams) at the image size.
 
         The margin stays the network's (the CRF's marginals are not calibrated probabilities); the drivable area
@@ -236,7 +246,8 @@ class Segmenter:
         timings = {'preprocess': (t1 - t0) * 1e3, 'inference': (t2 - t1) * 1e3,
                    'crf': (time.perf_counter() - t2) * 1e3}
         ego = (ego_mask or self.ego_mask).for_frame(rgb)
-        result = self.postprocess(refined, margin[0], rgb.shape[:2], timings, camera, temporal, batch[0], trust, ego)
+        result = self.postprocess(refined, margin[0], rgb.shape[:2], timings, camera, temporal, batch[0], trust, ego,
+                                  horizon)
         timings['total'] = timings['preprocess'] + timings['inference'] + timings['crf'] + timings['postprocess']
         return result
 
@@ -268,31 +279,33 @@ class Segmenter:
         return graph
 
     def segment_batch(self, images: Sequence[np.ndarray], camera: Optional[CameraModel] = None,
-                      temporal: Optional[TemporalFlipCheck] = None,
-                      trust: Optional[TrustMonitor] = None) -> List[Segmentation]:
-        """Segment several images (any sizes) in one backend call; ``temporal`` and ``trust`` see them in order."""
+                      temporal: Optional[TemporalFlipCheck] = None, trust: Optional[TrustMonitor] = None,
+                      horizon: Optional[HorizonTracker] = None) -> List[Segmentation]:
+        """Segment several images (any sizes) in one backend call; ``temporal``, ``trust``, ``horizon``: in order."""
         return self.segment_cameras(images, [camera] * len(images), [temporal] * len(images),
-                                    [trust] * len(images))
+                                    [trust] * len(images), horizons=[horizon] * len(images))
 
     def segment_cameras(self, images: Sequence[np.ndarray], cameras: Sequence[Optional[CameraModel]],
                         temporals: Sequence[Optional[TemporalFlipCheck]],
                         trusts: Optional[Sequence[Optional[TrustMonitor]]] = None,
-                        ego_masks: Optional[Sequence[Optional[EgoMask]]] = None) -> List[Segmentation]:
+                        ego_masks: Optional[Sequence[Optional[EgoMask]]] = None,
+                        horizons: Optional[Sequence[Optional[HorizonTracker]]] = None) -> List[Segmentation]:
         """Segment one frame per camera (any sizes) in one backend call, each checked with its own camera.
 
-        Frame i gets ``cameras[i]`` (its calibrated camera model, or None), ``temporals[i]``, ``trusts[i]`` and
-        ``ego_masks[i]`` (that camera's temporal check, trust monitor and ego mask, or None; ``trusts`` None: none
-        for any; an ego mask None: the segmenter's own, :attr:`ego_mask`), so that several cameras share one
-        engine run but never each other's state (an ``auto`` ego mask learns per camera:
-        ``EgoMask.for_stream``).
+        Frame i gets ``cameras[i]`` (its calibrated camera model, or None), ``temporals[i]``, ``trusts[i]``,
+        ``ego_masks[i]`` and ``horizons[i]`` (that camera's temporal check, trust monitor, ego mask and horizon
+        tracker, or None; ``trusts`` or ``horizons`` None: none for any; an ego mask None: the segmenter's own,
+        :attr:`ego_mask`), so that several cameras share one engine run but never each other's state (an ``auto``
+        ego mask learns per camera: ``EgoMask.for_stream``).
         """
         trusts = [None] * len(images) if trusts is None else trusts
         ego_masks = [None] * len(images) if ego_masks is None else ego_masks
-        if not len(images) == len(cameras) == len(temporals) == len(trusts) == len(ego_masks):
-            raise ValueError(f'expected one camera model and one temporal check per image (and one trust monitor and '
-                             f'one ego mask if given), got {len(images)} images, {len(cameras)} camera models, '
-                             f'{len(temporals)} temporal checks, {len(trusts)} trust monitors, {len(ego_masks)} ego '
-                             f'masks')
+        horizons = [None] * len(images) if horizons is None else horizons
+        if not len(images) == len(cameras) == len(temporals) == len(trusts) == len(ego_masks) == len(horizons):
+            raise ValueError(f'expected one camera model and one temporal check per image (and one trust monitor, '
+                             f'one ego mask and one horizon tracker if given), got {len(images)} images, '
+                             f'{len(cameras)} camera models, {len(temporals)} temporal checks, {len(trusts)} trust '
+                             f'monitors, {len(ego_masks)} ego masks, {len(horizons)} horizon trackers')
         t0 = time.perf_counter()
         images = [check_rgb(im) for im in images]
         batch = np.stack([self.preprocess(im) for im in images])
@@ -304,6 +317,6 @@ class Segmenter:
             timings = {'preprocess': (t1 - t0) * 1e3 / len(images), 'inference': (t2 - t1) * 1e3 / len(images)}
             ego = (ego_masks[i] or self.ego_mask).for_frame(im)
             results.append(self.postprocess(labels[i], margin[i], im.shape[:2], timings, cameras[i], temporals[i],
-                                            batch[i], trusts[i], ego))
+                                            batch[i], trusts[i], ego, horizons[i]))
             timings['total'] = timings['preprocess'] + timings['inference'] + timings['postprocess']
         return results

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from .. import metrics
+from ..camera import HorizonTracker
 from ..status_keys import (ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY, DEGRADED_COUNT_KEY, DEGRADED_KEY,
                            DEGRADED_REASONS_KEY, DEGRADED_STAMPS_KEY, STATUS_SUFFIX, parse_alarm_stamps,
                            parse_degraded_reasons)
@@ -196,12 +197,13 @@ def evaluate_bag(bag: str, gt_topic: str, gt_format: str, *, pred_topic: str = '
     n = len(TAXONOMY_CLASSES)
     confusion = np.zeros((n, n), np.int64)
     frames, inference_ms = [], []
+    horizon = HorizonTracker()      # the drive is one camera's stream: its median horizon, as in the node
     for stamp in sorted(truths):
         frame = Frame(stamp, truths[stamp], image=images.get(stamp))
         if segmenter is not None:
             if frame.image is None:
                 continue    # no camera frame for this ground truth: nothing to run on
-            result = segmenter.segment(as_rgb(frame.image), trust=monitor)
+            result = segmenter.segment(as_rgb(frame.image), trust=monitor, horizon=horizon)
             labels, drivable, frame.alarm = result.labels, result.drivable, bool(result.alarm)
             frame.degraded, frame.degraded_reasons = bool(result.degraded), tuple(result.degraded_reasons)
             inference_ms.append(result.timings_ms['total'])

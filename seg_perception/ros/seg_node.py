@@ -40,7 +40,7 @@ except ImportError:     # Humble
 from .. import backends
 from ..ambiguity import TemporalFlipCheck
 from ..bags.messages import stamp_ns as header_stamp_ns
-from ..camera import CameraModel
+from ..camera import CameraModel, HorizonTracker
 from ..crf import CRF_SETTINGS
 from ..ego_mask import EgoMask
 from ..model_files import ModelFileError, ModelFiles, default_model
@@ -175,9 +175,9 @@ class SegNode(Node):
     def _load_model(self, model: str):
         """The Served (segmenter, temporal checks, trust monitors, fallback warning, label lookup) for ``model``.
 
-        ``model`` '': the shipped one. Each camera gets a new temporal check and trust monitor: their history is
-        of the model's labels. Both take the settings with each frame (a change of their cell or thumbnail sizes
-        restarts their history), so a change of the checks' parameters needs no new ones.
+        ``model`` '': the shipped one. Each camera gets a new temporal check, trust monitor and horizon tracker:
+        their history is of the model's labels. They take the settings with each frame (a change of their cell or
+        thumbnail sizes restarts their history), so a change of the checks' parameters needs no new ones.
 
         The backend is ``backend``, or ``fallback_backend`` when that one cannot run here (the warning then says
         why; '' otherwise). Raises ModelFileError or BackendUnavailable (and whatever the runtime raises for a
@@ -200,7 +200,8 @@ class SegNode(Node):
                                      f'set label_ids to model to publish its own ids') from None
         temporals = {name: TemporalFlipCheck(segmenter.safety.temporal) for name in self._streams}
         trusts = {name: TrustMonitor() for name in self._streams}
-        return Served(segmenter, temporals, trusts, warning, label_lut)
+        horizons = {name: HorizonTracker() for name in self._streams}
+        return Served(segmenter, temporals, trusts, warning, label_lut, horizons)
 
     def _make_ego_masks(self, value: str) -> dict:
         """Camera name -> its EgoMask for the ego_mask parameter's ``value`` (already checked)."""
@@ -351,7 +352,7 @@ class SegNode(Node):
 
     def _process(self, items: dict, served: Served):
         """Segment the newest frame of each camera in ``items`` (camera -> (message, topic name)), one batch."""
-        segmenter, temporals, trusts = served.segmenter, served.temporals, served.trusts
+        segmenter, temporals, trusts, horizons = served.segmenter, served.temporals, served.trusts, served.horizons
         ego_masks = self._ego_masks
         frames = []     # (stream, message, topic name, rgb, convert ms, camera model)
         for name, (msg, topic_name) in items.items():
@@ -371,10 +372,12 @@ class SegNode(Node):
             results = segmenter.segment_cameras([f[3] for f in frames], [f[5] for f in frames],
                                                 [temporals[f[0].name] for f in frames],
                                                 [trusts[f[0].name] for f in frames],
-                                                [ego_masks[f[0].name] for f in frames])
+                                                [ego_masks[f[0].name] for f in frames],
+                                                [horizons[f[0].name] for f in frames])
         else:   # the CRF refines one image at a time
             results = [segmenter.segment(rgb, camera, temporals[stream.name], crf=crf_settings,
-                                         trust=trusts[stream.name], ego_mask=ego_masks[stream.name])
+                                         trust=trusts[stream.name], ego_mask=ego_masks[stream.name],
+                                         horizon=horizons[stream.name])
                        for stream, _, _, rgb, _, camera in frames]
         for (stream, msg, _, rgb, convert_ms, camera), result in zip(frames, results):
             self._publish(stream, msg.header, rgb, result, camera, served.label_lut)

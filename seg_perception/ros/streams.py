@@ -77,6 +77,7 @@ class Served(NamedTuple):
     trusts: dict                        # camera name -> its TrustMonitor (frozen and unstable need the history)
     fallback_warning: str               # '' unless the backend is the fallback one
     label_lut: Optional[np.ndarray]     # model id -> taxonomy id, or None (label_ids: model)
+    horizons: dict                      # camera name -> its HorizonTracker (the median horizon over its frames)
 
 
 class CameraStream:
