@@ -219,9 +219,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', required=True, help='folder to write the model with the offsets into')
     parser.add_argument('--name', default='', help='model name (default: the input model\'s)')
     parser.add_argument('--threads', type=int, default=0, help='CPU threads for torch (0 = all cores)')
-    parser.add_argument('--image-topic', default='', help='bag: camera topic')
-    parser.add_argument('--gt-topic', default='', help='bag: ground-truth label topic')
-    parser.add_argument('--gt-format', default='camvid', help='bag: label ids of the ground truth')
+    parser.add_argument('--image-topic', default='/carla/ego_vehicle/rgb_front/image',
+                        help='--dataset bag: the camera topic (default: carla-capture\'s, as train)')
+    parser.add_argument('--gt-topic', default='/carla/ego_vehicle/semantic_segmentation_front/image',
+                        help='--dataset bag: the ground-truth label-image topic (paired with frames by stamp)')
+    parser.add_argument('--gt-format', default='carla_palette',
+                        help='--dataset bag: carla, carla_legacy, carla_palette, cityscapes or camvid')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
@@ -241,12 +244,10 @@ def run(args, command_line: str) -> int:
         data = datasets.load(args.dataset, args.root, args.split, args.limit, **bag)
         if args.exclude_seq:
             data = datasets.select_sequences(data, exclude=args.exclude_seq, what=f'{args.dataset} {args.split}')
+        # a bag's taxonomy ids as the model's own (a model fine-tuned from the CamVid one keeps CamVid's classes)
+        data = datasets.relabel(data, model.classes, f'{args.dataset} {args.split}')
     except (ValueError, OSError, ModelFileError, KeyError) as exc:
         print(f'error: {exc}', file=sys.stderr)
-        return 2
-    if tuple(data.classes) != tuple(model.classes):
-        print(f'error: the model predicts {", ".join(model.classes)} but {args.dataset} is labelled with '
-              f'{", ".join(data.classes)}', file=sys.stderr)
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
