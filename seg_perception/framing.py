@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 ASPECTS = ('squash', 'letterbox', 'tiles')
-DEFAULT_ASPECT = 'squash'
+DEFAULT_ASPECT = 'letterbox'
 
 
 def to_network_size(rgb: np.ndarray, input_hw: Tuple[int, int]) -> np.ndarray:
@@ -101,8 +101,8 @@ def plan(frame_hw: Tuple[int, int], net_hw: Tuple[int, int], aspect: str) -> Fra
                    tuple((seams[i], seams[i + 1]) for i in range(n)))
 
 
-def network_images(rgb: np.ndarray, framing: Framing, fill: Sequence[float] = (0, 0, 0)) -> Tuple[np.ndarray,
-                                                                                                   np.ndarray]:
+def network_images(rgb: np.ndarray, framing: Framing,
+                   fill: Sequence[float] = (0, 0, 0)) -> Tuple[np.ndarray, np.ndarray]:
     """(N x H x W x 3 uint8 network images, the frame resized to ``content_hw``) for an H x W x 3 uint8 frame.
 
     ``fill``: the letterbox padding's RGB (the model's normalisation mean, so that it is zero in the graph).

@@ -17,7 +17,8 @@ from seg_perception import datasets
 from seg_perception.bags.carla_capture import CARLA_TOPICS, CameraSpec, CaptureBag
 from seg_perception.cli import main
 from seg_perception.model_files import default_model
-from seg_perception.taxonomy import CAMVID_CLASSES, CARLA_PALETTE, CARLA_TAGS, TAXONOMY_CLASSES, taxonomy_lut, to_taxonomy
+from seg_perception.taxonomy import (CAMVID_CLASSES, CARLA_PALETTE, CARLA_TAGS, TAXONOMY_CLASSES, taxonomy_lut,
+                                     to_taxonomy)
 
 SPEC = CameraSpec(width=128, height=64, fov_deg=90.0)      # 2:1
 FRAMES = 5                                                  # 4 train, 1 val (every 5th)

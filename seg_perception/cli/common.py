@@ -27,8 +27,9 @@ def require(command: str, extra: str, *modules: str) -> None:
 
 
 def add_model_args(parser) -> None:
-    """The model options of every command that runs Segmenter: --model, --backend, --threads, --inference-precision."""
+    """The model options of every command that runs Segmenter: model, backend, threads, precision, aspect."""
     from .. import backends
+    from ..framing import ASPECTS, DEFAULT_ASPECT
 
     parser.add_argument('--model', default=None, help='model manifest/.onnx/.pt path or name (default: shipped)')
     parser.add_argument('--backend', default='onnxruntime', choices=backends.names(),
@@ -38,6 +39,9 @@ def add_model_args(parser) -> None:
     parser.add_argument('--inference-precision', default='auto', choices=('auto', 'f32', 'bf16', 'int8'),
                         help='openvino backend: auto (bf16 on CPUs with AMX, else f32), f32, bf16, or int8 for an '
                              'already quantised model')
+    parser.add_argument('--aspect', default=DEFAULT_ASPECT, choices=ASPECTS,
+                        help=f'a frame of another aspect than the network input: letterbox (kept, padded), tiles '
+                             f'(overlapping windows in one batch) or squash (stretched); default {DEFAULT_ASPECT}')
 
 
 def make_segmenter(args, backend=None, precision=None):
@@ -47,6 +51,7 @@ def make_segmenter(args, backend=None, precision=None):
     backend's own default for tensorrt) let a command build several from one set of options.
     """
     from .. import backends
+    from ..framing import DEFAULT_ASPECT
     from ..segmenter import Segmenter
 
     backend = backend or args.backend
@@ -55,6 +60,7 @@ def make_segmenter(args, backend=None, precision=None):
     if precision:
         options['precision'] = precision
     return Segmenter.from_model(args.model, backend=backend, safety=safety_config(getattr(args, 'set', None)),
+                                aspect=getattr(args, 'aspect', None) or DEFAULT_ASPECT,
                                 **backends.options_for(backend, options))
 
 
