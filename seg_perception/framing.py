@@ -13,6 +13,8 @@ in one of three ways:
   has the most context either side. A 2:1 frame is two windows overlapping by half a window.
 
 A frame of the network's own aspect (to the rounding of a pixel) goes in as ``squash`` sends it in every mode.
+The default, ``tiles``, is the most accurate on wide frames at twice the network time; ``letterbox`` and
+``squash`` cost one run and score alike (benchmarks/aspect_modes.py; doc/performance.md, "Wide frames").
 The deployable graph outputs labels and margins, not logits, so the tiles are joined at a seam, not blended.
 A TensorRT engine (one optimisation profile: the fixed input size, batch 1..max) runs every mode: ``tiles``
 needs a batch of two per wide camera (a larger batch is split into runs of the engine's maximum).
@@ -28,7 +30,7 @@ import cv2
 import numpy as np
 
 ASPECTS = ('squash', 'letterbox', 'tiles')
-DEFAULT_ASPECT = 'letterbox'
+DEFAULT_ASPECT = 'tiles'
 
 
 def to_network_size(rgb: np.ndarray, input_hw: Tuple[int, int]) -> np.ndarray:

@@ -40,8 +40,8 @@ def add_model_args(parser) -> None:
                         help='openvino backend: auto (bf16 on CPUs with AMX, else f32), f32, bf16, or int8 for an '
                              'already quantised model')
     parser.add_argument('--aspect', default=DEFAULT_ASPECT, choices=ASPECTS,
-                        help=f'a frame of another aspect than the network input: letterbox (kept, padded), tiles '
-                             f'(overlapping windows in one batch) or squash (stretched); default {DEFAULT_ASPECT}')
+                        help=f'a frame of another aspect than the network input: tiles (overlapping windows in one '
+                             f'batch), letterbox (kept, padded) or squash (stretched); default {DEFAULT_ASPECT}')
 
 
 def make_segmenter(args, backend=None, precision=None):

@@ -71,9 +71,9 @@ def parameter_declarations():
                                          f'own class ids', 'label_ids')),
         ('aspect', DEFAULT_ASPECT, ParameterDescriptor(
             description='how a frame of another aspect ratio than the network input (4:3 for the shipped model) '
-                        'goes in: letterbox: resized with its aspect kept and padded (one network run); tiles: '
-                        'two or more overlapping windows of the frame at the network\'s height, in one batch '
-                        '(one run per window, the most detail); squash: stretched to the input; a frame of the '
+                        'goes in: tiles: two or more overlapping windows of the frame at the network\'s height, in '
+                        'one batch (one run per window, the most accurate); letterbox: resized with its aspect '
+                        'kept and padded (one run); squash: stretched to the input (one run); a frame of the '
                         'network\'s aspect goes in alike in every mode (seg_perception.framing)',
             additional_constraints=f'one of {", ".join(CHOICES["aspect"])}')),
         ('crf', 'none', ParameterDescriptor(

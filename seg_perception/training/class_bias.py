@@ -33,7 +33,8 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .. import metrics
+from .. import framing, metrics
+from ..framing import DEFAULT_ASPECT
 from ..model_files import ModelFiles, ModelFileError
 from ..taxonomy import drivable_ids, obstacle_ids, sky_ids, static_ids, vehicle_ids
 
@@ -50,15 +51,15 @@ def load_torch_model(model: ModelFiles):
 
 
 def collect_logits(module, data, mean: Sequence[float], std: Sequence[float], input_hw: Tuple[int, int],
-                   stride: int = 2, progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+                   stride: int = 2, progress: bool = False,
+                   aspect: str = DEFAULT_ASPECT) -> Tuple[np.ndarray, np.ndarray]:
     """Raw logits (P x C float32) and labels (P int64) at every ``stride``-th pixel both ways, void dropped.
 
-    Images go to the network size the way Segmenter sends them (area or bilinear); label maps of another size
-    follow by nearest neighbour.
+    Images go into the network the way Segmenter sends them (``aspect``: seg_perception.framing; a frame of the
+    network's aspect is resized to it, area or bilinear), the windows' logits merged back; label maps follow to
+    the frame's size at the network's scale by nearest neighbour.
     """
     import torch
-
-    from ..segmenter import to_network_size
 
     if stride < 1:
         raise ValueError(f'stride must be at least 1, got {stride}')
@@ -72,13 +73,16 @@ def collect_logits(module, data, mean: Sequence[float], std: Sequence[float], in
         items = tqdm(items, total=len(data), desc='logits', unit='frame')
     with torch.inference_mode():
         for image, labels in items:
-            image = to_network_size(image, (h, w))
-            if labels.shape != (h, w):
-                labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
-            x = (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() - mean_t) / std_t
+            plan = framing.plan(image.shape[:2], (h, w), aspect)
+            windows, _ = framing.network_images(image, plan, mean)
+            ch, cw = plan.content_hw
+            if labels.shape != (ch, cw):
+                labels = cv2.resize(labels, (cw, ch), interpolation=cv2.INTER_NEAREST_EXACT)
+            x = (torch.from_numpy(np.ascontiguousarray(windows)).permute(0, 3, 1, 2).float() - mean_t) / std_t
             out = module(x)
             out = out[0] if isinstance(out, (tuple, list)) else out
-            logits = out[0, :, ::stride, ::stride].float().permute(1, 2, 0).reshape(-1, out.shape[1]).numpy()
+            merged = framing.merge(list(out.float().permute(0, 2, 3, 1).numpy()), plan)
+            logits = merged[::stride, ::stride].reshape(-1, out.shape[1])
             labels = labels[::stride, ::stride].reshape(-1).astype(np.int64)
             keep = (labels >= 0) & (labels < out.shape[1])
             all_logits.append(logits[keep])

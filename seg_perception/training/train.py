@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import datasets, metrics, models
+from .. import datasets, framing, metrics, models
 from ..export import export_onnx, write_manifest
 from .augmentation import augment, rare_class
 from .losses import class_frequencies, median_frequency_weights, segmentation_loss
@@ -66,27 +66,27 @@ def _to_input(images_u8: np.ndarray, mean, std, device='cpu') -> torch.Tensor:
 
 
 def evaluate_torch(model, data: datasets.LabelledImages, mean, std, num_classes: int, device='cpu',
-                   input_hw: Optional[Tuple[int, int]] = None) -> Dict:
+                   input_hw: Optional[Tuple[int, int]] = None, aspect: str = framing.DEFAULT_ASPECT) -> Dict:
     """Full-resolution evaluation of a torch model; returns metrics.summary plus the confusion matrix.
 
-    ``input_hw``: the network size the model will be exported at; each image goes to it the way Segmenter sends
-    it, and the labels come back to the image's size by nearest neighbour (None: the image's own size).
+    ``input_hw``: the network size the model will be exported at; each image goes into it the way Segmenter
+    sends it (``aspect``: seg_perception.framing), and the labels come back to the image's size by nearest
+    neighbour (None: the image's own size).
     """
-    from ..segmenter import to_network_size
-
     model.eval()
     confusion = np.zeros((num_classes, num_classes), np.int64)
     with torch.no_grad():
         for img, lab in zip(data.images, data.labels):
             h, w = lab.shape
-            if input_hw is not None and tuple(input_hw) != (h, w):
-                img = to_network_size(img, tuple(input_hw))
-            nh, nw = img.shape[:2]
+            plan = framing.plan((h, w), tuple(input_hw or (h, w)), aspect)
+            windows, _ = framing.network_images(img, plan, mean)
+            nh, nw = windows.shape[1:3]
             divisor = getattr(model, 'size_divisor', 1)
-            x = F.pad(_to_input(img[None], mean, std, device), (0, (-nw) % divisor, 0, (-nh) % divisor))
+            x = F.pad(_to_input(windows, mean, std, device), (0, (-nw) % divisor, 0, (-nh) % divisor))
             out = model(x)
             out = out[0] if isinstance(out, (tuple, list)) else out
-            pred = out[0, :, :nh, :nw].argmax(0).cpu().numpy()
+            pred = framing.merge(list(out[:, :, :nh, :nw].argmax(1).cpu().numpy()), plan)
+            nh, nw = pred.shape
             if (nh, nw) != (h, w):
                 pred = cv2.resize(pred.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
             confusion += metrics.confusion_matrix(lab, pred, num_classes, data.ignore_index)
