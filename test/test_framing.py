@@ -140,3 +140,18 @@ def test_segment_batch_mixes_frames_of_several_shapes_in_one_call(segmenter):
 
 def test_the_default_aspect_is_one_of_the_modes():
     assert framing.DEFAULT_ASPECT in ASPECTS
+
+
+def test_the_dense_crf_path_merges_the_windows_probabilities():
+    pytest.importorskip('torch')
+    from seg_perception import crf
+
+    seg = Segmenter.default(backend='torch', threads=1)
+    frame = np.zeros((60, 160, 3), np.uint8)
+    frame[:25] = (140, 170, 220)        # sky over road
+    frame[25:] = (90, 90, 95)
+    for aspect in ('tiles', 'letterbox'):
+        seg.aspect = aspect
+        out = seg.segment(frame, crf=crf.DEEPLAB_LARGEFOV)
+        assert out.labels.shape == frame.shape[:2] and 'crf' in out.timings_ms
+        assert out.margin_net.shape == framing.plan(frame.shape[:2], seg.input_hw, aspect).content_hw
