@@ -23,6 +23,7 @@ OPTIONAL_PARAMETERS = {
     'camera_height_m': (float, 'camera height above the road, m'),
     'camera_pitch_deg': (float, 'camera tilt below the horizontal, degrees'),
     'use_sim_time': (bool, 'true: run on /clock (simulation time)'),
+    'aspect': (str, 'a frame of another aspect than the network input: tiles, letterbox or squash'),
 }
 
 

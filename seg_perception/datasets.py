@@ -12,9 +12,11 @@ from typing import List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .taxonomy import CAMVID_CLASSES, CAMVID_VOID, CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAIN_ID, CITYSCAPES_VOID
+from .taxonomy import (CAMVID_CLASSES, CAMVID_VOID, CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAIN_ID, CITYSCAPES_VOID,
+                       TAXONOMY_CLASSES, TAXONOMY_IGNORE, taxonomy_lut)
 
-__all__ = ['LabelledImages', 'load', 'load_camvid', 'load_cityscapes', 'rendered_scenes', 'select_sequences']
+__all__ = ['LabelledImages', 'load', 'load_camvid', 'load_cityscapes', 'relabel', 'rendered_scenes',
+           'select_sequences']
 
 
 @dataclass
@@ -153,3 +155,34 @@ def select_sequences(data: LabelledImages, include: Sequence[str] = (), exclude:
             if (not include or name.startswith(tuple(include))) and not (exclude and name.startswith(tuple(exclude)))]
     return LabelledImages([data.images[i] for i in keep], [data.labels[i] for i in keep], data.classes,
                           data.ignore_index, [data.names[i] for i in keep])
+
+
+def relabel(data: LabelledImages, classes: Sequence[str], what: str = 'the data') -> LabelledImages:
+    """``data`` with its labels as ids of ``classes``, through the shared taxonomy; ``data`` itself if they match.
+
+    For fine-tuning a model on data labelled in other classes (a bag's taxonomy ids, a CamVid model): each
+    class of ``data`` goes to the one class of ``classes`` with its taxonomy class. Unscored pixels (void,
+    classes outside the taxonomy) become TAXONOMY_IGNORE (255). ValueError when a labelled class of ``data`` has
+    no class, or several, in ``classes``: the model could not learn it, or the labels would be ambiguous.
+    """
+    classes = tuple(classes)
+    if tuple(data.classes) == classes:
+        return data
+    to_tax, from_model = taxonomy_lut(data.classes), taxonomy_lut(classes)
+    lut = np.full(256, TAXONOMY_IGNORE, np.uint8)
+    problems = []
+    for source, name in enumerate(data.classes):
+        if to_tax[source] == TAXONOMY_IGNORE:
+            continue
+        targets = np.flatnonzero(from_model[:len(classes)] == to_tax[source])
+        if len(targets) != 1:
+            problems.append(f'{name} ({TAXONOMY_CLASSES[to_tax[source]]}: '
+                            f'{" / ".join(classes[t] for t in targets) or "no class"})')
+        else:
+            lut[source] = targets[0]
+    if problems:
+        raise ValueError(f'{what} is labelled in {", ".join(data.classes)}, which does not map one to one onto the '
+                         f'model\'s {", ".join(classes)}: {"; ".join(problems)}')
+    if data.ignore_index < 256:
+        lut[data.ignore_index] = TAXONOMY_IGNORE
+    return LabelledImages(data.images, [lut[lab] for lab in data.labels], classes, TAXONOMY_IGNORE, data.names)

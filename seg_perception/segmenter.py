@@ -25,11 +25,12 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from . import backends
+from . import backends, framing
 from .ambiguity import Reason, TemporalFlipCheck, check_frame
 from .camera import CameraModel, HorizonTracker, find_horizon
 from .drivable import connected_road
 from .ego_mask import EgoMask, grow_over_edge, resize_mask
+from .framing import DEFAULT_ASPECT, check_aspect, to_network_size  # noqa: F401 - to_network_size: the API
 from .model_files import ModelFiles, default_model
 from .safety_config import SafetyConfig
 from .taxonomy import TAXONOMY_IGNORE as OUTSIDE, class_ids, class_palette, colourise
@@ -51,7 +52,7 @@ class Segmentation:
     labels: np.ndarray                      # H x W uint8 class ids
     classes: Tuple[str, ...]
     palette: Tuple[Tuple[int, int, int], ...]     # per class: its taxonomy class's colour (taxonomy.class_palette)
-    margin_net: np.ndarray                  # top-1 minus top-2 probability at the network's resolution
+    margin_net: np.ndarray                  # top-1 minus top-2 probability at the network's scale (framing.py)
     drivable: np.ndarray                    # H x W uint8, 255 where the vehicle may drive (see ambiguity.assess)
     freespace: np.ndarray                   # W int32: per column, row of the nearest non-drivable pixel; -1: none
     ambiguous: np.ndarray                   # H x W uint8, 255 where the checks distrust the segmentation
@@ -109,21 +110,15 @@ def check_rgb(rgb) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def to_network_size(rgb: np.ndarray, input_hw: Tuple[int, int]) -> np.ndarray:
-    """Resize an image to the network's H x W (area when shrinking both sides, else bilinear); as is if it fits."""
-    h, w = input_hw
-    if rgb.shape[:2] == (h, w):
-        return rgb
-    shrink = rgb.shape[0] > h and rgb.shape[1] > w
-    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
 class Segmenter:
     """A model on a backend, with the pre- and post-processing that every caller shares."""
 
     def __init__(self, model: ModelFiles, backend: backends.Backend, safety: Optional[SafetyConfig] = None,
-                 ego_mask: Union[str, EgoMask] = ''):
-        """``ego_mask``: where the ego vehicle is in view (see seg_perception.ego_mask); ValueError if invalid."""
+                 ego_mask: Union[str, EgoMask] = '', aspect: str = DEFAULT_ASPECT):
+        """``ego_mask``: where the ego vehicle is in view (see seg_perception.ego_mask); ValueError if invalid.
+
+        ``aspect``: how a frame of another aspect ratio than the network's goes in (seg_perception.framing).
+        """
         self.model = model
         self.backend = backend
         self.classes = model.classes
@@ -134,6 +129,7 @@ class Segmenter:
         self.safety = safety or SafetyConfig()
         # the ego mask of callers that give none per frame: one stream (an ``auto`` mask learns from its frames)
         self.ego_mask = ego_mask if isinstance(ego_mask, EgoMask) else EgoMask(ego_mask)
+        self.aspect = check_aspect(aspect)          # replaced whole too; each frame reads it once
 
     @classmethod
     def default(cls, backend: str = 'onnxruntime', **options) -> 'Segmenter':
@@ -142,29 +138,42 @@ class Segmenter:
 
     @classmethod
     def from_model(cls, path: Optional[str], backend: str = 'onnxruntime', safety: Optional[SafetyConfig] = None,
-                   ego_mask: Union[str, EgoMask] = '', **options) -> 'Segmenter':
+                   ego_mask: Union[str, EgoMask] = '', aspect: str = DEFAULT_ASPECT, **options) -> 'Segmenter':
         """A model given by manifest or model-file path, or by name (None: the default model).
 
         ``ego_mask``: '', ``bottom:F``, a mask PNG or ``auto`` (seg_perception.ego_mask); checked before the model
-        loads, ValueError naming it if invalid.
+        loads, ValueError naming it if invalid. ``aspect``: seg_perception.framing's tiles, letterbox or squash.
         """
         ego = ego_mask if isinstance(ego_mask, EgoMask) else EgoMask(ego_mask)
+        aspect = check_aspect(aspect)
         model = default_model() if path is None else ModelFiles.load(path)
-        return cls(model, backends.create(backend, model, **options), safety, ego)
+        return cls(model, backends.create(backend, model, **options), safety, ego, aspect)
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
-        """H x W x 3 uint8 -> network-sized uint8 RGB (normalisation happens inside the graph)."""
+        """H x W x 3 uint8 -> network-sized uint8 RGB, squashed whatever the aspect (the network's raw input)."""
         return to_network_size(rgb, self.input_hw)
+
+    def frame(self, rgb: np.ndarray, aspect: Optional[str] = None) -> Tuple[np.ndarray, framing.Framing, np.ndarray]:
+        """(N x H x W x 3 network images, their Framing, the frame at the network's scale) for ``aspect``.
+
+        ``aspect`` None: the segmenter's. The letterbox padding is the model's normalisation mean. Normalisation
+        itself happens inside the graph.
+        """
+        plan = framing.plan(rgb.shape[:2], self.input_hw, self.aspect if aspect is None else aspect)
+        images, content = framing.network_images(rgb, plan, self.model.mean_std[0])
+        return images, plan, content
 
     def postprocess(self, labels_net: np.ndarray, margin_net: np.ndarray, shape: Tuple[int, int],
                     timings: Dict[str, float], camera: Optional[CameraModel] = None,
                     temporal: Optional[TemporalFlipCheck] = None, rgb_net: Optional[np.ndarray] = None,
                     trust: Optional[TrustMonitor] = None, ego: Optional[np.ndarray] = None,
                     horizon: Optional[HorizonTracker] = None) -> Segmentation:
-        """Network-sized outputs -> a Segmentation at the image's resolution, checked (timings['checks']).
+        """Outputs at the network's scale -> a Segmentation at the image's resolution, checked (timings['checks']).
 
-        ``rgb_net``: the network-sized image, for the trust check's image statistics and the horizon's lane cue
-        (None: those are skipped); ``trust``: the stream's trust monitor, for its frozen and unstable checks, and
+        ``labels_net`` and ``margin_net``: the network's outputs on the frame's part of its input, merged across
+        the windows (seg_perception.framing.merge); the network's own size when the frame is squashed into it.
+        ``rgb_net``: the frame at the network's scale, for the trust check's image statistics and the horizon's lane
+        cue (None: those are skipped); ``trust``: the stream's trust monitor, for its frozen and unstable checks, and
         ``horizon``: its horizon tracker, for the median horizon over its frames (None: this frame alone);
         ``ego``: the ego vehicle's pixels at the image's resolution (H x W bool, None: none in view).
         The way of the frame: the ego vehicle (with the vehicle labels spilling over its edge,
@@ -238,36 +247,38 @@ class Segmenter:
         self._torch_graph()
         t0 = time.perf_counter()
         rgb = check_rgb(rgb)
-        batch = self.preprocess(rgb)[None]
+        batch, plan, content = self.frame(rgb)
         t1 = time.perf_counter()
-        labels, margin = self.backend.infer(batch)
+        _, margin = self.backend.infer(batch)
         t2 = time.perf_counter()
-        refined, _ = self.crf_labels(rgb, params, batch=batch)
+        refined, _ = self.crf_labels(rgb, params, batch=(batch, plan))
         timings = {'preprocess': (t1 - t0) * 1e3, 'inference': (t2 - t1) * 1e3,
                    'crf': (time.perf_counter() - t2) * 1e3}
         ego = (ego_mask or self.ego_mask).for_frame(rgb)
-        result = self.postprocess(refined, margin[0], rgb.shape[:2], timings, camera, temporal, batch[0], trust, ego,
-                                  horizon)
+        result = self.postprocess(refined, framing.merge(margin, plan), rgb.shape[:2], timings, camera, temporal,
+                                  content, trust, ego, horizon)
         timings['total'] = timings['preprocess'] + timings['inference'] + timings['crf'] + timings['postprocess']
         return result
 
     def crf_labels(self, rgb: np.ndarray, params, implementation: str = 'auto',
-                   batch: Optional[np.ndarray] = None) -> Tuple[np.ndarray, Dict[str, float]]:
+                   batch: Optional[Tuple[np.ndarray, framing.Framing]] = None) -> Tuple[np.ndarray, Dict[str, float]]:
         """Labels (H x W uint8) of ``rgb`` refined by the dense CRF from the torch graph's class probabilities.
 
         The probability path of :meth:`segment_crf` and ``eval --crf``: ``params`` is a crf.CRFParams,
-        ``implementation`` as :func:`crf.dense_crf` takes it, ``batch`` the preprocessed ``rgb`` when the caller
-        has it. Returns the labels and ``{'crf': milliseconds}`` of the refinement alone (crf.refine); ValueError
-        unless the backend is torch.
+        ``implementation`` as :func:`crf.dense_crf` takes it, ``batch`` the network images of ``rgb`` and their
+        Framing (:meth:`frame`) when the caller has them. Returns the labels and ``{'crf': milliseconds}`` of the
+        refinement alone (crf.refine); ValueError unless the backend is torch.
         """
         from . import crf
 
         graph = self._torch_graph()
         if batch is None:
             rgb = check_rgb(rgb)
-            batch = self.preprocess(rgb)[None]
-        probabilities = crf.probabilities_torch(graph.model, batch, *self.model.mean_std, self.backend.device,
-                                                graph.class_bias)[0]
+            batch = self.frame(rgb)[:2]
+        images, plan = batch
+        probabilities = crf.probabilities_torch(graph.model, images, *self.model.mean_std, self.backend.device,
+                                                graph.class_bias)
+        probabilities = framing.merge([p.transpose(1, 2, 0) for p in probabilities], plan).transpose(2, 0, 1)
         return crf.refine(probabilities, rgb, params, implementation)
 
     def _torch_graph(self):
@@ -308,15 +319,21 @@ class Segmenter:
                              f'monitors, {len(ego_masks)} ego masks, {len(horizons)} horizon trackers')
         t0 = time.perf_counter()
         images = [check_rgb(im) for im in images]
-        batch = np.stack([self.preprocess(im) for im in images])
+        aspect = self.aspect
+        framed = [self.frame(im, aspect) for im in images]
+        batch = np.concatenate([f[0] for f in framed])
         t1 = time.perf_counter()
         labels, margin = self.backend.infer(batch)
         t2 = time.perf_counter()
         results = []
-        for i, im in enumerate(images):
+        start = 0
+        for i, (im, (_, plan, content)) in enumerate(zip(images, framed)):
             timings = {'preprocess': (t1 - t0) * 1e3 / len(images), 'inference': (t2 - t1) * 1e3 / len(images)}
             ego = (ego_masks[i] or self.ego_mask).for_frame(im)
-            results.append(self.postprocess(labels[i], margin[i], im.shape[:2], timings, cameras[i], temporals[i],
-                                            batch[i], trusts[i], ego, horizons[i]))
+            part = slice(start, start + plan.count)
+            start += plan.count
+            results.append(self.postprocess(framing.merge(labels[part], plan), framing.merge(margin[part], plan),
+                                            im.shape[:2], timings, cameras[i], temporals[i], content, trusts[i], ego,
+                                            horizons[i]))
             timings['total'] = timings['preprocess'] + timings['inference'] + timings['postprocess']
         return results

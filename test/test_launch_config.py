@@ -190,7 +190,7 @@ def test_launch_and_config_files_are_installed_by_setup_py(setup_tree):
 def test_launch_arguments(launch_arguments, optional_parameters):
     assert set(launch_arguments) == {'image_topic', 'camera_info_topic', 'model', 'backend', 'fallback_backend',
                                      'params_file', 'namespace'} | set(optional_parameters)
-    assert set(optional_parameters) == {'camera_height_m', 'camera_pitch_deg', 'use_sim_time'}
+    assert set(optional_parameters) == {'camera_height_m', 'camera_pitch_deg', 'use_sim_time', 'aspect'}
     assert argument_value(launch_arguments['image_topic'], 'default_value') == '/camera/image_raw'
     for declaration in launch_arguments.values():
         assert argument_value(declaration, 'description')
@@ -344,7 +344,8 @@ def test_carla_launch_arguments_have_bridge_defaults(carla_tree, carla_defaults,
     # its own, and those of the included launch file that it does not set (they pass through as given)
     takes = set(carla_defaults) | (set(launch_arguments) - set(passed_arguments))
     assert takes == {'role_name', 'camera', 'semantic_camera', 'model', 'backend', 'params_file', 'camera_height_m',
-                     'camera_pitch_deg', 'use_sim_time', 'record', 'record_dir', 'fallback_backend', 'namespace'}
+                     'camera_pitch_deg', 'use_sim_time', 'record', 'record_dir', 'fallback_backend', 'namespace',
+                     'aspect'}
     assert not {'model', 'backend', 'params_file'} & set(carla_defaults)     # declared once, in the included file
     assert (carla_defaults['role_name'], carla_defaults['camera'], carla_defaults['semantic_camera']) == (
         ROLE_NAME, CAMERA_ID, SEMANTIC_ID)

@@ -106,13 +106,17 @@ class CaptureBag:
             for key, topic in self.topics.items()}
 
     def write(self, frame: int, stamp_ns: int, camera_bgra: np.ndarray, tags: np.ndarray) -> None:
-        """Write one tick: ``camera_bgra`` H x W x 4 (CARLA's raw BGRA) or x 3 (BGR), ``tags`` H x W uint8."""
+        """Write one tick: ``camera_bgra`` H x W x 4 (CARLA's raw BGRA) or x 3 (BGR), ``tags`` H x W uint8.
+
+        ``tags`` H x W x 4 or x 3 instead: the semantic image in CARLA's CityScapesPalette as BGRA or BGR (what
+        carla-ros-bridge publishes; ``layout='carla_palette'``), written as bgra8 or bgr8.
+        """
         h, w = self.spec.height, self.spec.width
         if camera_bgra.shape[:2] != (h, w) or camera_bgra.ndim != 3 or camera_bgra.shape[2] not in (3, 4):
             raise ValueError(f'frame {frame}: camera image {camera_bgra.shape}, expected ({h}, {w}, 4) BGRA')
-        if tags.shape != (h, w):
-            raise ValueError(f'frame {frame}: semantic tags {tags.shape}, expected ({h}, {w}): the semantic '
-                             f'camera must have the RGB camera\'s size')
+        if tags.shape[:2] != (h, w) or not (tags.ndim == 2 or tags.ndim == 3 and tags.shape[2] in (3, 4)):
+            raise ValueError(f'frame {frame}: semantic image {tags.shape}, expected ({h}, {w}) tags or ({h}, {w}, '
+                             f'4) palette BGRA: the semantic camera must have the RGB camera\'s size')
         if stamp_ns <= self._last_stamp_ns:
             raise ValueError(f'frame {frame}: stamp {stamp_ns} ns is not after the previous {self._last_stamp_ns}')
         self._last_stamp_ns = stamp_ns
@@ -120,7 +124,8 @@ class CaptureBag:
         messages = {
             'image': self._image(stamp_ns, 'image', bgr, 'bgr8'),
             'camera_info': self._camera_info(stamp_ns, 'image'),
-            'semantic': self._image(stamp_ns, 'semantic', np.ascontiguousarray(tags, np.uint8), 'mono8'),
+            'semantic': self._image(stamp_ns, 'semantic', np.ascontiguousarray(tags, np.uint8),
+                                    'mono8' if tags.ndim == 2 else ('bgr8', 'bgra8')[tags.shape[2] == 4]),
             'semantic_info': self._camera_info(stamp_ns, 'semantic'),
         }
         for key, msg in messages.items():

@@ -29,9 +29,11 @@ def require(command: str, extra: str, *modules: str) -> None:
 def add_model_args(parser) -> None:
     """The model options of every command that runs Segmenter: --model, --backend, --threads and the rest.
 
-    The rest: --inference-precision (openvino) and --ego-mask (seg_perception.ego_mask).
+    The rest: --inference-precision (openvino), --ego-mask (seg_perception.ego_mask) and --aspect
+    (seg_perception.framing).
     """
     from .. import backends
+    from ..framing import ASPECTS, DEFAULT_ASPECT
 
     parser.add_argument('--model', default=None, help='model manifest/.onnx/.pt path or name (default: shipped)')
     parser.add_argument('--backend', default='onnxruntime', choices=backends.names(),
@@ -45,6 +47,9 @@ def add_model_args(parser) -> None:
                         help="the camera's own vehicle in view, as the node's ego_mask parameter: bottom:F (the "
                              "lowest fraction F of the rows), a mask PNG (non-zero: the vehicle) or auto (learned "
                              "from the first frames); those pixels are labelled 255 and never drivable")
+    parser.add_argument('--aspect', default=DEFAULT_ASPECT, choices=ASPECTS,
+                        help=f'a frame of another aspect than the network input: tiles (overlapping windows in one '
+                             f'batch), letterbox (kept, padded) or squash (stretched); default {DEFAULT_ASPECT}')
 
 
 def make_segmenter(args, backend=None, precision=None):
@@ -54,6 +59,7 @@ def make_segmenter(args, backend=None, precision=None):
     backend's own default for tensorrt) let a command build several from one set of options.
     """
     from .. import backends
+    from ..framing import DEFAULT_ASPECT
     from ..segmenter import Segmenter
 
     backend = backend or args.backend
@@ -68,7 +74,8 @@ def make_segmenter(args, backend=None, precision=None):
     except ValueError as e:
         raise CommandError(f'--ego-mask: {e}') from None
     return Segmenter.from_model(args.model, backend=backend, safety=safety_config(getattr(args, 'set', None)),
-                                ego_mask=ego_mask, **backends.options_for(backend, options))
+                                ego_mask=ego_mask, aspect=getattr(args, 'aspect', None) or DEFAULT_ASPECT,
+                                **backends.options_for(backend, options))
 
 
 def safety_config(settings):

@@ -19,6 +19,7 @@ from .. import backends
 from ..backends.openvino_backend import PRECISIONS as OPENVINO_PRECISIONS
 from ..crf import CRF_SETTINGS
 from ..ego_mask import FORMS as EGO_MASK_FORMS, EgoMask
+from ..framing import ASPECTS, DEFAULT_ASPECT
 from ..safety_config import SafetyConfig
 from ..taxonomy import TAXONOMY_CLASSES
 from ..tensorrt.files import PRECISIONS, REBUILD_POLICIES
@@ -27,7 +28,7 @@ RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': Reliabilit
 CHOICES = {'backend': tuple(backends.names()), 'reliability': ('auto',) + tuple(RELIABILITY),
            'crf': ('none',) + tuple(CRF_SETTINGS), 'fallback_backend': ('none',) + tuple(backends.names()),
            'engine_precision': PRECISIONS, 'openvino_precision': OPENVINO_PRECISIONS,
-           'engine_rebuild': REBUILD_POLICIES, 'label_ids': ('taxonomy', 'model')}
+           'engine_rebuild': REBUILD_POLICIES, 'label_ids': ('taxonomy', 'model'), 'aspect': ASPECTS}
 SAFETY_PARAMETERS = {name for name, _, _, _ in SafetyConfig.declarations()}
 MAX_INPUT_PIXELS = 4096 * 2160  # DCI 4K; a 4K rgb8 frame is 26.5 MB, its float32 copies 4x that
 
@@ -70,6 +71,13 @@ def parameter_declarations():
         ('label_ids', 'taxonomy', choice(f'ids in segmentation/labels: taxonomy: the fixed output taxonomy '
                                          f'({", ".join(TAXONOMY_CLASSES)}; 255 outside it); model: the model\'s '
                                          f'own class ids', 'label_ids')),
+        ('aspect', DEFAULT_ASPECT, ParameterDescriptor(
+            description='how a frame of another aspect ratio than the network input (4:3 for the shipped model) '
+                        'goes in: tiles: two or more overlapping windows of the frame at the network\'s height, in '
+                        'one batch (one run per window, the most accurate); letterbox: resized with its aspect '
+                        'kept and padded (one run); squash: stretched to the input (one run); a frame of the '
+                        'network\'s aspect goes in alike in every mode (seg_perception.framing)',
+            additional_constraints=f'one of {", ".join(CHOICES["aspect"])}')),
         ('crf', 'none', ParameterDescriptor(
             description='refine the labels with the dense CRF before the checks (none on the live path: it costs '
                         'hundreds of milliseconds per frame; diagnostics report it as latency crf); largefov or '

@@ -190,7 +190,7 @@ class SegNode(Node):
             max_batch=len(self._streams),
             engine_rebuild=self._param('engine_rebuild'), engine_dir=self._param('engine_dir') or None,
             log=self.get_logger().info)
-        segmenter = Segmenter(files, backend, self._safety_config())
+        segmenter = Segmenter(files, backend, self._safety_config(), aspect=self._param('aspect'))
         label_lut = None
         if self._param('label_ids') == 'taxonomy':
             try:
@@ -257,6 +257,9 @@ class SegNode(Node):
         ego = [p.value for p in parameters if p.name == 'ego_mask']
         if ego and hasattr(self, '_ego_masks'):
             self._ego_masks = self._make_ego_masks(ego[-1])     # learning again from the next frame
+        aspect = [p.value for p in parameters if p.name == 'aspect']
+        if aspect and started:
+            self.segmenter.aspect = aspect[-1]         # one assignment: the next frame reads it whole
         changed = {p.name: p.value for p in parameters if p.name in SAFETY_PARAMETERS}
         if changed and started:
             config = self._safety_config(changed)

@@ -33,7 +33,8 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .. import metrics
+from .. import framing, metrics
+from ..framing import DEFAULT_ASPECT
 from ..model_files import ModelFiles, ModelFileError
 from ..taxonomy import drivable_ids, obstacle_ids, sky_ids, static_ids, vehicle_ids
 
@@ -50,15 +51,15 @@ def load_torch_model(model: ModelFiles):
 
 
 def collect_logits(module, data, mean: Sequence[float], std: Sequence[float], input_hw: Tuple[int, int],
-                   stride: int = 2, progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+                   stride: int = 2, progress: bool = False,
+                   aspect: str = DEFAULT_ASPECT) -> Tuple[np.ndarray, np.ndarray]:
     """Raw logits (P x C float32) and labels (P int64) at every ``stride``-th pixel both ways, void dropped.
 
-    Images go to the network size the way Segmenter sends them (area or bilinear); label maps of another size
-    follow by nearest neighbour.
+    Images go into the network the way Segmenter sends them (``aspect``: seg_perception.framing; a frame of the
+    network's aspect is resized to it, area or bilinear), the windows' logits merged back; label maps follow to
+    the frame's size at the network's scale by nearest neighbour.
     """
     import torch
-
-    from ..segmenter import to_network_size
 
     if stride < 1:
         raise ValueError(f'stride must be at least 1, got {stride}')
@@ -72,13 +73,16 @@ def collect_logits(module, data, mean: Sequence[float], std: Sequence[float], in
         items = tqdm(items, total=len(data), desc='logits', unit='frame')
     with torch.inference_mode():
         for image, labels in items:
-            image = to_network_size(image, (h, w))
-            if labels.shape != (h, w):
-                labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
-            x = (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() - mean_t) / std_t
+            plan = framing.plan(image.shape[:2], (h, w), aspect)
+            windows, _ = framing.network_images(image, plan, mean)
+            ch, cw = plan.content_hw
+            if labels.shape != (ch, cw):
+                labels = cv2.resize(labels, (cw, ch), interpolation=cv2.INTER_NEAREST_EXACT)
+            x = (torch.from_numpy(np.ascontiguousarray(windows)).permute(0, 3, 1, 2).float() - mean_t) / std_t
             out = module(x)
             out = out[0] if isinstance(out, (tuple, list)) else out
-            logits = out[0, :, ::stride, ::stride].float().permute(1, 2, 0).reshape(-1, out.shape[1]).numpy()
+            merged = framing.merge(list(out.float().permute(0, 2, 3, 1).numpy()), plan)
+            logits = merged[::stride, ::stride].reshape(-1, out.shape[1])
             labels = labels[::stride, ::stride].reshape(-1).astype(np.int64)
             keep = (labels >= 0) & (labels < out.shape[1])
             all_logits.append(logits[keep])
@@ -222,9 +226,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', required=True, help='folder to write the model with the offsets into')
     parser.add_argument('--name', default='', help='model name (default: the input model\'s)')
     parser.add_argument('--threads', type=int, default=0, help='CPU threads for torch (0 = all cores)')
-    parser.add_argument('--image-topic', default='', help='bag: camera topic')
-    parser.add_argument('--gt-topic', default='', help='bag: ground-truth label topic')
-    parser.add_argument('--gt-format', default='camvid', help='bag: label ids of the ground truth')
+    parser.add_argument('--image-topic', default='/carla/ego_vehicle/rgb_front/image',
+                        help='--dataset bag: the camera topic (default: carla-capture\'s, as train)')
+    parser.add_argument('--gt-topic', default='/carla/ego_vehicle/semantic_segmentation_front/image',
+                        help='--dataset bag: the ground-truth label-image topic (paired with frames by stamp)')
+    parser.add_argument('--gt-format', default='carla_palette',
+                        help='--dataset bag: carla, carla_legacy, carla_palette, cityscapes or camvid')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
@@ -245,12 +252,10 @@ def run(args, command_line: str) -> int:
         if args.exclude_seq or args.sequence:
             data = datasets.select_sequences(data, include=args.sequence, exclude=args.exclude_seq,
                                              what=f'{args.dataset} {args.split}')
+        # a bag's taxonomy ids as the model's own (a model fine-tuned from the CamVid one keeps CamVid's classes)
+        data = datasets.relabel(data, model.classes, f'{args.dataset} {args.split}')
     except (ValueError, OSError, ModelFileError, KeyError) as exc:
         print(f'error: {exc}', file=sys.stderr)
-        return 2
-    if tuple(data.classes) != tuple(model.classes):
-        print(f'error: the model predicts {", ".join(model.classes)} but {args.dataset} is labelled with '
-              f'{", ".join(data.classes)}', file=sys.stderr)
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)

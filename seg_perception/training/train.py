@@ -24,14 +24,14 @@ import os
 import shlex
 import sys
 import time
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import datasets, metrics, models
+from .. import datasets, framing, metrics, models
 from ..export import export_onnx, write_manifest
 from .augmentation import augment, rare_class
 from .losses import class_frequencies, median_frequency_weights, segmentation_loss
@@ -66,27 +66,27 @@ def _to_input(images_u8: np.ndarray, mean, std, device='cpu') -> torch.Tensor:
 
 
 def evaluate_torch(model, data: datasets.LabelledImages, mean, std, num_classes: int, device='cpu',
-                   input_hw: Optional[Tuple[int, int]] = None) -> Dict:
+                   input_hw: Optional[Tuple[int, int]] = None, aspect: str = framing.DEFAULT_ASPECT) -> Dict:
     """Full-resolution evaluation of a torch model; returns metrics.summary plus the confusion matrix.
 
-    ``input_hw``: the network size the model will be exported at; each image goes to it the way Segmenter sends
-    it, and the labels come back to the image's size by nearest neighbour (None: the image's own size).
+    ``input_hw``: the network size the model will be exported at; each image goes into it the way Segmenter
+    sends it (``aspect``: seg_perception.framing), and the labels come back to the image's size by nearest
+    neighbour (None: the image's own size).
     """
-    from ..segmenter import to_network_size
-
     model.eval()
     confusion = np.zeros((num_classes, num_classes), np.int64)
     with torch.no_grad():
         for img, lab in zip(data.images, data.labels):
             h, w = lab.shape
-            if input_hw is not None and tuple(input_hw) != (h, w):
-                img = to_network_size(img, tuple(input_hw))
-            nh, nw = img.shape[:2]
+            plan = framing.plan((h, w), tuple(input_hw or (h, w)), aspect)
+            windows, _ = framing.network_images(img, plan, mean)
+            nh, nw = windows.shape[1:3]
             divisor = getattr(model, 'size_divisor', 1)
-            x = F.pad(_to_input(img[None], mean, std, device), (0, (-nw) % divisor, 0, (-nh) % divisor))
+            x = F.pad(_to_input(windows, mean, std, device), (0, (-nw) % divisor, 0, (-nh) % divisor))
             out = model(x)
             out = out[0] if isinstance(out, (tuple, list)) else out
-            pred = out[0, :, :nh, :nw].argmax(0).cpu().numpy()
+            pred = framing.merge(list(out[:, :, :nh, :nw].argmax(1).cpu().numpy()), plan)
+            nh, nw = pred.shape
             if (nh, nw) != (h, w):
                 pred = cv2.resize(pred.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
             confusion += metrics.confusion_matrix(lab, pred, num_classes, data.ignore_index)
@@ -113,9 +113,9 @@ class _Distributed:
 
 
 def build_model(args, num_classes: int):
-    """The registry model for ``args.model``, with ImageNet encoder weights when asked and available."""
+    """The registry model for ``args.model``, with ImageNet encoder weights when asked (none under --init-from)."""
     kwargs = dict(getattr(args, 'arch_kwargs', None) or {})
-    if args.encoder_weights == 'imagenet':
+    if args.encoder_weights == 'imagenet' and not getattr(args, 'init_from', ''):     # --init-from replaces them
         if 'lite' not in args.model:
             raise ValueError(f'--encoder-weights imagenet: no ImageNet weights can be installed for {args.model}; '
                              f'use --encoder-weights none (trained from scratch) or a *_lite0 model')
@@ -144,11 +144,20 @@ def train(args) -> Dict:
     train_set = datasets.load(args.dataset, args.root, 'train', args.limit, args.seed, **bag_topics)
     if args.exclude_seq:        # whole sequences held out, to choose on frames that are no neighbours of training's
         train_set = datasets.select_sequences(train_set, exclude=args.exclude_seq, what=f'{args.dataset} train')
+    val_set = datasets.load(args.dataset, args.root, 'val', args.limit, args.seed, **bag_topics) if args.val else None
+    init_classes = weights_classes(args.init_from) if args.init_from else None
+    if init_classes and tuple(init_classes) != tuple(train_set.classes):
+        # the classifier's channels keep their meaning: a bag's taxonomy ids become the CamVid model's ids
+        if dist.main:
+            print(f'--init-from: {args.dataset} labels read as the classes of {os.path.basename(args.init_from)} '
+                  f'({", ".join(init_classes)})')
+        train_set = datasets.relabel(train_set, init_classes, f'{args.dataset} train')
+        val_set = datasets.relabel(val_set, init_classes, f'{args.dataset} val') if val_set is not None else None
     if args.rendered:
         scenes = datasets.rendered_scenes(args.rendered, seed=args.seed, hazards=args.rendered_hazards)
+        scenes = datasets.relabel(scenes, train_set.classes, 'the rendered scenes')
         train_set.images += scenes.images
         train_set.labels += scenes.labels
-    val_set = datasets.load(args.dataset, args.root, 'val', args.limit, args.seed, **bag_topics) if args.val else None
     num_classes = len(train_set.classes)
     model = build_model(args, num_classes).to(device)
     if device.startswith('cuda'):
@@ -159,9 +168,12 @@ def train(args) -> Dict:
         missing, unexpected = model.load_state_dict(
             {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
         if unexpected or any(not k.startswith('refine.') for k in missing):
+            saved = '' if 'arch' not in init else (
+                f'; they are {init["arch"]} {init.get("arch_kwargs") or (init.get("args") or {}).get("arch_kwargs")}'
+                f': pass --model {init["arch"]} --arch-kwargs \'{json.dumps(init.get("arch_kwargs") or {})}\'')
             raise ValueError(f'--init-from {args.init_from}: weights do not fit {args.model} '
                              f'{getattr(args, "arch_kwargs", None) or {}}: missing {missing[:5]}, '
-                             f'unexpected {unexpected[:5]}')
+                             f'unexpected {unexpected[:5]}{saved}')
         if missing and dist.main:
             fresh = sorted({k.split('.')[0] for k in missing})
             print(f'--init-from: new modules start from their initialisation: {fresh}')
@@ -260,7 +272,7 @@ def train(args) -> Dict:
                 writer.add_scalar('train/lr', lr, iteration)
         if dist.main and not budget_s and (iteration % args.save_every == 0 or iteration in (args.iters, stop_at)
                                            or time.time() >= deadline):
-            save_checkpoint(ckpt_path, model, optimiser, iteration, args)
+            save_checkpoint(ckpt_path, model, optimiser, iteration, args, train_set.classes)
         if dist.main and val_set is not None and args.val_every and iteration % args.val_every == 0:
             figures = evaluate_torch(model, val_set, mean, std, num_classes, device, input_hw)
             _append_csv(os.path.join(args.out, 'val.csv'), {'iteration': iteration, 'miou': figures['miou'],
@@ -284,11 +296,28 @@ def train(args) -> Dict:
     return result
 
 
-def save_checkpoint(path: str, model, optimiser, iteration: int, args) -> None:
-    """Write model, optimiser and iteration atomically (a stop mid-write leaves the previous checkpoint)."""
+def weights_classes(path: str) -> Optional[Tuple[str, ...]]:
+    """The classes of the weights at ``path`` (None when nothing says).
+
+    A shipped or exported .pt: its manifest's; a checkpoint: its training set's, saved with it.
+    """
+    from ..model_files import ModelFileError, ModelFiles
+
+    try:
+        return tuple(ModelFiles.load(path).classes)
+    except (ModelFileError, OSError, ValueError, KeyError):
+        pass
+    saved = torch.load(path, map_location='cpu', weights_only=False)
+    classes = saved.get('classes') if isinstance(saved, dict) else None
+    return tuple(classes) if classes else None
+
+
+def save_checkpoint(path: str, model, optimiser, iteration: int, args, classes: Sequence[str] = ()) -> None:
+    """Write model, optimiser, iteration and the classes atomically (a stop mid-write leaves the previous one)."""
     tmp = path + '.tmp'
     torch.save({'model': model.state_dict(), 'optimiser': optimiser.state_dict(), 'iteration': iteration,
-                'arch': args.model, 'args': {k: v for k, v in vars(args).items() if k != 'func'}}, tmp)
+                'arch': args.model, 'args': {k: v for k, v in vars(args).items() if k != 'func'},
+                'classes': list(classes)}, tmp)
     os.replace(tmp, path)
 
 

@@ -125,8 +125,9 @@ def _quad(ctx, tex, origin, ax, ay, cls, alpha=None, shade=1.0, mode='paint', st
     n0, n1, n2 = a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0
     c = n0 * ox + n1 * oy + n2 * oz
     if abs(c) > 1e-12:
-        xs = (np.arange(x0 - cx, x1 - cx, dtype=np.float32)) * np.float32(n0 / (f * c))
-        ys = (np.arange(y0 - v0, y1 - v0, dtype=np.float32)) * np.float32(-n1 / (f * c)) + np.float32(n2 / c)
+        # a float start can make arange one longer than the span (x1 - x0 of 1.0000001 steps): cut to the span
+        xs = (np.arange(x0 - cx, x1 - cx, dtype=np.float32)[:x1 - x0]) * np.float32(n0 / (f * c))
+        ys = (np.arange(y0 - v0, y1 - v0, dtype=np.float32)[:y1 - y0]) * np.float32(-n1 / (f * c)) + np.float32(n2 / c)
         invd = np.maximum(xs[None, :] + ys[:, None], np.float32(1e-4))
         cv2.copyTo(invd, mask, ctx.invd[y0:y1, x0:x1])
 
