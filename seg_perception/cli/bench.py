@@ -17,9 +17,9 @@ def backend_specs(args):
     specs = []
     for spec in args.backends or [args.backend]:
         name, _, precision = spec.partition(':')
-        if name not in backends.names():
+        if name not in backends.choices():
             raise CommandError(f'--backends {spec}: unknown backend {name!r}; choose one of '
-                               f'{", ".join(backends.names())}')
+                               f'{", ".join(backends.choices())}')
         if precision and not backends.options_for(name, {'precision': 1, 'inference_precision': 1}):
             raise CommandError(f'--backends {spec}: the {name} backend takes no precision')
         specs.append((spec, name, precision or None))
@@ -27,6 +27,17 @@ def backend_specs(args):
     if len(set(labels)) != len(labels):
         raise CommandError(f'--backends {" ".join(labels)}: a backend is named twice')
     return specs
+
+
+def auto_line(args, segs, specs) -> str:
+    """What backend auto takes on this machine and why (the node's default), as ``bench`` prints it."""
+    for seg, (_, name, _) in zip(segs, specs):
+        if name == 'auto':
+            return f'backend {seg.backend.selection}'
+    from ..backends.auto import describe_choice
+
+    choice = describe_choice(segs[0].model, threads=args.threads, inference_precision=args.inference_precision)
+    return f'backend {choice} (the node\'s default, backend auto)'
 
 
 def cmd_bench(args) -> int:
@@ -65,6 +76,7 @@ def cmd_bench(args) -> int:
         rows.append((size, [{k: (np.percentile(v, 50), np.percentile(v, 99)) for k, v in st.items()} for st in stages],
                      [e / pixels for e in equal]))
     print(f'# seg-perception bench {" ".join(sys.argv[2:])}'.rstrip())
+    print(f'# {auto_line(args, segs, specs)}')
     if len(segs) == 1:
         print(f'# model {segs[0].model.name}, {segs[0].backend.describe()}, {args.frames} frames per size')
         print('| input | preprocess p50/p99 ms | inference p50/p99 ms | postprocess p50/p99 ms | of which checks '

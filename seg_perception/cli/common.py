@@ -31,9 +31,10 @@ def add_model_args(parser) -> None:
     from .. import backends
 
     parser.add_argument('--model', default=None, help='model manifest/.onnx/.pt path or name (default: shipped)')
-    parser.add_argument('--backend', default='onnxruntime', choices=backends.names(),
-                        help='inference backend (openvino needs OpenVINO; torch PyTorch; tensorrt TensorRT 10, '
-                             'pycuda and a GPU)')
+    parser.add_argument('--backend', default='onnxruntime', choices=backends.choices(),
+                        help='inference backend (auto: the node\'s default, tensorrt, else openvino where '
+                             'installed, else onnxruntime; openvino needs OpenVINO; torch PyTorch; tensorrt '
+                             'TensorRT 10, pycuda and a GPU)')
     parser.add_argument('--threads', type=int, default=0, help='CPU threads for the backend (0 = all cores)')
     parser.add_argument('--inference-precision', default='auto', choices=('auto', 'f32', 'bf16', 'int8'),
                         help='openvino backend: auto (bf16 on CPUs with AMX, else f32), f32, bf16, or int8 for an '

@@ -147,6 +147,8 @@ class SegNode(Node):
         model = self.segmenter.model
         self.get_logger().info(f'segmenting {", ".join(self._input_topics())} with model {model.name} '
                                f'({model.manifest_path}) on {self.segmenter.backend.describe()}')
+        if self.segmenter.backend.selection:
+            self.get_logger().info(self.segmenter.backend.selection)
         if self._served.fallback_warning:
             self.get_logger().warning(self._served.fallback_warning)
 
@@ -469,7 +471,7 @@ class SegNode(Node):
                 last_error=self._last_error, alarm=dict(self._alarm), horizon=self._horizon,
                 frame_id_change=self._frame_id_change, reloads=self._reloads, reload_error=self._reload_error,
                 per_camera={stream.label: stream.counts.copy() for stream in self._streams.values()},
-                degraded=dict(self._degraded))
+                degraded=dict(self._degraded), selection=served.segmenter.backend.selection)
             for state in (self._alarm, self._degraded):
                 state['since_status'] = 0
                 state['stamps'] = []        # replaced, not cleared: the report holds the list
