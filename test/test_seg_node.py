@@ -1072,6 +1072,36 @@ def test_the_openvino_backend_runs_in_the_node_at_the_precision_asked(ros, tiny_
             n.destroy_node()
 
 
+def test_malformed_messages_on_both_transports_never_displace_a_good_frame_waiting_in_the_holder(ros, tiny_model):
+    from seg_perception.ros.fuzz import storm, storm_pool
+    from seg_perception.ros.probe import Probe as CameraProbe
+
+    node = start_node(ros, tiny_model, namespace='/storm', reliability='reliable', trust_enabled=False,
+                      error_throttle_s=60.0)
+    infer = node.segmenter.backend.infer
+
+    def slow_infer(images):     # the second good frame of a pair waits in the holder while garbage arrives
+        time.sleep(0.3)
+        return infer(images)
+
+    node.segmenter.backend.infer = slow_infer
+    camera = CameraProbe('storm_camera', '/storm', domain_id=DOMAIN_ID, depth=1, compressed=True)
+    try:
+        assert wait_until(camera.connected, 15.0)
+        pool = storm_pool(range(400), MAX_INPUT_PIXELS)
+        figures = storm(camera, rounds=4, seed=0, pool=pool, answer_timeout_s=10.0)
+        assert figures['missed'] == [] and figures['answered'] == figures['good'] == 8
+        assert figures['at_full_rate'] > 8      # malformed messages came while the second frame waited
+        assert wait_until(lambda: node._counts['processed'] == 8, 5.0)     # counted just after it is published
+        with node._lock:
+            counts = node._counts.copy()
+        assert counts['rejected'] > 8 and counts['processed'] == 8 and counts['dropped'] == 0
+    finally:
+        node.segmenter.backend.infer = infer
+        camera.close()
+        stop_nodes(ros, node)
+
+
 def test_backend_auto_is_the_default_and_the_diagnostics_say_what_it_chose_and_why(ros, tiny_model, tmp_path):
     assert dict((name, default) for name, default, _ in parameter_declarations())['backend'] == 'auto'
     expected = backends.create('auto', ModelFiles.load(tiny_model), engine_dir=str(tmp_path), threads=1)
