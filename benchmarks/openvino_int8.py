@@ -10,8 +10,8 @@ frames taken evenly from ``--calib-images`` (a folder or glob, e.g. CamVid train
 (int8 weights per output channel, int8 activations), which the openvino backend runs with
 ``inference_precision int8``. The gate, on CamVid val through ``Segmenter`` at full resolution (the same path
 for both): the int8 model's labels equal to the float32 model's on ONNX Runtime on at least 99.5% of the pixels,
-and its val mIoU within 0.3 points of the float32 model's. Only then are ``<name>.onnx`` and its manifest
-written to ``--out``; otherwise the exit status is 1 and the message says which gate failed (as
+and its val mIoU within 0.3 points of the float32 model's. Only then are ``<name>_int8.onnx`` and its manifest
+(``--name``; a name of its own, so that it never stands in for the float model) written to ``--out``; otherwise the exit status is 1 and the message says which gate failed (as
 half_weights.py does). Needs ``pip install nncf`` (or ``pip install -e '.[int8]'``) and OpenVINO.
 """
 
@@ -109,6 +109,7 @@ def main(argv=None) -> int:
                              'for a bag)')
     parser.add_argument('--limit', type=int, default=0, help='first N val frames only (the gate needs all: 0)')
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--name', default=None, help='name of the int8 model (default: the model\'s, _int8 added)')
     args = parser.parse_args(argv)
     if not args.calib_images and not args.calib_bag:
         parser.error('give --calib-images FOLDER or --calib-bag BAG --calib-topic TOPIC')
@@ -133,11 +134,13 @@ def main(argv=None) -> int:
     except CalibrationDataError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
-    name = src.name
+    name = args.name or f'{src.name}_int8'
     with tempfile.TemporaryDirectory() as tmp:
         int8_path = os.path.join(tmp, name + '.onnx')
         done = quantise(onnx_path, frames, int8_path, len(frames))
         manifest = json.loads(json.dumps(src.manifest))
+        manifest['name'] = name
+        manifest['quantised_from'] = {'model': src.name, 'onnx_sha256': src.manifest['sha256']['onnx']}
         manifest['files'] = {'onnx': name + '.onnx'}
         manifest['sha256'] = {'onnx': sha256_file(int8_path)}
         source = (f'bag {args.calib_bag} topic {args.calib_topic}' if args.calib_bag else args.calib_images)
@@ -159,10 +162,14 @@ def main(argv=None) -> int:
             failed.append(f'--limit {args.limit}: the gate needs every val frame')
         figures['gate'] = 'passed' if not failed else 'failed: ' + '; '.join(failed)
         manifest['quantisation']['gate'] = figures
+        command = f'python benchmarks/openvino_int8.py {" ".join(sys.argv[1:] if argv is None else argv)}'
+        manifest['validation'] = {'dataset': f'camvid val ({figures["frames"]} frames), full resolution, void '
+                                             f'ignored, through Segmenter on OpenVINO int8',
+                                  'miou': figures['miou_int8_openvino'], 'command': command}
         with open(tmp_manifest, 'w') as f:
             json.dump(manifest, f, indent=2)
             f.write('\n')
-        print(f'# python benchmarks/openvino_int8.py {" ".join(sys.argv[1:] if argv is None else argv)}')
+        print(f'# {command}')
         print(json.dumps(figures, indent=2))
         if failed:
             print('not written: ' + '; '.join(failed), file=sys.stderr)

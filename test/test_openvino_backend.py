@@ -157,13 +157,17 @@ def test_bench_interleaves_the_backends_with_speed_up_and_label_agreement(tiny_m
     from seg_perception.cli import main
 
     monkeypatch.setenv('SEG_PERCEPTION_ENGINE_DIR', str(tmp_path))
-    assert main(['bench', '--model', str(tiny_model), '--backends', 'onnxruntime', 'openvino:f32', '--threads', '1',
-                 '--sizes', '160x120', '--frames', '3', '--warmup', '1']) == 0
+    same_model = f'onnxruntime@{tiny_model}'        # a model of its own (here the same one)
+    assert main(['bench', '--model', str(tiny_model), '--backends', 'onnxruntime', 'openvino:f32', same_model, 'auto',
+                 '--threads', '1', '--sizes', '160x120', '--frames', '3', '--warmup', '1']) == 0
     out = capsys.readouterr().out
-    assert '# onnxruntime: onnxruntime cpu (1 threads)' in out and '# openvino:f32: openvino cpu f32' in out
+    assert f'# onnxruntime: tiny ({tiny_model}) on onnxruntime cpu (1 threads)' in out
+    assert f'# openvino:f32: tiny ({tiny_model}) on openvino cpu f32' in out
+    assert '# backend auto chose openvino: OpenVINO ' in out       # TensorRT is not installed where this runs
     rows = [line.split(' | ') for line in out.splitlines() if line.startswith('| 160x120 |')]
-    assert [row[1] for row in rows] == ['onnxruntime', 'openvino:f32']
+    assert [row[1] for row in rows] == ['onnxruntime', 'openvino:f32', same_model, 'auto']
     assert rows[0][4] == '1.00' and rows[0][6] == '100.00% |' and rows[1][6] == '100.00% |'
+    assert rows[2][6] == '100.00% |'
 
 
 def test_bench_refuses_a_precision_the_backend_does_not_take(tiny_model, capsys):
@@ -254,10 +258,10 @@ def test_the_int8_script_quantises_with_nncf_and_writes_nothing_unless_the_gate_
     args = [str(tiny_model), '--camvid', str(camvid), '--calib-images', str(camvid / 'train'), '--calib-frames', '4',
             '--threads', '1', '--out', str(tmp_path / 'out')]
     rc = script.main(args)
-    assert rc in (0, 1) and (tmp_path / 'out' / 'tiny.json').exists() == (rc == 0)
+    assert rc in (0, 1) and (tmp_path / 'out' / 'tiny_int8.json').exists() == (rc == 0)
     if rc == 0:     # passed: the model written runs on the openvino backend at int8
-        written = ModelFiles.load(str(tmp_path / 'out' / 'tiny.json'))
-        assert written.manifest['quantisation']['gate']['gate'] == 'passed'
+        written = ModelFiles.load(str(tmp_path / 'out' / 'tiny_int8.json'))
+        assert written.name == 'tiny_int8' and written.manifest['quantisation']['gate']['gate'] == 'passed'
         assert make(written, tmp_path / 'cache', inference_precision='int8').precision == 'int8'
     # what nncf writes is a graph of int8 QuantizeLinear/DequantizeLinear pairs that the backend runs at int8
     from seg_perception.export import write_manifest

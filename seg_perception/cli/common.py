@@ -41,11 +41,12 @@ def add_model_args(parser) -> None:
                              'already quantised model')
 
 
-def make_segmenter(args, backend=None, precision=None):
+def make_segmenter(args, backend=None, precision=None, model=None):
     """The Segmenter that the model options (and a command's ``--set`` check settings, if any) ask for.
 
     ``backend`` (default ``args.backend``) and ``precision`` (default: --inference-precision for openvino, the
-    backend's own default for tensorrt) let a command build several from one set of options.
+    backend's own default for tensorrt) let a command build several from one set of options; so does ``model``
+    (default ``args.model``).
     """
     from .. import backends
     from ..segmenter import Segmenter
@@ -55,7 +56,7 @@ def make_segmenter(args, backend=None, precision=None):
                'inference_precision': precision or getattr(args, 'inference_precision', 'auto')}
     if precision:
         options['precision'] = precision
-    return Segmenter.from_model(args.model, backend=backend, safety=safety_config(getattr(args, 'set', None)),
+    return Segmenter.from_model(model or args.model, backend=backend, safety=safety_config(getattr(args, 'set', None)),
                                 **backends.options_for(backend, options))
 
 
