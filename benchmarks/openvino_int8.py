@@ -11,8 +11,9 @@ frames taken evenly from ``--calib-images`` (a folder or glob, e.g. CamVid train
 ``inference_precision int8``. The gate, on CamVid val through ``Segmenter`` at full resolution (the same path
 for both): the int8 model's labels equal to the float32 model's on ONNX Runtime on at least 99.5% of the pixels,
 and its val mIoU within 0.3 points of the float32 model's. Only then are ``<name>_int8.onnx`` and its manifest
-(``--name``; a name of its own, so that it never stands in for the float model) written to ``--out``; otherwise the exit status is 1 and the message says which gate failed (as
-half_weights.py does). Needs ``pip install nncf`` (or ``pip install -e '.[int8]'``) and OpenVINO.
+(``--name``; a name of its own, so that it never stands in for the float model) written to ``--out``; otherwise
+the exit status is 1 and the message says which gate failed (as half_weights.py does). Needs ``pip install nncf``
+(or ``pip install -e '.[int8]'``) and OpenVINO.
 """
 
 import argparse

@@ -122,7 +122,7 @@ def add_parser(sub) -> None:
     p.add_argument('--backends', nargs='+', default=None, metavar='NAME[:PRECISION][@MODEL]',
                    help='time these backends side by side instead of --backend: interleaved, one call each per round, '
                         'with the speed-up and the labels equal to the first; NAME:PRECISION sets the precision of '
-                        'openvino (auto, f32, bf16, int8) or tensorrt (fp32, fp16, int8); NAME...@MODEL runs that model '
-                        '(e.g. openvino:int8@engines/int8/pspnet_lite0_camvid.json) instead of --model')
+                        'openvino (auto, f32, bf16, int8) or tensorrt (fp32, fp16, int8); NAME...@MODEL runs that '
+                        'model (e.g. openvino:int8@engines/int8/pspnet_lite0_camvid.json) instead of --model')
     add_model_args(p)
     p.set_defaults(func=cmd_bench)

@@ -213,16 +213,18 @@ def storm_pool(seeds, max_pixels: int, max_bytes: int = 2 ** 20) -> Dict[str, Li
 
 
 def storm(probe, rounds: int, seed: int, pool: Dict[str, List], answer_timeout_s: float = 20.0,
-          burst: int = 20, settle_s: float = 0.05, node=None) -> dict:
+          burst: int = 20, settle_s: float = 0.1, node=None) -> dict:
     """Good frames in pairs among malformed messages from ``pool`` at full rate; the figures as a dict.
 
-    Each round: ``burst`` malformed messages on each transport, delivered; the first good frame (either
-    transport), delivered and ``settle_s`` for the worker to take it; the second good frame, raw and compressed in
-    turn; then malformed messages back to back on the other transport until both are answered (or
-    ``answer_timeout_s``). The node has time for both (nothing newer and good replaces the second), so
-    ``answered`` must equal ``good``; a malformed message that took the holder's slot would leave the second
-    unanswered. ``probe``: a seg_perception.ros.probe.Probe with ``compressed=True``; ``node``: its NodeProcess,
-    to stop waiting when it has exited. ``missed`` lists (round, which good frame) of those not answered.
+    Each round: ``burst`` malformed messages on each transport, delivered; the first good frame, delivered and
+    ``settle_s`` for the node to take it (its input queue holds one message) and its worker to start on it; the
+    second good frame on the same transport (raw and compressed in turn, round by round); then malformed messages
+    back to back on the other transport until both are answered (or ``answer_timeout_s``). The node has time for
+    both (nothing newer and good replaces the second), so ``answered`` must equal ``good``; a malformed message that
+    took the holder's slot would leave the second unanswered. The first is lost only if the node's executor took
+    longer than ``settle_s`` to take it from its input queue (the second then replaces it there). ``probe``: a
+    seg_perception.ros.probe.Probe with ``compressed=True``; ``node``: its NodeProcess, to stop waiting when it has
+    exited. ``missed`` lists (round, which good frame) of those not answered.
     """
     figures = dict(rounds=rounds, good=0, answered=0, malformed_sent=0, at_full_rate=0, missed=[], storm_s=0.0)
     if not pool['raw'] or not pool['compressed']:
@@ -240,7 +242,7 @@ def storm(probe, rounds: int, seed: int, pool: Dict[str, List], answer_timeout_s
             send_malformed(transport)
         probe.wait_for_delivery()
         second_compressed = bool(r % 2)
-        first = probe.send(good_frame(seed + 2 * r, probe.header()))
+        first = probe.send(good_frame(seed + 2 * r, probe.header(), compressed_transport=second_compressed))
         probe.wait_for_delivery()
         time.sleep(settle_s)
         second = probe.send(good_frame(seed + 2 * r + 1, probe.header(), compressed_transport=second_compressed))
