@@ -44,6 +44,8 @@ setup(
         'tensorrt': ['tensorrt-cu12>=10,<11', 'pycuda'],
         # the openvino backend (CPU; bf16 on CPUs with AMX)
         'openvino': ['openvino>=2026.4'],
+        # benchmarks/openvino_int8.py: NNCF post-training int8 quantisation behind the accuracy gate
+        'int8': ['openvino>=2026.4', 'nncf>=3.4', 'onnx'],
         # dense CRF refinement (offline only); builds from source with a C++ compiler
         'crf': ['pydensecrf2'],
         # albumentations (MIT): the --augment robust pipeline (seg_perception.training.robust_augment)

@@ -9,7 +9,13 @@ Prints messages sent, good frames answered, node crashes, the node's largest res
 seeds of the malformed messages sent before any failure (replay one with ``malformed(seed)``). Exit status 0
 when there was no failure.
 
+``--storm ROUNDS`` then runs ``seg_perception.ros.fuzz.storm``: good frames in pairs, the second waiting in the
+node's one-slot holder while the first is segmented, with malformed messages (those the node's cheap checks
+refuse) at full rate on both transports around them; it prints the good frames answered against those the node
+had time for (all of them: must be 100%) and the malformed messages' rate.
+
     python benchmarks/fuzz_node.py --messages 10000 --seed 0
+    python benchmarks/fuzz_node.py --messages 0 --storm 20
 """
 
 import argparse
@@ -97,9 +103,10 @@ def good_size(msg):
 
 
 def fuzz(messages: int, seed: int, model: str, good_every: int, pace_s: float, answer_timeout_s: float,
-         domain_id: int, log_path: str) -> dict:
-    """Run the fuzzer; the figures as a dict."""
-    from seg_perception.ros.fuzz import good_frame, malformed
+         domain_id: int, log_path: str, storm_rounds: int = 0) -> dict:
+    """Run the fuzzer (then the storm, with ``storm_rounds``); the figures as a dict."""
+    from seg_perception.ros.fuzz import good_frame, malformed, storm, storm_pool
+    from seg_perception.ros.parameters import MAX_INPUT_PIXELS
     from seg_perception.status_keys import frame_counts
 
     progress_every = 1000 if messages >= 5000 else 100
@@ -150,6 +157,10 @@ def fuzz(messages: int, seed: int, model: str, good_every: int, pace_s: float, a
                 figures['cases'][case] += 1
                 recent.append(message_seed)
                 time.sleep(pace_s)
+            if storm_rounds:
+                target.wait_for_delivery()
+                pool = storm_pool(range(seed, seed + 2000), MAX_INPUT_PIXELS)
+                figures['storm'] = storm(target.probe, storm_rounds, seed, pool, answer_timeout_s, node=target.node)
             figures['seconds'] = round(time.monotonic() - start, 1)
             time.sleep(2.5)         # the next diagnostics status counts everything sent
             figures['node_counts'] = frame_counts(target.status)
@@ -174,11 +185,13 @@ def main(argv=None) -> int:
     parser.add_argument('--domain-id', type=int, default=None, help='ROS domain (default: a random 100..200)')
     parser.add_argument('--log', default=None, help='the node\'s output (default: a temporary file)')
     parser.add_argument('--json', default=None, help='also write the figures to this JSON file')
+    parser.add_argument('--storm', type=int, default=0, metavar='ROUNDS',
+                        help='then this many rounds of two good frames among malformed messages at full rate')
     args = parser.parse_args(argv)
     domain_id = args.domain_id if args.domain_id is not None else random.randint(100, 200)
     log_path = args.log or os.path.join(tempfile.mkdtemp(prefix='fuzz_node_'), 'seg_node.log')
     figures = fuzz(args.messages, args.seed, args.model, args.good_every, args.pace_ms / 1e3,
-                   args.answer_timeout_s, domain_id, log_path)
+                   args.answer_timeout_s, domain_id, log_path, args.storm)
     counts = figures['node_counts']
     rows = [('messages sent', figures['sent']), ('malformed', figures['malformed']),
             ('good frames answered', f'{figures["answered"]} of {figures["good"]}'),
@@ -189,6 +202,14 @@ def main(argv=None) -> int:
             ('node exit status after SIGINT', figures['exit_status']),
             ('tracebacks in the node log', figures['tracebacks_in_log']),
             ('seconds', figures['seconds'])]
+    storm_figures = figures.get('storm')
+    if storm_figures:
+        rows[3:3] = [('storm: good frames answered / the node had time for',
+                      f'{storm_figures["answered"]} of {storm_figures["good"]} '
+                      f'({100 * storm_figures["answered"] / storm_figures["good"]:.0f}%)'),
+                     ('storm: malformed sent (at full rate while a frame waited)',
+                      f'{storm_figures["malformed_sent"]} ({storm_figures["at_full_rate"]}, '
+                      f'{storm_figures["malformed_per_s"]:.0f}/s)')]
     print(f'fuzz of seg_node, model {args.model}, seeds {args.seed}..'
           f'{args.seed + args.messages - 1}')
     for name, value in rows:
@@ -202,8 +223,10 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(figures, f, indent=1)
+    for r, which in (storm_figures or {}).get('missed', []):
+        print(f'  FAILURE storm round {r}: the {which} good frame was not answered')
     failed = figures['failures'] or figures['crashes'] or figures['exit_status'] != 0 \
-        or figures['tracebacks_in_log']
+        or figures['tracebacks_in_log'] or (storm_figures or {}).get('missed')
     return 1 if failed else 0
 
 

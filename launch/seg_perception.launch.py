@@ -38,8 +38,9 @@ def generate_launch_description():
                               description='the camera\'s sensor_msgs/CameraInfo topic'),
         DeclareLaunchArgument('model', default_value='',
                               description='model manifest, model file or name; empty: the shipped default'),
-        DeclareLaunchArgument('backend', default_value='onnxruntime',
-                              description='inference backend: onnxruntime, torch or tensorrt'),
+        DeclareLaunchArgument('backend', default_value='auto',
+                              description='inference backend: auto (tensorrt, else openvino, else onnxruntime), '
+                                          'onnxruntime, openvino, torch or tensorrt'),
         DeclareLaunchArgument('fallback_backend', default_value='none',
                               description='backend to run on when backend cannot run here: none (refuse to '
                                           'start), onnxruntime or torch'),

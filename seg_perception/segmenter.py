@@ -1,6 +1,6 @@
 """Segmenter: pre-processing -> backend -> post-processing, the only path from pixels to labels.
 
->>> seg = Segmenter.default()                  # the shipped model on ONNX Runtime
+>>> seg = Segmenter.default()                  # the shipped model on the backend auto picks
 >>> out = seg.segment(rgb)                     # rgb: H x W x 3 uint8, any size
 >>> out.labels.shape == rgb.shape[:2]
 True
@@ -132,8 +132,13 @@ class Segmenter:
         self.aspect = check_aspect(aspect)          # replaced whole too; each frame reads it once
 
     @classmethod
-    def default(cls, backend: str = 'onnxruntime', **options) -> 'Segmenter':
-        """The shipped default model on ``backend``."""
+    def default(cls, backend: str = 'auto', **options) -> 'Segmenter':
+        """The shipped default model on ``backend``.
+
+        ``auto``: tensorrt on a GPU with an engine, else openvino where installed, else onnxruntime
+        (seg_perception.backends.auto; ``segmenter.backend.selection`` says which and why). Labels on openvino bf16
+        are 99.8% those of onnxruntime; name ``backend='onnxruntime'`` where the exact labels matter.
+        """
         return cls.from_model(None, backend=backend, **options)
 
     @classmethod

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from seg_perception import backends
-from seg_perception.backends import BackendUnavailable, create_with_fallback
+from seg_perception.backends import BackendUnavailable, auto, create_with_fallback
 from seg_perception.model_files import ModelFiles
 from seg_perception.segmenter import Segmenter
 from seg_perception.tensorrt.files import EngineFacts, EngineStale, Platform, engine_name, onnx_sha256, write_engine
@@ -284,6 +284,114 @@ def test_stale_engine_with_a_fallback_runs_the_fallback_and_says_why(model, fake
     write_fake_engine(model, str(tmp_path), trt_version='8.6.1')
     backend, warning = create_with_fallback('tensorrt', model, fallback='onnxruntime', engine_dir=str(tmp_path))
     assert backend.name == 'onnxruntime' and 'built with TensorRT 8.6.1' in warning
+
+
+# -- backend auto: tensorrt on a GPU with an engine, else openvino where installed, else onnxruntime -------------------
+
+def test_auto_takes_tensorrt_on_a_gpu_with_an_engine_and_says_why(model, fake_gpu, tmp_path):
+    write_fake_engine(model, str(tmp_path))
+    assert auto.tensorrt_check(model, precision='fp16', engine_dir=str(tmp_path)) is None
+    backend = backends.create('auto', model, precision='fp16', engine_dir=str(tmp_path), threads=1,
+                              inference_precision='auto', max_batch=1)
+    assert backend.name == 'tensorrt' and backend.selection == 'auto chose tensorrt: NVIDIA GPU, engine found (fp16)'
+    np.testing.assert_array_equal(backend.infer(frames(1))[0],
+                                  backends.create('onnxruntime', model, threads=1).infer(frames(1))[0])
+
+
+def test_auto_passes_over_a_gpu_without_an_engine_saying_how_to_build_one(model, fake_gpu, tmp_path):
+    why = auto.tensorrt_check(model, precision='fp16', engine_dir=str(tmp_path))
+    assert why.startswith('Fake H100 found but no engine built yet') and 'build-engine' in why
+    write_fake_engine(model, str(tmp_path), trt_version='10.0.1')       # an engine, but for another TensorRT
+    assert 'no engine matches' in auto.tensorrt_check(model, precision='fp16', engine_dir=str(tmp_path))
+    choice = auto.choose(model, checks={'openvino': lambda **_: (None, 'OpenVINO not installed')},
+                         precision='fp16', engine_dir=str(tmp_path))
+    assert choice.name == 'onnxruntime' and choice.passed_over[0][0] == 'tensorrt'
+    # engine_rebuild auto builds the engine at the start: the GPU is taken
+    assert auto.tensorrt_check(model, engine_rebuild='auto', engine_dir=str(tmp_path)) is None
+
+
+def test_auto_order_and_the_reasons_it_gives():
+    def checks(tensorrt, openvino):
+        return {'tensorrt': lambda model, **_: tensorrt, 'openvino': lambda **_: openvino}
+
+    on_gpu = auto.choose(None, checks(None, ('OpenVINO 2026.4.1, CPU with AMX -> bf16', '')))
+    assert on_gpu.name == 'tensorrt' and on_gpu.passed_over == []
+    on_cpu = auto.choose(None, checks('TensorRT not installed', ('OpenVINO 2026.4.1, CPU with AMX -> bf16', '')))
+    assert on_cpu.reason() == ('auto chose openvino: OpenVINO 2026.4.1, CPU with AMX -> bf16; passed over tensorrt: '
+                               'TensorRT not installed')
+    plain = auto.choose(None, checks('no CUDA GPU found', (None, 'OpenVINO not installed')))
+    assert plain.reason() == ('auto chose onnxruntime: the base install\'s engine; passed over tensorrt: no CUDA GPU '
+                              'found; openvino: OpenVINO not installed')
+
+
+def test_auto_falls_through_when_the_chosen_backend_cannot_start(model):
+    built = []
+
+    def build(name, model_files, **options):
+        built.append(name)
+        if name == 'openvino':
+            raise BackendUnavailable('cannot compile the model for a batch of 1 on the CPU')
+        return backends.create(name, model_files, **options)
+
+    checks = {'tensorrt': lambda model, **_: 'TensorRT not installed',
+              'openvino': lambda **_: ('OpenVINO 2026.4.1, CPU with AMX -> bf16', '')}
+    backend = auto.create_auto(model, checks=checks, build=build, threads=1)
+    assert built == ['openvino', 'onnxruntime'] and backend.name == 'onnxruntime'
+    assert backend.selection.startswith('auto chose onnxruntime: ')
+    assert 'openvino: could not start: cannot compile the model' in backend.selection
+
+
+@pytest.mark.parametrize('flags, capabilities, case, precision', [
+    ({'avx512f', 'amx_bf16', 'amx_tile', 'avx512_bf16'}, ('FP32', 'BF16'), 'CPU with AMX', 'bf16'),
+    ({'avx512f', 'avx512_bf16'}, ('FP32', 'BF16'), 'CPU with AVX-512 BF16 (no AMX)', 'bf16'),
+    ({'avx2', 'avx_vnni'}, ('FP32',), 'CPU without bf16, with VNNI', 'f32'),
+    ({'avx2'}, ('FP32',), 'CPU without bf16 or VNNI', 'f32'),
+    (None, ('FP32', 'BF16'), 'CPU with bf16', 'bf16'),
+    (None, ('FP32',), 'CPU without bf16', 'f32'),
+])
+def test_the_cpu_case_auto_reports(flags, capabilities, case, precision):
+    said, runs = auto.cpu_case(flags, capabilities)
+    assert said.startswith(case) and runs == precision
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    (tmp_path / 'cpuinfo').write_text('processor\t: 0\nflags\t\t: fpu avx2 amx_bf16\n')
+    assert auto.cpu_flags(str(tmp_path / 'cpuinfo')) == {'fpu', 'avx2', 'amx_bf16'}
+    assert auto.cpu_flags(str(tmp_path / 'missing')) is None
+
+
+@needs_no_tensorrt
+def test_auto_without_openvino_runs_onnxruntime_and_says_what_openvino_would_give(model, monkeypatch):
+    monkeypatch.setitem(sys.modules, 'openvino', None)      # import openvino raises ModuleNotFoundError
+    monkeypatch.setattr(auto, 'cpu_flags', lambda: frozenset({'amx_bf16', 'avx512_bf16'}))
+    backend = backends.create('auto', model, threads=1)
+    assert backend.name == 'onnxruntime'
+    assert backend.selection == ('auto chose onnxruntime: the base install\'s engine; passed over tensorrt: TensorRT '
+                                 'not installed; openvino: OpenVINO not installed (this is a CPU with AMX: pip '
+                                 'install openvino runs it in bf16, 2-3x ONNX Runtime)')
+    monkeypatch.setattr(auto, 'cpu_flags', lambda: frozenset({'avx2'}))
+    assert auto.openvino_check() == (None, 'OpenVINO not installed')
+
+
+@needs_no_tensorrt
+def test_auto_takes_openvino_where_it_is_installed_with_labels_as_onnxruntime(model, tmp_path, rgb_frame):
+    ov = pytest.importorskip('openvino')
+    seg = Segmenter.from_model(model.manifest_path, backend='auto', threads=1, engine_dir=str(tmp_path))
+    case, precision = auto.cpu_case(auto.cpu_flags(), ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES'))
+    assert seg.backend.name == 'openvino' and seg.backend.precision == precision
+    assert seg.backend.selection == (f'auto chose openvino: OpenVINO {ov.__version__.split("-")[0]}, {case} -> '
+                                     f'{precision}; passed over tensorrt: TensorRT not installed')
+    reference = Segmenter.from_model(model.manifest_path, backend='onnxruntime', threads=1)
+    assert (seg.segment(rgb_frame).labels == reference.segment(rgb_frame).labels).mean() >= 0.99
+
+
+def test_segmenter_default_and_the_node_default_to_auto():
+    import inspect
+
+    assert inspect.signature(Segmenter.default).parameters['backend'].default == 'auto'
+    assert backends.choices()[0] == 'auto' and 'auto' not in backends.names()
+    with pytest.raises(ValueError, match='fallback backend auto'):
+        create_with_fallback('onnxruntime', None, fallback='auto')
 
 
 # -- the torch backend's GPU options on the CPU ---------------------------------------------------------------------

@@ -157,13 +157,17 @@ def test_bench_interleaves_the_backends_with_speed_up_and_label_agreement(tiny_m
     from seg_perception.cli import main
 
     monkeypatch.setenv('SEG_PERCEPTION_ENGINE_DIR', str(tmp_path))
-    assert main(['bench', '--model', str(tiny_model), '--backends', 'onnxruntime', 'openvino:f32', '--threads', '1',
-                 '--sizes', '160x120', '--frames', '3', '--warmup', '1']) == 0
+    same_model = f'onnxruntime@{tiny_model}'        # a model of its own (here the same one)
+    assert main(['bench', '--model', str(tiny_model), '--backends', 'onnxruntime', 'openvino:f32', same_model, 'auto',
+                 '--threads', '1', '--sizes', '160x120', '--frames', '3', '--warmup', '1']) == 0
     out = capsys.readouterr().out
-    assert '# onnxruntime: onnxruntime cpu (1 threads)' in out and '# openvino:f32: openvino cpu f32' in out
+    assert f'# onnxruntime: tiny ({tiny_model}) on onnxruntime cpu (1 threads)' in out
+    assert f'# openvino:f32: tiny ({tiny_model}) on openvino cpu f32' in out
+    assert '# backend auto chose openvino: OpenVINO ' in out       # TensorRT is not installed where this runs
     rows = [line.split(' | ') for line in out.splitlines() if line.startswith('| 160x120 |')]
-    assert [row[1] for row in rows] == ['onnxruntime', 'openvino:f32']
+    assert [row[1] for row in rows] == ['onnxruntime', 'openvino:f32', same_model, 'auto']
     assert rows[0][4] == '1.00' and rows[0][6] == '100.00% |' and rows[1][6] == '100.00% |'
+    assert rows[2][6] == '100.00% |'
 
 
 def test_bench_refuses_a_precision_the_backend_does_not_take(tiny_model, capsys):
@@ -211,3 +215,66 @@ def test_int8_runs_an_already_quantised_model(int8_model, tmp_path):
     expected = backends.create('onnxruntime', int8_model, threads=1).infer(batch)[0]
     agreement = (backend.infer(batch)[0] == expected).mean()
     assert agreement >= 0.95, agreement     # two int8 engines round differently near class boundaries
+
+
+# -- benchmarks/openvino_int8.py: NNCF quantisation behind the accuracy gate -----------------------------------------
+
+def load_int8_script():
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), '..', 'benchmarks', 'openvino_int8.py')
+    spec = importlib.util.spec_from_file_location('openvino_int8_script', path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_the_int8_gate_names_each_gate_that_fails():
+    script = load_int8_script()
+    good = {'labels_equal': 0.9962, 'miou_float32_onnxruntime': 76.67, 'miou_int8_openvino': 76.45}
+    assert script.gate_failures(good) == []
+    assert script.gate_failures({**good, 'labels_equal': 0.994}) == [
+        'labels equal to float32 on 99.40% of CamVid val pixels, the gate is 99.5%']
+    (failure,) = script.gate_failures({**good, 'miou_int8_openvino': 76.3})
+    assert failure == 'val mIoU 76.30 is 0.37 points below float32\'s 76.67, the gate is 0.3'
+
+
+def test_the_int8_script_quantises_with_nncf_and_writes_nothing_unless_the_gate_passes(tiny_model, tmp_path):
+    pytest.importorskip('nncf')
+    from seg_perception import datasets
+
+    script = load_int8_script()
+    camvid = tmp_path / 'camvid'
+    scenes = datasets.rendered_scenes(6, seed=3, height=72, width=96)
+    for split, indices in (('train', range(4)), ('val', range(4, 6))):
+        (camvid / split).mkdir(parents=True)
+        (camvid / f'{split}annot').mkdir()
+        lines = []
+        for i in indices:
+            cv2.imwrite(str(camvid / split / f'f{i}.png'), scenes.images[i][:, :, ::-1])
+            cv2.imwrite(str(camvid / f'{split}annot' / f'f{i}.png'), scenes.labels[i])
+            lines.append(f'{split}/f{i}.png {split}annot/f{i}.png')
+        (camvid / f'{split}.txt').write_text('\n'.join(lines) + '\n')
+    args = [str(tiny_model), '--camvid', str(camvid), '--calib-images', str(camvid / 'train'), '--calib-frames', '4',
+            '--threads', '1', '--out', str(tmp_path / 'out')]
+    rc = script.main(args)
+    assert rc in (0, 1) and (tmp_path / 'out' / 'tiny_int8.json').exists() == (rc == 0)
+    if rc == 0:     # passed: the model written runs on the openvino backend at int8
+        written = ModelFiles.load(str(tmp_path / 'out' / 'tiny_int8.json'))
+        assert written.name == 'tiny_int8' and written.manifest['quantisation']['gate']['gate'] == 'passed'
+        assert make(written, tmp_path / 'cache', inference_precision='int8').precision == 'int8'
+    # what nncf writes is a graph of int8 QuantizeLinear/DequantizeLinear pairs that the backend runs at int8
+    from seg_perception.export import write_manifest
+
+    tiny = ModelFiles.load(str(tiny_model))
+    done = script.quantise(tiny.path('onnx'), list(frames(4, seed=30)), str(tmp_path / 'q.onnx'), 4)
+    assert done['quantize_linear_ops'] > 0 and done['dequantize_linear_ops'] >= done['quantize_linear_ops']
+    write_manifest(str(tmp_path / 'q.json'), name='q', architecture='tiny', arch_kwargs={}, classes=tiny.classes,
+                   input_hw=tuple(tiny.input_hw), mean=tiny.mean_std[0], std=tiny.mean_std[1], files={'onnx': 'q.onnx'})
+    assert make(ModelFiles.load(str(tmp_path / 'q.json')), tmp_path / 'cache', inference_precision='int8').precision \
+        == 'int8'
+    # a gate on part of val refuses whatever the figures, and says why
+    assert script.main(args[:-1] + [str(tmp_path / 'limited'), '--limit', '1']) == 1
+    assert not (tmp_path / 'limited').exists()
+    assert script.main([str(tiny_model), '--camvid', str(camvid), '--out', str(tmp_path / 'x'),
+                        '--calib-images', str(tmp_path / 'missing')]) == 2

@@ -14,7 +14,7 @@ from seg_perception.ros.demo import SAMPLE_DIR
 
 @pytest.fixture(scope='module')
 def onnx_segmenter():
-    return Segmenter.default(threads=2)
+    return Segmenter.default(backend='onnxruntime', threads=2)
 
 
 def _sample(index):

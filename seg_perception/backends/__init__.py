@@ -2,7 +2,8 @@
 
 Every backend runs the same deployable graph (see :mod:`seg_perception.export`): the ONNX file for
 ``onnxruntime``, ``openvino`` and ``tensorrt``, the same network's torch weights for ``torch``. ``create`` is the only
-constructor the rest of the package uses; a missing runtime fails here, with what to install.
+constructor the rest of the package uses; a missing runtime fails here, with what to install. ``auto`` (the default
+of the node and of ``Segmenter.default()``) picks one of them for the machine (:mod:`seg_perception.backends.auto`).
 """
 
 import importlib
@@ -26,6 +27,7 @@ class Backend:
 
     name = 'base'
     device = 'cpu'
+    selection = ''      # with backend auto: what it chose and why (backends.auto.Choice.reason)
 
     def infer(self, images: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Run the network on a batch of network-sized uint8 RGB images."""
@@ -45,26 +47,42 @@ _BACKENDS: Dict[str, Tuple[str, str]] = {
 }
 
 
+AUTO = 'auto'
+
+
 def names():
-    """Backend names accepted by :func:`create`."""
+    """Every backend's name: what :func:`create` takes, besides ``auto``."""
     return sorted(_BACKENDS)
+
+
+def choices():
+    """Every name :func:`create` takes: ``auto`` and the backends."""
+    return (AUTO,) + tuple(names())
 
 
 def backend_class(name: str) -> type:
     """The Backend subclass registered as ``name`` (ValueError for an unknown name)."""
     if name not in _BACKENDS:
-        raise ValueError(f'unknown backend {name!r}; choose one of {", ".join(names())}')
+        raise ValueError(f'unknown backend {name!r}; choose one of {", ".join(choices())}')
     module, cls = _BACKENDS[name]
     return getattr(importlib.import_module(f'{__name__}.{module}'), cls)
 
 
 def create(name: str, model: ModelFiles, **options) -> Backend:
-    """Build backend ``name`` for ``model``; BackendUnavailable says what is missing and how to install it."""
+    """Build backend ``name`` for ``model``; BackendUnavailable says what is missing and how to install it.
+
+    ``auto``: the backend :func:`seg_perception.backends.auto.choose` takes here, its ``selection`` saying why; it
+    takes every backend's options and passes each backend its own.
+    """
+    if name == AUTO:    # imported by name, as the backends are: seg_perception.backends.auto imports this module
+        return importlib.import_module(f'{__name__}.auto').create_auto(model, **options)
     return backend_class(name)(model, **options)
 
 
 def options_for(name: str, options: Dict) -> Dict:
     """The subset of ``options`` that backend ``name``'s constructor takes (the others belong to other backends)."""
+    if name == AUTO:
+        return dict(options)
     parameters = inspect.signature(backend_class(name).__init__).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return dict(options)
@@ -86,6 +104,8 @@ def create_with_fallback(name: str, model: ModelFiles, fallback: Optional[str] =
     if fallback == name:
         raise ValueError(f'fallback backend {fallback!r} is the backend itself; choose another of '
                          f'{", ".join(n for n in names() if n != name)} or none')
+    if fallback == AUTO:
+        raise ValueError('fallback backend auto: the fallback is one backend; set backend to auto instead')
     backend_class(fallback)     # an unknown fallback is a configuration error even when it is never needed
     try:
         return create(name, model, **options_for(name, options)), ''

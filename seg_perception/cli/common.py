@@ -36,9 +36,10 @@ def add_model_args(parser) -> None:
     from ..framing import ASPECTS, DEFAULT_ASPECT
 
     parser.add_argument('--model', default=None, help='model manifest/.onnx/.pt path or name (default: shipped)')
-    parser.add_argument('--backend', default='onnxruntime', choices=backends.names(),
-                        help='inference backend (openvino needs OpenVINO; torch PyTorch; tensorrt TensorRT 10, '
-                             'pycuda and a GPU)')
+    parser.add_argument('--backend', default='onnxruntime', choices=backends.choices(),
+                        help='inference backend (auto: the node\'s default, tensorrt, else openvino where '
+                             'installed, else onnxruntime; openvino needs OpenVINO; torch PyTorch; tensorrt '
+                             'TensorRT 10, pycuda and a GPU)')
     parser.add_argument('--threads', type=int, default=0, help='CPU threads for the backend (0 = all cores)')
     parser.add_argument('--inference-precision', default='auto', choices=('auto', 'f32', 'bf16', 'int8'),
                         help='openvino backend: auto (bf16 on CPUs with AMX, else f32), f32, bf16, or int8 for an '
@@ -52,11 +53,12 @@ def add_model_args(parser) -> None:
                              f'batch), letterbox (kept, padded) or squash (stretched); default {DEFAULT_ASPECT}')
 
 
-def make_segmenter(args, backend=None, precision=None):
+def make_segmenter(args, backend=None, precision=None, model=None):
     """The Segmenter that the model options (and a command's ``--set`` check settings, if any) ask for.
 
     ``backend`` (default ``args.backend``) and ``precision`` (default: --inference-precision for openvino, the
-    backend's own default for tensorrt) let a command build several from one set of options.
+    backend's own default for tensorrt) let a command build several from one set of options; so does ``model``
+    (default ``args.model``).
     """
     from .. import backends
     from ..framing import DEFAULT_ASPECT
@@ -73,7 +75,7 @@ def make_segmenter(args, backend=None, precision=None):
         ego_mask = EgoMask(getattr(args, 'ego_mask', '') or '')
     except ValueError as e:
         raise CommandError(f'--ego-mask: {e}') from None
-    return Segmenter.from_model(args.model, backend=backend, safety=safety_config(getattr(args, 'set', None)),
+    return Segmenter.from_model(model or args.model, backend=backend, safety=safety_config(getattr(args, 'set', None)),
                                 ego_mask=ego_mask, aspect=getattr(args, 'aspect', None) or DEFAULT_ASPECT,
                                 **backends.options_for(backend, options))
 

@@ -21,8 +21,9 @@ def add_parser(sub) -> None:
                                    'example:\n  seg-perception demo --out out')
     p.add_argument('--out', default='out', help='output folder')
     p.add_argument('--model', default=None, help='model for the node (default: shipped)')
-    p.add_argument('--backend', default='onnxruntime', choices=backends.names(),
-                   help='the node\'s backend parameter (torch needs PyTorch; tensorrt TensorRT 10 and a GPU)')
+    p.add_argument('--backend', default='auto', choices=backends.choices(),
+                   help='the node\'s backend parameter (default auto: tensorrt, else openvino where installed, else '
+                        'onnxruntime; torch needs PyTorch; tensorrt TensorRT 10 and a GPU)')
     p.add_argument('--rate', type=float, default=5.0, help='camera frame rate in Hz')
     p.add_argument('--loops', type=int, default=1, help='times to play the sequence')
     p.set_defaults(func=cmd_demo)

@@ -7,7 +7,9 @@ message names the field, what was expected and what arrived.
 Nothing is allocated for an image before its claimed size has been checked: a raw image's width x height
 against ``max_pixels`` and its data length, a compressed image's width x height read from its file header
 (JPEG SOF, PNG IHDR) before decoding, so that a small file claiming 60000 x 60000 pixels (a decompression
-bomb) is refused without decoding it.
+bomb) is refused without decoding it. :func:`check_message` runs every check that needs no decoding (encoding
+or format, sizes, data length, the file header and the pixel limit): the node's subscription callback runs it,
+so that a malformed message never takes the one-slot holder's place of a good frame (seg_perception.ros.streams).
 """
 
 import array
@@ -46,12 +48,41 @@ def message_to_rgb(msg, max_pixels: int = 0) -> np.ndarray:
     return check_rgb(convert(msg, max_pixels=max_pixels))
 
 
+def check_message(msg, max_pixels: int = 0) -> None:
+    """InputError if :func:`message_to_rgb` would refuse ``msg`` for what it can tell without decoding a pixel.
+
+    Cheap: no copy of the data, no decoding (a compressed file's header and chunk lengths are read in place). A
+    message this lets through may still fail to decode; one it refuses, message_to_rgb refuses with the same
+    message (the image too small to segment: with check_rgb's).
+    """
+    if isinstance(msg, CompressedImage):
+        _, kind, width, height, where = _checked_compressed(msg, max_pixels)
+        where = f'{where}: {kind} header'
+    else:
+        _checked_image(msg, max_pixels)
+        width, height, where = msg.width, msg.height, f'image {msg.width}x{msg.height} {msg.encoding}'
+    if width < 2 or height < 2:
+        raise InputError(f'{where}: image too small to segment: {width} x {height}')
+
+
 def image_to_rgb(msg: Image, max_pixels: int = 0) -> np.ndarray:
     """H x W x 3 uint8 RGB copy of a ``sensor_msgs/Image`` (rgb8, bgr8, rgba8, bgra8 or mono8).
 
     Row padding (``step`` larger than ``width * channels``) is dropped; ``is_bigendian`` does not matter for
     8-bit encodings. Images of more than ``max_pixels`` pixels are refused (0: no limit).
     """
+    data, channels, to_rgb = _checked_image(msg, max_pixels)
+    width, height, step = msg.width, msg.height, msg.step
+    row_bytes = width * channels
+    pixels = data.reshape(height, step)[:, :row_bytes].reshape(height, width, channels)
+    if to_rgb is None:
+        return pixels.copy()
+    # OpenCV reads the padded rows in place through their strides; the result is a new contiguous array
+    return cv2.cvtColor(pixels, to_rgb)
+
+
+def _checked_image(msg: Image, max_pixels: int):
+    """(data as uint8, channels, OpenCV conversion) of an Image whose fields are consistent; else InputError."""
     width, height, step, encoding = msg.width, msg.height, msg.step, msg.encoding
     where = f'image {width}x{height} {encoding}'
     if encoding not in IMAGE_ENCODINGS:
@@ -67,11 +98,7 @@ def image_to_rgb(msg: Image, max_pixels: int = 0) -> np.ndarray:
     data = _as_uint8(msg.data)
     if data.size != step * height:
         raise InputError(f'{where}: data has {data.size} bytes, expected step*height = {step * height}')
-    pixels = data.reshape(height, step)[:, :row_bytes].reshape(height, width, channels)
-    if to_rgb is None:
-        return pixels.copy()
-    # OpenCV reads the padded rows in place through their strides; the result is a new contiguous array
-    return cv2.cvtColor(pixels, to_rgb)
+    return data, channels, to_rgb
 
 
 def compressed_to_rgb(msg: CompressedImage, max_pixels: int = 0) -> np.ndarray:
@@ -82,12 +109,21 @@ def compressed_to_rgb(msg: CompressedImage, max_pixels: int = 0) -> np.ndarray:
     header must give the size, and files of more than ``max_pixels`` pixels are refused before decoding
     (0: no limit).
     """
+    data, kind, _, _, where = _checked_compressed(msg, max_pixels)
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f'{where}: cannot decode {kind} payload of {data.size} bytes')
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _checked_compressed(msg: CompressedImage, max_pixels: int):
+    """(data as uint8, 'jpeg' or 'png', width, height, where) of a payload whose header is sound; else InputError."""
     kind = compressed_kind(msg.format)
     data = _as_uint8(msg.data)
     where = f'compressed image (format {msg.format!r})'
     if data.size == 0:
         raise InputError(f'{where}: data is empty, expected a {kind} payload')
-    payload = data.tobytes()
+    payload = memoryview(data)      # read in place: no copy of a payload that may be megabytes
     try:
         kind, width, height = compressed_size(payload)
         if kind == 'png':
@@ -99,10 +135,7 @@ def compressed_to_rgb(msg: CompressedImage, max_pixels: int = 0) -> np.ndarray:
         # libjpeg "decodes" a truncated file into a grey-filled image with only a warning: refuse it here
         raise InputError(f'{where}: cannot decode jpeg payload of {data.size} bytes: it is truncated (no '
                          f'end-of-image marker)')
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise InputError(f'{where}: cannot decode {kind} payload of {data.size} bytes')
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return data, kind, width, height, where
 
 
 def check_pixels(where: str, width: int, height: int, max_pixels: int):
@@ -120,12 +153,13 @@ def compressed_size(head: bytes):
     spec 5.2, 11.2.2). Zero sizes are refused (a JPEG height of 0 defers it to a DNL marker, which OpenCV
     does not read).
     """
-    if head.startswith(_PNG_SIGNATURE):
-        if len(head) < 24 or head[12:16] != b'IHDR':
+    start = bytes(head[:len(_PNG_SIGNATURE)])      # ``head``: bytes, or a memoryview of the payload
+    if start.startswith(_PNG_SIGNATURE):
+        if len(head) < 24 or bytes(head[12:16]) != b'IHDR':
             raise ValueError('the png signature is not followed by an IHDR chunk')
         width, height = int.from_bytes(head[16:20], 'big'), int.from_bytes(head[20:24], 'big')
         kind = 'png'
-    elif head.startswith(_JPEG_START):
+    elif start.startswith(_JPEG_START):
         width, height = _jpeg_frame_size(head)
         kind = 'jpeg'
     else:
@@ -146,7 +180,7 @@ def check_png_chunks(payload: bytes):
     at = len(_PNG_SIGNATURE)
     while at + 12 <= len(payload):
         length = int.from_bytes(payload[at:at + 4], 'big')
-        chunk = payload[at + 4:at + 8].decode('latin-1')
+        chunk = bytes(payload[at + 4:at + 8]).decode('latin-1')
         left = len(payload) - at - 12
         if length > min(left, 2 ** 31 - 1):
             raise ValueError(f'png chunk {chunk!r} at byte {at} claims {length} bytes of data but only {left} '

@@ -29,7 +29,7 @@ def sample_frames(folder: str = SAMPLE_DIR) -> List[np.ndarray]:
     return [cv2.imread(p, cv2.IMREAD_COLOR)[:, :, ::-1].copy() for p in paths]
 
 
-def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'onnxruntime', rate_hz: float = 5.0,
+def run_demo(out: str = 'out', model: Optional[str] = None, backend: str = 'auto', rate_hz: float = 5.0,
              loops: int = 1, start_timeout_s: float = 60.0, max_frames: int = 0) -> int:
     """Run the demo; returns 0 when the node answered frames (dropping some under load is by design)."""
     from .conversions import array_to_image

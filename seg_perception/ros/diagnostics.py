@@ -54,6 +54,7 @@ class Report(NamedTuple):
     per_camera: Dict[str, Counter]  # camera label -> its received and processed counts
     degraded: dict                  # as not_degraded(): latest, frames, since_status, reasons, stamps (ns)
     ego_mask: str = 'none'          # the ego mask of each camera (EgoMask.describe), 'none' without one
+    selection: str = ''             # backend auto: what it chose and why (Backend.selection); '' otherwise
 
 
 def health(counts: Counter, recent: Counter, last_error: str, input_topics: Sequence[str]) -> Tuple[int, str]:
@@ -118,6 +119,7 @@ def status_values(report: Report) -> List[Tuple[str, str]]:
     values = [
         ('backend', report.backend),
         ('backend fallback', fallback or 'none'),
+        ('backend selection', report.selection or 'as set (backend parameter)'),
         ('model', f'{model.name} ({model.manifest_path})'),
         ('model sha256', ', '.join(f'{role} {digest[:12]}' for role, digest in
                                    sorted(model.manifest['sha256'].items()))),

@@ -7,19 +7,26 @@ encodings, wrong steps, truncations, lying dimensions (zero, -1 and other negati
 huge), big-endian flags, random bytes as jpeg and png, truncated and bit-flipped real jpeg/png files,
 decompression bombs (small files whose header claims 60000 x 60000 pixels), empty and oversized compressed
 payloads, and stamps and frame_ids that are garbage.
+
+:func:`storm` is the other test: good frames in pairs, the second waiting in the node's one-slot holder while
+the first is segmented, and malformed messages on both transports at full rate around them; every good frame
+must be answered (the node has time for both of a pair: nothing newer and good replaces the second).
 """
 
 import array
 import random
 import struct
+import time
 import zlib
+from typing import Dict, List, Optional
 
 import cv2
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from .conversions import IMAGE_ENCODINGS
+from .conversions import IMAGE_ENCODINGS, check_message
+from ..segmenter import InputError
 
 UNSUPPORTED_ENCODINGS = ('yuv422', 'bayer_rggb8', '16UC1', '32FC1', 'rgb16', 'bgr16', 'mono16', '8UC3', '',
                          'RGB8', 'rgb8 ', 'jpeg')
@@ -42,12 +49,17 @@ def synthetic_rgb(rng: random.Random, height: int, width: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def good_frame(seed: int, header: Header):
-    """A valid Image (rgb8, bgr8, mono8 ...) or CompressedImage (jpeg, png) of a random size, from ``seed``."""
+def good_frame(seed: int, header: Header, compressed_transport: Optional[bool] = None):
+    """A valid Image (rgb8, bgr8, mono8 ...) or CompressedImage (jpeg, png) of a random size, from ``seed``.
+
+    ``compressed_transport``: True for a CompressedImage, False for an Image, None (default) either.
+    """
     rng = random.Random(seed)
     height, width = rng.choice(((48, 64), (120, 160), (240, 320), (600, 800), (37, 53)))
     rgb = synthetic_rgb(rng, height, width)
-    kind = rng.choice(tuple(IMAGE_ENCODINGS) + ('jpeg', 'png'))
+    kinds = {None: tuple(IMAGE_ENCODINGS) + ('jpeg', 'png'), True: ('jpeg', 'png'),
+             False: tuple(IMAGE_ENCODINGS)}[compressed_transport]
+    kind = rng.choice(kinds)
     if kind in ('jpeg', 'png'):
         return compressed(header, encode(rgb, kind), f'rgb8; {kind} compressed bgr8')
     return raw_image(header, rgb, kind)
@@ -176,3 +188,79 @@ def malformed(seed: int):
         payload += np.random.default_rng(seed).integers(0, 256, size - len(payload), np.uint8).tobytes()
         return case, compressed(header, payload, image_format)
     return case, compressed(header, real, rng.choice(UNSUPPORTED_FORMATS))
+
+
+# -- the storm: good frames among malformed messages at full rate on both transports -------------------------------
+
+def storm_pool(seeds, max_pixels: int, max_bytes: int = 2 ** 20) -> Dict[str, List]:
+    """Malformed messages that the node's cheap checks refuse, by transport ('raw', 'compressed').
+
+    From ``malformed(seed)`` for each of ``seeds``: those that conversions.check_message refuses with
+    ``max_pixels`` and whose data is at most ``max_bytes`` (the megabytes-long payloads would measure the
+    link, not the node). The rest (bit-flipped files that still parse, valid 8-bit big-endian images) are frames
+    the node rightly takes into its holder and tries to decode.
+    """
+    pool = {'raw': [], 'compressed': []}
+    for seed in seeds:
+        _, msg = malformed(seed)
+        if len(msg.data) > max_bytes:
+            continue
+        try:
+            check_message(msg, max_pixels)
+        except InputError:
+            pool['compressed' if isinstance(msg, CompressedImage) else 'raw'].append(msg)
+    return pool
+
+
+def storm(probe, rounds: int, seed: int, pool: Dict[str, List], answer_timeout_s: float = 20.0,
+          burst: int = 20, settle_s: float = 0.1, node=None) -> dict:
+    """Good frames in pairs among malformed messages from ``pool`` at full rate; the figures as a dict.
+
+    Each round: ``burst`` malformed messages on each transport, delivered; the first good frame, delivered and
+    ``settle_s`` for the node to take it (its input queue holds one message) and its worker to start on it; the
+    second good frame on the same transport (raw and compressed in turn, round by round); then malformed messages
+    back to back on the other transport until both are answered (or ``answer_timeout_s``). The node has time for
+    both (nothing newer and good replaces the second), so ``answered`` must equal ``good``; a malformed message that
+    took the holder's slot would leave the second unanswered. The first is lost only if the node's executor took
+    longer than ``settle_s`` to take it from its input queue (the second then replaces it there). ``probe``: a
+    seg_perception.ros.probe.Probe with ``compressed=True``; ``node``: its NodeProcess, to stop waiting when it has
+    exited. ``missed`` lists (round, which good frame) of those not answered.
+    """
+    figures = dict(rounds=rounds, good=0, answered=0, malformed_sent=0, at_full_rate=0, missed=[], storm_s=0.0)
+    if not pool['raw'] or not pool['compressed']:
+        raise ValueError('storm: the pool needs malformed messages of both transports')
+    at = {'raw': 0, 'compressed': 0}
+
+    def send_malformed(transport):
+        msgs = pool[transport]
+        probe.send(msgs[at[transport] % len(msgs)])
+        at[transport] += 1
+        figures['malformed_sent'] += 1
+
+    for r in range(rounds):
+        for transport in ('raw', 'compressed') * burst:
+            send_malformed(transport)
+        probe.wait_for_delivery()
+        second_compressed = bool(r % 2)
+        first = probe.send(good_frame(seed + 2 * r, probe.header(), compressed_transport=second_compressed))
+        probe.wait_for_delivery()
+        time.sleep(settle_s)
+        second = probe.send(good_frame(seed + 2 * r + 1, probe.header(), compressed_transport=second_compressed))
+        other = 'raw' if second_compressed else 'compressed'
+        start = time.monotonic()
+        deadline = start + answer_timeout_s
+        while time.monotonic() < deadline and not probe.wait_for_answers([first, second], timeout_s=0.0):
+            if node is not None and not node.running:
+                break
+            send_malformed(other)
+            figures['at_full_rate'] += 1
+        figures['storm_s'] += time.monotonic() - start
+        for which, stamp in (('first', first), ('second', second)):
+            figures['good'] += 1
+            if probe.wait_for_answers([stamp], timeout_s=0.0):
+                figures['answered'] += 1
+            else:
+                figures['missed'].append((r, which))
+    figures['storm_s'] = round(figures['storm_s'], 2)
+    figures['malformed_per_s'] = round(figures['at_full_rate'] / max(figures['storm_s'], 1e-6), 1)
+    return figures

@@ -25,7 +25,7 @@ from ..taxonomy import TAXONOMY_CLASSES
 from ..tensorrt.files import PRECISIONS, REBUILD_POLICIES
 
 RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': ReliabilityPolicy.BEST_EFFORT}
-CHOICES = {'backend': tuple(backends.names()), 'reliability': ('auto',) + tuple(RELIABILITY),
+CHOICES = {'backend': backends.choices(), 'reliability': ('auto',) + tuple(RELIABILITY),
            'crf': ('none',) + tuple(CRF_SETTINGS), 'fallback_backend': ('none',) + tuple(backends.names()),
            'engine_precision': PRECISIONS, 'openvino_precision': OPENVINO_PRECISIONS,
            'engine_rebuild': REBUILD_POLICIES, 'label_ids': ('taxonomy', 'model'), 'aspect': ASPECTS}
@@ -44,7 +44,9 @@ def parameter_declarations():
             description='model manifest (.json), model file (.onnx/.pt) or model name; empty: the shipped '
                         'default. Setting it (even to the same value) loads that model; if it cannot be '
                         'loaded the change is refused and the running model keeps serving')),
-        ('backend', 'onnxruntime', choice('inference backend', 'backend')),
+        ('backend', 'auto', choice('inference backend; auto: tensorrt on an NVIDIA GPU with an engine, else openvino '
+                                   'where it is installed, else onnxruntime (diagnostics: backend selection)',
+                                   'backend')),
         ('fallback_backend', 'none', choice('backend to run on when backend cannot run here (no TensorRT, OpenVINO, '
                                             'pycuda, GPU or PyTorch); none: refuse to start instead',
                                             'fallback_backend')),

@@ -1,8 +1,9 @@
 """The segmentation node: camera images in; class labels, a colour overlay, a safe drivable area and alarms out.
 
 Topics are relative names (``image``, ``image/compressed`` and ``camera_info`` in; ``segmentation/*`` and
-``/diagnostics`` out), each camera's under its name when ``cameras`` is set. The subscription callbacks only keep
-the newest message of each camera in a one-slot holder; one worker thread converts the newest frames, segments
+``/diagnostics`` out), each camera's under its name when ``cameras`` is set. The subscription callbacks only reject
+what is malformed (the checks that need no decoding) and keep the newest other message of each camera in a
+one-slot holder; one worker thread converts the newest frames, segments
 them in one batch through ``Segmenter.segment_cameras`` (one by one with the dense CRF) and publishes the
 results with the input's header.
 
@@ -48,7 +49,7 @@ from ..safety_config import SafetyConfig
 from ..segmenter import InputError, Segmenter
 from ..trust import TrustMonitor
 from ..taxonomy import taxonomy_lut
-from .conversions import array_to_image, freespace_to_cloud, message_to_rgb
+from .conversions import array_to_image, check_message, freespace_to_cloud, message_to_rgb
 from .diagnostics import (LATENCY_SAMPLES, LATENCY_STAGES, ErrorThrottle, Report, alarm_text, degraded_text,
                           diagnostic_status, no_alarm, not_degraded)
 from .parameters import (RELIABILITY, SAFETY_PARAMETERS, camera_names, choice_refusal, crf_refusal,
@@ -150,6 +151,8 @@ class SegNode(Node):
         model = self.segmenter.model
         self.get_logger().info(f'segmenting {", ".join(self._input_topics())} with model {model.name} '
                                f'({model.manifest_path}) on {self.segmenter.backend.describe()}')
+        if self.segmenter.backend.selection:
+            self.get_logger().info(self.segmenter.backend.selection)
         if self._served.fallback_warning:
             self.get_logger().warning(self._served.fallback_warning)
 
@@ -307,8 +310,21 @@ class SegNode(Node):
             event_callbacks=events)
 
     def _on_message(self, msg, stream: CameraStream, topic: str):
-        """Keep the newest message for the worker; runs on the executor, so it must stay this short."""
+        """Keep the newest message for the worker; runs on the executor, so it must stay this short.
+
+        A message that fails the checks needing no decoding (conversions.check_message, well under a millisecond)
+        is rejected here, before it reaches the one-slot holder, the duplicate check or the stamp checks: garbage
+        on one transport cannot replace the good frame of the other waiting there, nor pass for its duplicate.
+        """
         topic_name = stream.inputs[topic].topic_name
+        try:
+            check_message(msg, max_pixels=self._param('max_input_pixels'))
+        except InputError as e:
+            with self._lock:
+                self._counts['received'] += 1
+                stream.counts['received'] += 1
+            self._record_error('rejected', f'{topic_name}: {e}')
+            return
         now_ns = self.get_clock().now().nanoseconds
         first_frame_id_change = None
         with self._lock:
@@ -490,7 +506,8 @@ class SegNode(Node):
                 last_error=self._last_error, alarm=dict(self._alarm), horizon=self._horizon,
                 frame_id_change=self._frame_id_change, reloads=self._reloads, reload_error=self._reload_error,
                 per_camera={stream.label: stream.counts.copy() for stream in self._streams.values()},
-                degraded=dict(self._degraded), ego_mask=self._ego_text())
+                degraded=dict(self._degraded), ego_mask=self._ego_text(),
+                selection=served.segmenter.backend.selection)
             for state in (self._alarm, self._degraded):
                 state['since_status'] = 0
                 state['stamps'] = []        # replaced, not cleared: the report holds the list

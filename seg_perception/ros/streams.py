@@ -1,6 +1,7 @@
 """The node's intake: one camera's topics and state, the one-slot holder of its newest frame, and QoS matching.
 
-The subscription callbacks only hand each message to :class:`LatestFrames`, after the checks of
+The subscription callbacks only hand each message to :class:`LatestFrames`, after the checks of its fields
+(conversions.check_message: a malformed message never takes the slot of a good frame) and of
 :class:`CameraStream` (the same frame on the other transport, stamps far from the clock or out of order, a
 changed frame_id); the worker takes the newest frames from there. Nothing here creates or spins a node: the
 functions take what the node knows (its clock, its publishers' endpoint info), so they are tested without DDS.
