@@ -35,18 +35,39 @@ def measure(size, frames, rate_hz, model, backend, threads):
         images = [render_scene(i, height=h, width=w, t=0.1 * i)[0] for i in range(8)]    # while the node starts
         probe.wait_for_node(node, timeout_s=60.0)
         time.sleep(1.0)
+        started = None
         for i in range(frames + 5):
+            if i == 5:
+                started = time.monotonic()
             stamp = probe.send(array_to_image(images[i % len(images)], probe.header()))
             if i >= 5:                      # the first frames warm the backend up
                 sent.append(stamp)
             time.sleep(1.0 / rate_hz)
+        sending_s = time.monotonic() - started
         time.sleep(2.0)
     arrivals = probe.arrivals['labels']
     latency = np.array([(arrivals[s] - s) / 1e6 for s in sent if s in arrivals])
-    return {'size': size, 'sent': len(sent), 'answered': int(latency.size),
+    segment_ms = segmenter_ms(images, model, backend, threads)
+    possible = min(len(sent), int(sending_s * 1e3 / np.percentile(segment_ms, 50)))
+    half = latency.size // 2
+    return {'size': size, 'sent': len(sent), 'answered': int(latency.size), 'possible': possible,
+            'segmenter_p50_ms': float(np.percentile(segment_ms, 50)),
+            'segmenter_p99_ms': float(np.percentile(segment_ms, 99)),
+            'p50_first_half_ms': float(np.median(latency[:half])) if half else None,
+            'p50_second_half_ms': float(np.median(latency[half:])) if half else None,
             'p50_ms': float(np.percentile(latency, 50)) if latency.size else None,
             'p99_ms': float(np.percentile(latency, 99)) if latency.size else None,
             'max_ms': float(latency.max()) if latency.size else None}
+
+
+def segmenter_ms(images, model, backend, threads, rounds=3):
+    """A Segmenter's total time per frame (ms) on ``images``, after one warm-up frame."""
+    from seg_perception.segmenter import Segmenter
+
+    options = {'threads': threads} if threads else {}
+    segmenter = Segmenter.from_model(model or None, backend=backend, **options)
+    segmenter.segment(images[0])
+    return np.array([segmenter.segment(im).timings_ms['total'] for _ in range(rounds) for im in images])
 
 
 def main():
@@ -64,11 +85,19 @@ def main():
     rows = [measure(s, args.frames, args.rate, args.model, args.backend, args.threads) for s in args.sizes]
     print('# python benchmarks/node_latency.py ' + ' '.join(sys.argv[1:]))
     print(f'# backend {args.backend}, {os.cpu_count()} CPU cores, rate {args.rate:g} Hz, reliable QoS')
-    print('| input | frames sent | answered | latency p50 ms | p99 ms | max ms |')
-    print('|---|---|---|---|---|---|')
+    print('| input | frames sent | answered | possible | answered / possible | latency p50 ms | p99 ms | max ms | '
+          'p50 1st / 2nd half ms | Segmenter p50 / p99 ms |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
     for r in rows:
-        print(f"| {r['size']} | {r['sent']} | {r['answered']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-              f"{r['max_ms']:.1f} |")
+        if not r['answered']:
+            print(f"| {r['size']} | {r['sent']} | 0 | {r['possible']} | 0% | - | - | - | - | "
+                  f"{r['segmenter_p50_ms']:.1f} / {r['segmenter_p99_ms']:.1f} |")
+            continue
+        halves = (f"{r['p50_first_half_ms']:.1f} / {r['p50_second_half_ms']:.1f}" if r['p50_first_half_ms'] is not None
+                  else '-')
+        print(f"| {r['size']} | {r['sent']} | {r['answered']} | {r['possible']} | "
+              f"{100 * r['answered'] / max(r['possible'], 1):.0f}% | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+              f"{r['max_ms']:.1f} | {halves} | {r['segmenter_p50_ms']:.1f} / {r['segmenter_p99_ms']:.1f} |")
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(rows, f, indent=2)
