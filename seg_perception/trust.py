@@ -82,7 +82,7 @@ class Trust:
     statistics: TrustStatistics
 
 
-REASONS = ('noise', 'blur', 'overexposed', 'underexposed', 'black', 'flat', 'blocky', 'frozen', 'low_margin',
+REASONS = ('black', 'flat', 'noise', 'blur', 'overexposed', 'underexposed', 'blocky', 'frozen', 'low_margin',
            'no_road_or_vehicle_below', 'one_class', 'unstable')
 
 # Immerkaer's mask: the difference of two discrete Laplacians, zero on any plane, 6 for unit-variance white noise
@@ -291,7 +291,6 @@ class TrustMonitor:
         labels = np.asarray(labels)
         if labels.ndim != 2:
             raise ValueError(f'expected an H x W label map, got shape {labels.shape}')
-        reasons = []
         stats = {}
         valid = rows_clear = None
         if ignore is not None and np.any(ignore):
@@ -314,27 +313,10 @@ class TrustMonitor:
             self._thumbnail = grey
             stats.update(frame_difference=difference if math.isfinite(difference) else math.nan,
                          frozen_count=self._repeats)
-            flat = stats['contrast'] < c.min_contrast
-            if flat:
-                reasons.append('black' if stats['brightness'] <= c.underexposed_level else 'flat')
-            if stats['noise_sigma'] > c.max_noise_sigma:
-                reasons.append('noise')
-            if stats['sharpness'] < c.min_sharpness and not flat:
-                reasons.append('blur')
-            if over > c.max_overexposed_share:
-                reasons.append('overexposed')
-            if under > c.max_underexposed_share:
-                reasons.append('underexposed')
-            if stats['repeated_share'] > c.max_repeated_share and not flat:
-                reasons.append('blocky')
-            if self._repeats >= c.frozen_frames:
-                reasons.append('frozen')
         if margin is not None:
             margin = np.asarray(margin)
             keep = None if valid is None else resize_mask(valid, margin.shape)
             stats['low_margin_share'] = low_margin_share(margin, c.low_margin_max, keep)
-            if stats['low_margin_share'] > c.max_low_margin_share:
-                reasons.append('low_margin')
         ids = class_ids(classes)
         road_or_vehicle = ids.drivable + ids.vehicle
         if road_or_vehicle:         # a model without either class cannot be judged by them
@@ -344,17 +326,47 @@ class TrustMonitor:
                 top = max(int(round(rows_clear * labels.shape[0])), 1)
                 below = share_below(labels[:top], road_or_vehicle, c.lower_frac, valid[:top])
             stats['road_or_vehicle_below_share'] = below
-            if below < c.min_road_or_vehicle_share:
-                reasons.append('no_road_or_vehicle_below')
         stats['one_class_share'] = dominant_share(labels, valid)
-        if stats['one_class_share'] > c.max_one_class_share:
-            reasons.append('one_class')
         coarse = coarse_labels(labels, c.unstable_cell_px)
         stats['unstable_share'] = changed_share(self._coarse, coarse)
         self._coarse = coarse
-        if stats['unstable_share'] > c.max_unstable_share:
-            reasons.append('unstable')
-        return Trust(bool(reasons), tuple(reasons), TrustStatistics(**stats))
+        statistics = TrustStatistics(**stats)
+        reasons = judge(statistics, c)
+        return Trust(bool(reasons), reasons, statistics)
+
+
+def judge(statistics: TrustStatistics, config: TrustConfig = TrustConfig()) -> Tuple[str, ...]:
+    """The reasons (in :data:`REASONS`' order) that ``statistics`` give for distrusting the frame under ``config``.
+
+    A statistic that was not measured (NaN) gives no reason. The one place the thresholds are applied: the
+    monitor calls it on what it measured, and a tuner on statistics measured once (benchmarks/tune_trust.py).
+    """
+    s, c = statistics, config
+    held = set()
+    flat = s.contrast < c.min_contrast
+    if flat:
+        held.add('black' if s.brightness <= c.underexposed_level else 'flat')
+    if s.noise_sigma > c.max_noise_sigma:
+        held.add('noise')
+    if s.sharpness < c.min_sharpness and not flat:
+        held.add('blur')
+    if s.overexposed_share > c.max_overexposed_share:
+        held.add('overexposed')
+    if s.underexposed_share > c.max_underexposed_share:
+        held.add('underexposed')
+    if s.repeated_share > c.max_repeated_share and not flat:
+        held.add('blocky')
+    if s.frozen_count >= c.frozen_frames:
+        held.add('frozen')
+    if s.low_margin_share > c.max_low_margin_share:
+        held.add('low_margin')
+    if s.road_or_vehicle_below_share < c.min_road_or_vehicle_share:
+        held.add('no_road_or_vehicle_below')
+    if s.one_class_share > c.max_one_class_share:
+        held.add('one_class')
+    if s.unstable_share > c.max_unstable_share:
+        held.add('unstable')
+    return tuple(r for r in REASONS if r in held)
 
 
 def assess_frame(rgb: Optional[np.ndarray], labels: np.ndarray, margin: Optional[np.ndarray],

@@ -2,7 +2,7 @@
 
 import math
 import os
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import cv2
 import numpy as np
@@ -10,9 +10,10 @@ import pytest
 
 from seg_perception.safety_config import SafetyConfig, TrustConfig
 from seg_perception.taxonomy import CAMVID_CLASSES
-from seg_perception.trust import (REASONS, TrustMonitor, assess_frame, changed_share, coarse_labels,
+from seg_perception.trust import (REASONS, TrustMonitor, TrustStatistics, assess_frame, changed_share, coarse_labels,
                                   dominant_share, exposure, grey_thumbnail, laplacian_variance, low_margin_share,
-                                  mean_abs_difference, noise_sigma, repeated_share, share_below, sharpness)
+                                  judge, mean_abs_difference, noise_sigma, repeated_share, share_below,
+                                  sharpness)
 
 H, W = 120, 160
 SKY, BUILDING, ROAD, TREE, CAR = (CAMVID_CLASSES.index(n) for n in ('sky', 'building', 'road', 'tree', 'car'))
@@ -355,3 +356,50 @@ def test_the_shipped_model_is_degraded_on_a_noisy_sample_frame(sample_frames):
 
     out = Segmenter.default(threads=2).segment(noisy(sample_frames[0], 0.12 * 255))
     assert out.degraded and 'noise' in out.degraded_reasons and not out.drivable.any()
+
+
+def test_judge_applies_each_threshold_and_a_statistic_not_measured_gives_no_reason():
+    fine = TrustStatistics(noise_sigma=1.0, sharpness=0.4, contrast=60.0, brightness=120.0, overexposed_share=0.0,
+                           underexposed_share=0.0, repeated_share=0.2, low_margin_share=0.02,
+                           road_or_vehicle_below_share=0.9, one_class_share=0.4, unstable_share=0.1)
+    config = TrustConfig()
+    assert judge(fine, config) == () and judge(TrustStatistics(), config) == ()      # all NaN: nothing measured
+    cases = {'noise': {'noise_sigma': config.max_noise_sigma + 0.1},
+             'blur': {'sharpness': config.min_sharpness / 2},
+             'low_margin': {'low_margin_share': config.max_low_margin_share + 0.01},
+             'no_road_or_vehicle_below': {'road_or_vehicle_below_share': 0.0},
+             'one_class': {'one_class_share': 0.99}, 'unstable': {'unstable_share': 0.9},
+             'frozen': {'frozen_count': config.frozen_frames}}
+    for reason, change in cases.items():
+        assert judge(replace(fine, **change), config) == (reason,), reason
+    # what the monitor decides is what judge decides on the statistics it reports
+    trust = assess_frame(camera_frame(sigma=12.0), street_labels(), confident(), CAMVID_CLASSES)
+    assert trust.reasons == judge(trust.statistics) and 'noise' in trust.reasons
+
+
+def test_the_tuner_reads_trust_figures_rows_and_finds_thresholds_within_the_goals(tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    names = [f.name for f in fields(TrustStatistics)]
+    path = tmp_path / 'rows.csv'
+    with open(path, 'w', newline='') as f:
+        out = csv.writer(f)
+        out.writerow(['frame', 'corruption', 'severity', 'accuracy', 'alarm', 'degraded', 'reasons', 'checks_ms']
+                     + names)
+        good = dict(noise_sigma=1.0, sharpness=0.4, contrast=60.0, brightness=120.0, overexposed_share=0.0,
+                    underexposed_share=0.0, repeated_share=0.2, low_margin_share=0.02,
+                    road_or_vehicle_below_share=0.9, one_class_share=0.4, frozen_count=0)
+        rows = [('clean', 0.95, good), ('gaussian_noise', 0.9, dict(good, noise_sigma=4.0)),      # noisy, right
+                ('gaussian_noise', 0.5, dict(good, noise_sigma=12.0, low_margin_share=0.2))]     # noisy, wrong
+        for i, (corruption, accuracy, stats) in enumerate(rows):
+            out.writerow([f'f{i}', corruption, 1, accuracy, False, False, ''] + [1.0]
+                         + [stats.get(n, 'nan') for n in names])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = subprocess.run([sys.executable, os.path.join(root, 'benchmarks', 'tune_trust.py'), str(path)],
+                         capture_output=True, text=True, cwd=root, timeout=120)
+    assert run.returncode == 0, run.stderr
+    chosen = run.stdout.split('chosen:')[1]
+    # the noisy frame that stays right is not stopped for, the wrong one is caught
+    assert 'trust_max_noise_sigma=2.5 ' not in chosen and '| 0.0% (0/2) | 0.0% | 0.0% (0/1) |' in run.stdout
