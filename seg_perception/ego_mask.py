@@ -137,7 +137,8 @@ class AutoEgoMask:
     ``max_share`` of the frame is a scene standing still, and the window starts again). Until then no mask is
     known (:meth:`update` returns None). The learned region is watched: a change of frame size, or the region
     differing from what was learned for ``change_frames`` frames in a row (another camera, another mounting),
-    starts the learning again.
+    starts the learning again; with no vehicle learned, every further window of ``learn_frames`` frames is looked
+    at again, and a vehicle found in one is learned.
     """
 
     def __init__(self, params: AutoParams = AutoParams()):
@@ -187,19 +188,29 @@ class AutoEgoMask:
                     self._shape = shape
                     self._frames.append(small)
                     return None
+            else:
+                # no vehicle in view: keep looking, window after window, for one that comes into view (the
+                # camera moved to another mounting); the empty mask holds meanwhile
+                self._frames.append(small)
+                if len(self._frames) >= self.params.learn_frames:
+                    stack = np.stack(self._frames)
+                    self._frames = []
+                    region = self._region(stack)
+                    if region is not None and region.any():
+                        self.relearned += 1
+                        self._adopt(region, stack)
             return self.mask(shape)
         self._frames.append(small)
         if len(self._frames) >= self.params.learn_frames:
             self._learn()
         return self.mask(shape) if self.learned else None
 
-    def _learn(self):
+    def _region(self, stack: np.ndarray) -> Optional[np.ndarray]:
+        """The vehicle's region in a window of thumbnails (empty: none in view); None when the window cannot tell."""
         p = self.params
-        stack = np.stack(self._frames)
         std = stack.std(axis=0)
         if np.mean(std > p.moving_std) < p.min_moving_share:
-            self._frames.pop(0)              # the scene stands still: nothing tells the vehicle from the world
-            return
+            return None                      # the scene stands still: nothing tells the vehicle from the world
         static = (std < p.static_std).astype(np.uint8)
         static = cv2.morphologyEx(static, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         count, components = cv2.connectedComponents(static, connectivity=8)
@@ -208,15 +219,26 @@ class AutoEgoMask:
         touching[0] = False
         region = touching[components]
         if region.mean() > p.max_share:
-            self._frames.pop(0)
-            return
+            return None
         if region[-1].mean() < p.min_bottom_share:
-            region = np.zeros_like(region)
-        else:
-            # the vehicle has no holes: a reflection that moves inside the hood is still the hood
-            region = _fill_from_bottom(region)
+            return np.zeros_like(region)
+        # the vehicle has no holes: a reflection that moves inside the hood is still the hood
+        return _fill_from_bottom(region)
+
+    def _adopt(self, region: np.ndarray, stack: np.ndarray):
+        """Make ``region`` the learned mask, the mean of the window ``stack`` its reference."""
         self._mask_small = region
         self._reference = stack.mean(axis=0)
+        self._masks = {}
+        self._changed = 0
+
+    def _learn(self):
+        stack = np.stack(self._frames)
+        region = self._region(stack)
+        if region is None:
+            self._frames.pop(0)
+            return
+        self._adopt(region, stack)
         self._frames = []
 
     def mask(self, shape: Tuple[int, int]) -> Optional[np.ndarray]:

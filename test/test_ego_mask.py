@@ -131,6 +131,21 @@ def test_auto_without_a_hood_learns_an_empty_mask():
     assert ego.describe() == 'auto: no ego vehicle in view'
 
 
+def test_auto_that_learned_no_vehicle_learns_one_that_comes_into_view():
+    ego = EgoMask('auto', AutoParams(width_px=80, learn_frames=6))
+    for i in range(6):
+        assert ego.for_frame(moving_street(i, hood_rows=0)) is None
+    assert ego.learner.learned and ego.describe() == 'auto: no ego vehicle in view'
+    # remounted where the hood shows: within two windows the hood is learned, and nothing before that
+    masks = [ego.for_frame(moving_street(i)) for i in range(6, 18)]
+    assert ego.learner.relearned == 1 and ego.describe() == 'auto: 25% of the frame, learned again 1x'
+    assert masks[-1] is not None and masks[-1][45:].all() and not masks[-1][:45].any()
+    # a window with no vehicle in it keeps the empty mask: nothing is learned from a still bottom by chance
+    ego = EgoMask('auto', AutoParams(width_px=80, learn_frames=6))
+    assert all(ego.for_frame(moving_street(i, hood_rows=0)) is None for i in range(30))
+    assert ego.learner.relearned == 0
+
+
 def test_auto_learns_again_when_the_frame_size_changes():
     ego = EgoMask('auto', AutoParams(width_px=80, learn_frames=6))
     for i in range(6):
