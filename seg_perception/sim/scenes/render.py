@@ -11,7 +11,7 @@ import numpy as np
 
 from .effects import _finish, _sun_glare, _tunnel_exposure
 from .layout import (CAM_HEIGHT, HAZARDS, ROAD, SPEED, STRUCTURES, VOID, _BACKDROP, _CAR_COLS, _CAR_P, _Car, _Cyclist,
-                     _items, _pick, _seed_of, _street)
+                     _LIGHT_CAR_COLS, _items, _pick, _seed_of, _street)
 from .raster import _Ctx, _draw_ground, _draw_item, _draw_tunnel, _quad
 from .textures import _backdrop_tex, _sky, _truck_tex
 
@@ -63,7 +63,8 @@ def render_scene(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
 
 def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_brightness=None,
                  hazard_distance=40.0, speed=SPEED, overcast=None, pitch_deg=0.0, structure=None,
-                 structure_distance=40.0, low_sun=False, hood=None) -> RenderedFrame:
+                 structure_distance=40.0, low_sun=False, hood=None, camera_height_m=CAM_HEIGHT, hfov_deg=None,
+                 white_vehicles=0.0) -> RenderedFrame:
     """Render a frame as :func:`render_scene` does, with the hard cases and the hazard's ground truth.
 
     Args (beyond render_scene's):
@@ -76,6 +77,13 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
         hood: None, or the share of the rows (0 < hood < 1) the camera's own vehicle's hood covers at the image's
             centre: a body-coloured hood across the bottom of the frame, its edge curving down to the sides, with
             the sky's reflection along it (:func:`hood_mask`); labelled void, it moves with the camera.
+        camera_height_m: the camera's height above the road (1.5 m: a car's; an SUV's about 1.8, a bus's or a
+            lorry cab's 2.3..2.6).
+        hfov_deg: horizontal field of view, degrees; None: the focal length is 0.9 x the width (58 degrees).
+        white_vehicles: share (0..1) of the vehicles, of every kind, repainted white or light grey; each vehicle
+            draws its own (from its texture seed), so it keeps its colour along a sequence.
+
+    The defaults render every seed as it always has.
     """
     from ...camera import CameraModel
 
@@ -89,17 +97,29 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
     if sky_brightness is None:
         sky_brightness = 0.95 if hazard is not None else st.sky_brightness
     sky_brightness = float(np.clip(sky_brightness, 0.0, 1.0))
-    ctx = _Ctx(st, int(height), int(width), float(t), float(speed), float(pitch_deg))
+    if not 0.5 <= float(camera_height_m) <= 5.0:
+        raise ValueError(f'camera_height_m must be 0.5..5 m above the road, got {camera_height_m!r}')
+    if hfov_deg is not None and not 20.0 <= float(hfov_deg) <= 150.0:
+        raise ValueError(f'hfov_deg must be 20..150 degrees (or None for the default), got {hfov_deg!r}')
+    if not 0.0 <= float(white_vehicles) <= 1.0:
+        raise ValueError(f'white_vehicles must be a share from 0 to 1, got {white_vehicles!r}')
+    focal = None if hfov_deg is None else width / 2.0 / math.tan(math.radians(float(hfov_deg)) / 2)
+    ctx = _Ctx(st, int(height), int(width), float(t), float(speed), float(pitch_deg), focal, camera_height_m)
+    ctx.white_vehicles = float(white_vehicles)
     if overcast is None:
         overcast = st.overcast or hazard is not None
     sky_row = st.horizon * ctx.H - ctx.f * math.tan(math.radians(pitch_deg))
-    sky, hor = _sky(seed, ctx.H, ctx.W, round(sky_row * 2) / 2, round(sky_brightness, 3), bool(overcast))
+    sky, hor = _sky(seed, ctx.H, ctx.W, round(sky_row * 2) / 2, round(sky_brightness, 3), bool(overcast),
+                    0.9 if focal is None else round(ctx.f / ctx.W, 4))
     ctx.rgb[:] = sky
     _draw_ground(ctx)
     btex, balpha, blab, bppm = _backdrop_tex(seed, hazard is not None)
     s = 1.0 / bppm
-    _quad(ctx, btex, (ctx.pos[0] - 300 + s / 2, 40 - s / 2, ctx.pos[2] + _BACKDROP), (s, 0, 0), (0, -s, 0),
-          blab, balpha, shade=0.9)
+    # the skyline spans 600 m, 76 degrees from the camera; a wider view sees it again on either side
+    spans = (0,) if ctx.W / 2 / ctx.f < math.tan(math.radians(36)) else (-600, 0, 600)
+    for dx in spans:
+        _quad(ctx, btex, (ctx.pos[0] + dx - 300 + s / 2, 40 - s / 2, ctx.pos[2] + _BACKDROP), (s, 0, 0),
+              (0, -s, 0), blab, balpha, shade=0.9)
     back, bl, ob = _items(ctx, seed, layout)
     for _, it in sorted(back, key=lambda kv: -kv[0]):
         _draw_item(ctx, it)
@@ -147,8 +167,7 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
     rgb, labels = _finish(ctx, seed, hor)
     if low_sun:
         rgb = _sun_glare(rgb, seed, ctx.v0, ctx.f)
-    camera = CameraModel(ctx.f, ctx.f, ctx.cx, st.horizon * ctx.H, ctx.W, ctx.H, math.radians(pitch_deg),
-                         CAM_HEIGHT)
+    camera = CameraModel(ctx.f, ctx.f, ctx.cx, st.horizon * ctx.H, ctx.W, ctx.H, math.radians(pitch_deg), ctx.h)
     return RenderedFrame(rgb, labels, ctx.hazard_mask.copy(), camera, ego)
 
 
@@ -171,6 +190,10 @@ def _draw_hood(ctx, seed, share, hor):
     """
     rng = np.random.default_rng([seed, 4242])
     colour = np.asarray(_pick(rng, _CAR_COLS, _CAR_P), np.float32)
+    if ctx.white_vehicles:
+        rng = np.random.default_rng([seed, 4243])
+        if rng.random() < ctx.white_vehicles:
+            colour = np.asarray(_pick(rng, _LIGHT_CAR_COLS), np.float32)
     mask = hood_mask(ctx.H, ctx.W, share)
     top = np.argmax(mask, axis=0).astype(np.float32)
     rows = np.arange(ctx.H, dtype=np.float32)[:, None]
@@ -201,7 +224,7 @@ def _road_beneath(ctx, z, x0, x1):
     """H x W bool: the road seen at or beyond depth ``z`` between ``x0`` and ``x1``, i.e. under the hazard."""
     rows = np.arange(ctx.H, dtype=np.float64) - ctx.v0
     with np.errstate(divide='ignore'):
-        depth = np.where(rows > 0, ctx.f * CAM_HEIGHT / np.maximum(rows, 1e-9), np.inf)
+        depth = np.where(rows > 0, ctx.f * ctx.h / np.maximum(rows, 1e-9), np.inf)
     x = (np.arange(ctx.W) - ctx.cx)[None, :] * depth[:, None] / ctx.f + ctx.pos[0]
     beyond = (depth[:, None] >= z - ctx.pos[2]) & np.isfinite(depth)[:, None]
     return beyond & (x >= x0) & (x <= x1) & (ctx.lab == ROAD)
