@@ -26,10 +26,10 @@ truth, the functions below).
 Pure numpy + OpenCV; no ROS imports.
 """
 
-from .layout import (BICYCLIST, BUILDING, CAM_HEIGHT, CAR, CLASS_NAMES, FENCE, HAZARDS, PEDESTRIAN, POLE, ROAD,
-                     SIDEWALK, SIGN, SKY, SPEED, STRUCTURES, TREE, VOID)
+from .layout import (BICYCLIST, BUILDING, CAM_HEIGHT, CAR, CLASS_NAMES, FENCE, HAZARDS, LIGHTS, PEDESTRIAN, POLE,
+                     ROAD, SIDEWALK, SIGN, SKY, SPEED, STRUCTURES, TREE, VOID)
 from .render import RenderedFrame, render_frame, render_scene, render_sequence
 
 __all__ = ['render_scene', 'render_frame', 'render_sequence', 'RenderedFrame', 'CLASS_NAMES', 'SKY', 'BUILDING',
            'POLE', 'ROAD', 'SIDEWALK', 'TREE', 'SIGN', 'FENCE', 'CAR', 'PEDESTRIAN', 'BICYCLIST', 'VOID', 'SPEED',
-           'CAM_HEIGHT', 'HAZARDS', 'STRUCTURES']
+           'CAM_HEIGHT', 'HAZARDS', 'STRUCTURES', 'LIGHTS']

@@ -25,6 +25,7 @@ SPEED = 10.0          # camera speed along the road, m/s
 CAM_HEIGHT = 1.5      # camera height above the road, m
 HAZARDS = (None, 'white_trailer', 'sky_trailer', 'truck_side')
 STRUCTURES = (None, 'overpass', 'tunnel_exit')
+LIGHTS = ('day', 'dusk', 'night')
 
 _SEG = 40.0           # the layout is generated lazily in road segments of this length
 _NEAR = 0.3           # near clipping plane, m

@@ -10,8 +10,9 @@ from typing import Optional
 import numpy as np
 
 from .effects import _finish, _sun_glare, _tunnel_exposure
-from .layout import (CAM_HEIGHT, HAZARDS, ROAD, SPEED, STRUCTURES, VOID, _BACKDROP, _CAR_COLS, _CAR_P, _Car, _Cyclist,
-                     _LIGHT_CAR_COLS, _items, _pick, _seed_of, _street)
+from .layout import (CAM_HEIGHT, HAZARDS, LIGHTS, ROAD, SPEED, STRUCTURES, VOID, _BACKDROP, _CAR_COLS, _CAR_P,
+                     _Car, _Cyclist, _LIGHT_CAR_COLS, _items, _pick, _seed_of, _street)
+from .lighting import LIGHTING, _bloom, _dark_sky, _light_scene, _wet_road
 from .raster import _Ctx, _draw_ground, _draw_item, _draw_tunnel, _quad
 from .textures import _backdrop_tex, _sky, _truck_tex
 
@@ -64,7 +65,7 @@ def render_scene(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
 def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_brightness=None,
                  hazard_distance=40.0, speed=SPEED, overcast=None, pitch_deg=0.0, structure=None,
                  structure_distance=40.0, low_sun=False, hood=None, camera_height_m=CAM_HEIGHT, hfov_deg=None,
-                 white_vehicles=0.0) -> RenderedFrame:
+                 white_vehicles=0.0, light='day', wet=0.0, puddles=False) -> RenderedFrame:
     """Render a frame as :func:`render_scene` does, with the hard cases and the hazard's ground truth.
 
     Args (beyond render_scene's):
@@ -82,8 +83,14 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
         hfov_deg: horizontal field of view, degrees; None: the focal length is 0.9 x the width (58 degrees).
         white_vehicles: share (0..1) of the vehicles, of every kind, repainted white or light grey; each vehicle
             draws its own (from its texture seed), so it keeps its colour along a sequence.
+        light: 'day', 'dusk' or 'night' (:data:`LIGHTS`): at dusk and at night a dark sky glowing at the horizon,
+            dim ambient light, the street lamps' pools of light, the camera car's low beams, moving vehicles' head
+            and tail lights and the lamps' heads burning out with a bloom, a noisier, less saturated sensor.
+        wet: 0 (dry) .. 1 (soaked): the road darker and mirroring what stands above it (blurred, as rough wet
+            asphalt does), with water's Fresnel reflectance; the pavement a little darker.
+        puddles: with ``wet``, puddles on the road that mirror sharply.
 
-    The defaults render every seed as it always has.
+    The labels do not depend on light, wet or puddles. The defaults render every seed as it always has.
     """
     from ...camera import CameraModel
 
@@ -103,6 +110,12 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
         raise ValueError(f'hfov_deg must be 20..150 degrees (or None for the default), got {hfov_deg!r}')
     if not 0.0 <= float(white_vehicles) <= 1.0:
         raise ValueError(f'white_vehicles must be a share from 0 to 1, got {white_vehicles!r}')
+    if light not in LIGHTS:
+        raise ValueError(f'unknown light {light!r}; expected one of {LIGHTS}')
+    if low_sun and light == 'night':
+        raise ValueError("low_sun needs light 'day' or 'dusk'; there is no sun at night")
+    if not 0.0 <= float(wet) <= 1.0:
+        raise ValueError(f'wet must be 0 (dry) to 1 (soaked), got {wet!r}')
     focal = None if hfov_deg is None else width / 2.0 / math.tan(math.radians(float(hfov_deg)) / 2)
     ctx = _Ctx(st, int(height), int(width), float(t), float(speed), float(pitch_deg), focal, camera_height_m)
     ctx.white_vehicles = float(white_vehicles)
@@ -111,6 +124,9 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
     sky_row = st.horizon * ctx.H - ctx.f * math.tan(math.radians(pitch_deg))
     sky, hor = _sky(seed, ctx.H, ctx.W, round(sky_row * 2) / 2, round(sky_brightness, 3), bool(overcast),
                     0.9 if focal is None else round(ctx.f / ctx.W, 4))
+    haze = hor
+    if light != 'day':
+        sky, haze = _dark_sky(sky, hor, sky_row, ctx.f, light)
     ctx.rgb[:] = sky
     _draw_ground(ctx)
     btex, balpha, blab, bppm = _backdrop_tex(seed, hazard is not None)
@@ -162,9 +178,23 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
         if not 0.0 < float(hood) < 1.0:
             raise ValueError(f'hood must be a share of the rows between 0 and 1, got {hood!r}')
         ego = _draw_hood(ctx, seed, float(hood), hor)
+    emit = None
+    if light != 'day':
+        emit = _light_scene(ctx, seed, light, ob, ego)
     if structure == 'tunnel_exit':
         _tunnel_exposure(ctx, exit_z)
-    rgb, labels = _finish(ctx, seed, hor)
+    if light == 'day' and not wet:
+        rgb, labels = _finish(ctx, seed, hor)
+    else:
+        def overlay(img):
+            if emit is not None:
+                img += emit
+            if wet:
+                img = _wet_road(ctx, img, float(wet), bool(puddles), seed, None if emit is None else 4 * emit)
+            return img if emit is None else _bloom(img)
+
+        tone = LIGHTING.get(light)
+        rgb, labels = _finish(ctx, seed, haze, overlay, tone.noise if tone else 1.0, tone.saturation if tone else 1.0)
     if low_sun:
         rgb = _sun_glare(rgb, seed, ctx.v0, ctx.f)
     camera = CameraModel(ctx.f, ctx.f, ctx.cx, st.horizon * ctx.H, ctx.W, ctx.H, math.radians(pitch_deg), ctx.h)
