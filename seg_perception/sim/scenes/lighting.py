@@ -32,8 +32,8 @@ class _Lighting:
 
 
 LIGHTING = {
-    'dusk': _Lighting((0.34, 0.30, 0.36), (0.95, 0.62, 0.45), (0.20, 0.24, 0.40), 24.0, 0.3, 1.4, 0.95),
-    'night': _Lighting((0.05, 0.055, 0.075), (0.16, 0.13, 0.12), (0.03, 0.035, 0.06), 30.0, 0.7, 1.8, 0.8),
+    'dusk': _Lighting((0.34, 0.30, 0.36), (0.95, 0.62, 0.45), (0.20, 0.24, 0.40), 20.0, 0.3, 1.4, 0.95),
+    'night': _Lighting((0.05, 0.055, 0.075), (0.16, 0.13, 0.12), (0.03, 0.035, 0.06), 18.0, 0.55, 1.8, 0.8),
 }
 _LAMP_COLOURS = ((1.0, 0.72, 0.42), (1.0, 0.8, 0.55), (0.93, 0.95, 1.0))     # sodium, warm white, LED
 _HEADLIGHT = (1.0, 0.97, 0.9)
@@ -78,7 +78,7 @@ def _light_scene(ctx, seed, light, items, ego):
         d2 = dx * dx + dy * dy + dz * dz + np.float32(1.0)
         pool += np.maximum(dy, np.float32(0.3)) / (d2 * np.sqrt(d2))      # cosine over distance squared
     # the lamps shine down: their own poles and whatever is right beside a head get no more than a bright road
-    pool = np.minimum(np.float32(spec.lamp) * pool, np.float32(0.9))
+    pool = np.minimum(np.float32(spec.lamp) * pool, np.float32(0.45))
     beam = np.float32(spec.beam) * np.exp(-(x / (np.float32(0.35) * z + np.float32(0.6))) ** 2) \
         * np.clip((np.float32(0.9) + np.float32(0.012) * z - y) / np.float32(0.4), 0, 1) \
         / (1 + (z / np.float32(9.0)) ** np.float32(1.7)) * (z > 1.0)

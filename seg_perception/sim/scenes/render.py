@@ -260,6 +260,38 @@ def _road_beneath(ctx, z, x0, x1):
     return beyond & (x >= x0) & (x <= x1) & (ctx.lab == ROAD)
 
 
+# the frame sizes of varied scenes: 4:3 (CamVid's), 2:1 (Cityscapes'), 16:9
+VARIED_SIZES = ((360, 480), (320, 640), (360, 640))
+
+
+def varied_options(seed: int, scale: float = 1.0) -> dict:
+    """The :func:`render_frame` options (size included) of a varied training frame, drawn from ``seed`` alone.
+
+    Size from :data:`VARIED_SIZES` (times ``scale``), camera height 1.1..2.6 m (a car's to a bus's), horizontal
+    field of view 50..110 degrees, pitch -2..6 degrees, a time 0..2 s; a hood over 15..35% of the rows in about a
+    quarter of the frames, 50..90% of the vehicles white or light grey in a third, dusk or night in a quarter, a
+    wet road (puddles in half of them) in a fifth.
+    """
+    rng = np.random.default_rng([int(seed), 6007])
+    height, width = VARIED_SIZES[int(rng.integers(len(VARIED_SIZES)))]
+    options = {'height': max(int(round(height * scale)), 16), 'width': max(int(round(width * scale)), 16),
+               't': round(float(rng.uniform(0.0, 2.0)), 2),
+               'camera_height_m': round(float(rng.uniform(1.1, 2.6)), 2),
+               'hfov_deg': round(float(rng.uniform(50.0, 110.0)), 1),
+               'pitch_deg': round(float(rng.uniform(-2.0, 6.0)), 2)}
+    hood, white, dark, wet = rng.random(4)
+    if hood < 0.25:
+        options['hood'] = round(float(rng.uniform(0.15, 0.35)), 3)
+    if white < 1 / 3:
+        options['white_vehicles'] = round(float(rng.uniform(0.5, 0.9)), 2)
+    if dark < 0.25:
+        options['light'] = 'dusk' if rng.random() < 0.5 else 'night'
+    if wet < 0.2:
+        options['wet'] = round(float(rng.uniform(0.4, 1.0)), 2)
+        options['puddles'] = bool(rng.random() < 0.5)
+    return options
+
+
 def render_sequence(seed, n_frames, height=360, width=480, fps=10, **options):
     """Yield (rgb, labels) for n_frames consecutive frames of one street, t = i / fps.
 
