@@ -22,8 +22,9 @@ class RenderedFrame:
     """A rendered frame with its ground truth: labels, the hazard's pixels and the camera that saw it.
 
     ``hazard`` is H x W bool: the hazard itself and the road seen beneath it (driving there means passing
-    under it), all False without a hazard. ``camera`` is the pinhole model with the frame's nominal pitch (the
-    suspension's shake is not in it, as a real car's calibration would not know it either). ``ego`` is H x W
+    under it), all False without a hazard. ``camera`` is the pinhole model with the frame's focal length, camera
+    height and nominal pitch (the suspension's shake is not in it, as a real car's calibration would not know it
+    either). ``ego`` is H x W
     bool: the camera's own vehicle's hood (labelled void), all False without one.
     """
 
@@ -52,7 +53,7 @@ def render_scene(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
         hazard_distance: distance of the hazard from the camera at t = 0, metres.
         speed: camera speed along the road, m/s.
         hard_cases: more options of :func:`render_frame` (overcast, pitch_deg, structure, structure_distance,
-            low_sun).
+            low_sun, hood, camera_height_m, hfov_deg, white_vehicles, light, wet, puddles).
 
     Returns:
         (rgb, labels): HxWx3 uint8 RGB frame and HxW uint8 label map with ids 0..11 (see CLASS_NAMES).
