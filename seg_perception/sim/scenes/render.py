@@ -24,8 +24,7 @@ class RenderedFrame:
     ``hazard`` is H x W bool: the hazard itself and the road seen beneath it (driving there means passing
     under it), all False without a hazard. ``camera`` is the pinhole model with the frame's focal length, camera
     height and nominal pitch (the suspension's shake is not in it, as a real car's calibration would not know it
-    either). ``ego`` is H x W
-    bool: the camera's own vehicle's hood (labelled void), all False without one.
+    either). ``ego`` is H x W bool: the camera's own vehicle's hood (labelled void), all False without one.
     """
 
     rgb: np.ndarray
