@@ -96,27 +96,46 @@ def _resolve(root: str, path: str) -> str:
 
 
 def rendered_scenes(n: int, seed: int = 0, height: int = 360, width: int = 480,
-                    hazards: bool = False) -> LabelledImages:
+                    hazards: bool = False, varied: bool = False) -> LabelledImages:
     """``n`` frames of the project's procedural road scenes (CamVid ids) with exact labels.
 
     ``hazards``: alternate the hazard suite's cases (trailers and truck sides across the road, overpasses,
     tunnel exits, low sun) with plain streets; frame i uses scenario seed ``50000 + seed * 100003 + i``, far from
     the seeds the scenario figures are measured on (0..199 for tuning, 1000..1299 held out).
-    """
-    from .sim.scenes import render_scene
 
-    images, labels = [], []
+    ``varied``: frames of :func:`seg_perception.sim.scenes.varied_options` (camera height, field of view, pitch,
+    aspect, hood, white vehicles, dusk or night, wet roads), frame i from seed ``70000 + seed * 100003 + i``; their
+    sizes are ``VARIED_SIZES`` times ``height / 360`` (``width`` is not used), so one set holds several sizes.
+    Each is named for what it drew, e.g. ``varied_0_12_night_wet_hood``. With ``hazards`` too, the even frames
+    are hazard cases and the odd ones varied.
+    """
+    from .sim.scenes import render_frame, render_scene, varied_options
+
+    images, labels, names = [], [], []
     for i in range(n):
-        if hazards:
+        if hazards and (not varied or i % 2 == 0):
             from .sim.scenarios import scenario
 
             frame = scenario(50000 + seed * 100003 + i, hazardous=i % 2 == 0).render(height, width)
-            rgb, lab = frame.rgb, frame.labels
+            rgb, lab, name = frame.rgb, frame.labels, f'scene_{seed}_{i}'
+        elif varied:
+            options = varied_options(70000 + seed * 100003 + i, height / 360.0)
+            frame = render_frame(70000 + seed * 100003 + i, **options)
+            rgb, lab, name = frame.rgb, frame.labels, '_'.join([f'varied_{seed}_{i}'] + _varied_tags(options))
         else:
             rgb, lab = render_scene(seed * 100003 + i, height=height, width=width, t=float(i % 7) * 0.3)
+            name = f'scene_{seed}_{i}'
         images.append(rgb)
         labels.append(lab)
-    return LabelledImages(images, labels, CAMVID_CLASSES, CAMVID_VOID, [f'scene_{seed}_{i}' for i in range(n)])
+        names.append(name)
+    return LabelledImages(images, labels, CAMVID_CLASSES, CAMVID_VOID, names)
+
+
+def _varied_tags(options: dict) -> List[str]:
+    """What a varied frame drew beyond its camera: its light, a wet road, white vehicles, a hood."""
+    return ([options['light']] if options.get('light', 'day') != 'day' else []) \
+        + (['wet'] if options.get('wet') else []) + (['white'] if options.get('white_vehicles') else []) \
+        + (['hood'] if options.get('hood') else [])
 
 
 def load(name: str, root: str, split: str, limit: int = 0, seed: int = 0, **bag_topics) -> LabelledImages:

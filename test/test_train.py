@@ -283,3 +283,11 @@ def test_exclude_seq_leaves_out_whole_sequences_and_says_so_in_the_manifest(tmp_
     assert 'without the sequences scene_0_1' in training['data'] and training['recipe']['exclude_seq'] == ['scene_0_1']
     assert train.run(_args(tmp_path, '--iters', '1', '--exclude-seq', 'nothing'), 'train') == 2
     assert "starts with 'nothing'" in capsys.readouterr().err
+
+
+def test_rendered_varied_frames_of_other_sizes_train_and_are_recorded_in_the_manifest(tmp_path):
+    args = _args(tmp_path, '--rendered', '2', '--rendered-varied', '--iters', '2', '--batch-size', '8',
+                 '--export', str(tmp_path / 'export'), '--name', 'm', '--input-height', '48', '--input-width', '64')
+    train.train(args)       # 6 frames at 480x360 and 2 varied ones at 640x360: batches of mixed sizes
+    data = json.loads((tmp_path / 'export' / 'm.json').read_text())['training']['data']
+    assert '+ 2 rendered scenes (varied: camera height, field of view' in data and 'seeds from 70000' in data

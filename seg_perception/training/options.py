@@ -63,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--rendered', type=int, default=0, help='add this many rendered scenes to the train set')
     parser.add_argument('--rendered-hazards', action='store_true',
                         help='render the hazard suite\'s cases (trailers across the road, tunnels, ...) for --rendered')
+    parser.add_argument('--rendered-varied', action='store_true',
+                        help='varied --rendered frames: camera height, field of view, pitch, aspect, hood, white '
+                             'vehicles, dusk and night, wet roads (with --rendered-hazards: every other frame)')
     parser.add_argument('--init-from', default='', help='start from these weights (a shipped .pt or a checkpoint)')
     parser.add_argument('--iters', type=int, default=2000, help='training iterations (the poly schedule spans them)')
     parser.add_argument('--batch-size', type=int, default=8, help='per process (per GPU with torchrun)')

@@ -154,7 +154,8 @@ def train(args) -> Dict:
         train_set = datasets.relabel(train_set, init_classes, f'{args.dataset} train')
         val_set = datasets.relabel(val_set, init_classes, f'{args.dataset} val') if val_set is not None else None
     if args.rendered:
-        scenes = datasets.rendered_scenes(args.rendered, seed=args.seed, hazards=args.rendered_hazards)
+        scenes = datasets.rendered_scenes(args.rendered, seed=args.seed, hazards=args.rendered_hazards,
+                                          varied=args.rendered_varied)
         scenes = datasets.relabel(scenes, train_set.classes, 'the rendered scenes')
         train_set.images += scenes.images
         train_set.labels += scenes.labels
@@ -337,6 +338,18 @@ def _tensorboard(folder: str):
     return SummaryWriter(folder)
 
 
+def _rendered_kind(args) -> str:
+    """What the --rendered frames are, for the manifest's training data."""
+    hazards, varied = args.rendered_hazards, args.rendered_varied
+    if hazards and varied:
+        return (' (hazard suite cases, scenario seeds from 50000, alternating with varied frames: camera height, '
+                'field of view, pitch, aspect, hood, white vehicles, dusk and night, wet roads; seeds from 70000)')
+    if varied:
+        return (' (varied: camera height, field of view, pitch, aspect, hood, white vehicles, dusk and night, '
+                'wet roads; seeds from 70000)')
+    return ' (hazard suite cases, scenario seeds from 50000)' if hazards else ''
+
+
 def export_model(model, args, mean, std, classes, result: Dict, name: Optional[str] = None) -> str:
     """Write ``<name>.onnx``, ``<name>.pt`` (fp16 weights for the torch backend) and ``<name>.json``."""
     name = name or args.name
@@ -355,7 +368,7 @@ def export_model(model, args, mean, std, classes, result: Dict, name: Optional[s
         'data': f'{args.dataset} train split'
         + (f' without the sequences {", ".join(args.exclude_seq)}' if getattr(args, 'exclude_seq', None) else '')
         + (f' + {args.rendered} rendered scenes' if args.rendered else '')
-        + (' (hazard suite cases, scenario seeds from 50000)' if args.rendered and args.rendered_hazards else '')
+        + (_rendered_kind(args) if args.rendered else '')
         + (f'; initialised from {os.path.basename(args.init_from)}' if args.init_from else ''),
         'encoder_weights': args.encoder_weights,
         'encoder_origin': _ENCODER_ORIGIN.get(args.model, 'none') if args.encoder_weights == 'imagenet' else 'none',

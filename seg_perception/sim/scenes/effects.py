@@ -47,16 +47,23 @@ def _noise_tile(height, width):
     return rng.standard_normal((height + 16, width + 16, 3), dtype=np.float32)
 
 
-def _finish(ctx, seed, hor):
+def _finish(ctx, seed, hor, overlay=None, noise_scale=1.0, saturation_scale=1.0):
+    """The camera's photometry on the painted frame: (RGB uint8, labels).
+
+    ``overlay``: a function of the hazed frame for what the air does not dim (emitters, reflections, bloom);
+    ``noise_scale`` and ``saturation_scale`` scale the seed's sensor noise and colour saturation.
+    """
     st = ctx.st
     img = ctx.rgb
     # atmospheric haze towards the horizon colour (sky pixels have inverse depth 0 and stay as they are)
     a = np.exp(np.float32(-1.0 / st.haze_dist) / np.maximum(ctx.invd, np.float32(1e-9)))
     a = (np.float32(0.85) * (1 - a))[..., None]
     img += a * (hor.astype(np.float32)[None, None, :] - img)
+    if overlay is not None:
+        img = overlay(img)
     # exposure, colour temperature and saturation in one colour matrix, then vignetting, blur and noise
     gain = st.gain * np.array((1 + st.temperature, 1.0, 1 - st.temperature), np.float32)
-    sat = st.saturation
+    sat = st.saturation * saturation_scale
     m = (sat * np.eye(3) + (1 - sat) / 3.0) * gain[:, None]
     img = cv2.transform(img, m.astype(np.float32))
     img *= _vignette(ctx.H, ctx.W)
@@ -64,5 +71,5 @@ def _finish(ctx, seed, hor):
     nt = _noise_tile(ctx.H, ctx.W)
     k = int(round(ctx.t * 1000)) * 7919 + seed * 104729 + 13
     oy, ox = k % 16, (k // 16) % 16
-    img += np.float32(st.noise) * nt[oy:oy + ctx.H, ox:ox + ctx.W]
+    img += np.float32(st.noise * noise_scale) * nt[oy:oy + ctx.H, ox:ox + ctx.W]
     return np.clip(img, 0, 255).astype(np.uint8), ctx.lab.copy()

@@ -6,7 +6,7 @@ its traffic once (:func:`_traffic`), and :func:`_items` picks what is near the c
 frozen dataclasses, so the textures made for them are cached by value.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 import math
 
@@ -25,6 +25,7 @@ SPEED = 10.0          # camera speed along the road, m/s
 CAM_HEIGHT = 1.5      # camera height above the road, m
 HAZARDS = (None, 'white_trailer', 'sky_trailer', 'truck_side')
 STRUCTURES = (None, 'overpass', 'tunnel_exit')
+LIGHTS = ('day', 'dusk', 'night')
 
 _SEG = 40.0           # the layout is generated lazily in road segments of this length
 _NEAR = 0.3           # near clipping plane, m
@@ -43,6 +44,7 @@ _GREENS = ((55, 76, 38), (70, 90, 46), (46, 62, 34), (84, 94, 52), (60, 72, 46),
 _CAR_COLS = ((196, 198, 200), (232, 232, 228), (28, 29, 32), (88, 90, 96), (128, 22, 26), (34, 54, 108),
              (26, 46, 36), (148, 148, 150), (112, 104, 92), (172, 174, 180), (60, 70, 90))
 _CAR_P = (0.2, 0.15, 0.16, 0.12, 0.08, 0.08, 0.04, 0.07, 0.03, 0.05, 0.02)
+_LIGHT_CAR_COLS = ((242, 242, 238), (232, 232, 228), (216, 218, 220), (198, 200, 202), (184, 186, 190))
 _CLOTHES = ((30, 30, 34), (40, 44, 60), (80, 80, 84), (120, 110, 90), (70, 50, 40), (40, 60, 45),
             (140, 30, 30), (200, 200, 196), (60, 80, 120), (150, 120, 80), (110, 40, 60))
 _TROUSERS = ((40, 50, 80), (30, 30, 32), (70, 70, 72), (130, 120, 95), (50, 60, 90))
@@ -304,6 +306,15 @@ def _car_spec(rng, moving=False):
         col = _pick(rng, ((150, 24, 28), (220, 220, 214), (40, 80, 140)))
     return _CarSpec(kind, *(round(float(d), 3) for d in dims), _jitter(rng, col, 0.06),
                     int(rng.integers(1 << 30)))
+
+
+@lru_cache(maxsize=1024)
+def _repainted(spec, share):
+    """``spec``, repainted white or light grey with probability ``share`` (drawn from its own texture seed)."""
+    rng = np.random.default_rng([spec.tex_seed, 2718])
+    if rng.random() >= share:
+        return spec
+    return replace(spec, colour=_jitter(rng, _pick(rng, _LIGHT_CAR_COLS), 0.03))
 
 
 def _building(rng, st, side, z0, z1, setback, back=False):

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from .layout import (BICYCLIST, BUILDING, CAM_HEIGHT, CAR, FENCE, PEDESTRIAN, POLE, ROAD, SIDEWALK, SKY, TREE, _Bld,
-                     _Car, _Cyclist, _Fence, _Lamp, _NEAR, _Ped, _Sign, _Tree)
+                     _Car, _Cyclist, _Fence, _Lamp, _NEAR, _Ped, _Sign, _Tree, _repainted)
 from .textures import (_car_cabin_tex, _car_ends, _car_lower_tex, _car_side_tex, _concrete_tex, _cyclist_back_tex,
                        _cyclist_tex, _endwall_tex, _facade_tex, _fence_tex, _flat_tex, _ground_textures, _lamp_tex,
                        _mip_mix, _ped_tex, _road_profile, _sign_tex, _soft_blob, _trailer_tex, _tree_tex, _truck_tex,
@@ -21,23 +21,25 @@ from .textures import (_car_cabin_tex, _car_ends, _car_lower_tex, _car_side_tex,
 class _Ctx:
     """Per-frame render state: camera, RGB canvas, labels and inverse depth."""
 
-    def __init__(self, st, height, width, t, speed, pitch_deg=0.0):
+    def __init__(self, st, height, width, t, speed, pitch_deg=0.0, focal=None, cam_height=CAM_HEIGHT):
         self.st = st
         self.H, self.W = height, width
-        self.f = 0.9 * width
+        self.f = 0.9 * width if focal is None else float(focal)
+        self.h = float(cam_height)      # the camera's height above the road, m
         self.cx = (width - 1) / 2.0
         shake = 0.6 * math.sin(7.3 * t + st.seed % 7) + 0.4 * math.sin(17.1 * t)
         # pitch moves the horizon by f * tan(pitch): a shifted principal point, which stays exact for the labels
         self.v0 = st.horizon * height + shake * height / 360.0 - self.f * math.tan(math.radians(pitch_deg))
         self.hazard = None          # while not None: 'add' or 'clear' the pixels each quad paints
         self.hazard_mask = np.zeros((height, width), bool)
-        self.pos = np.array([0.0, CAM_HEIGHT, speed * t])
-        self.cam = (0.0, CAM_HEIGHT, speed * t)
+        self.pos = np.array([0.0, self.h, speed * t])
+        self.cam = (0.0, self.h, speed * t)
         self.K = np.array([[self.f, 0, self.cx], [0, -self.f, self.v0], [0, 0, 1.0]])
         self.rgb = np.zeros((height, width, 3), np.float32)
         self.lab = np.full((height, width), SKY, np.uint8)
         self.invd = np.zeros((height, width), np.float32)
         self.t = t
+        self.white_vehicles = 0.0   # share of the vehicles repainted white or light grey
 
 
 def _lod(depth):
@@ -166,7 +168,7 @@ def _line_coverage(ctx, cov, zr, zw_row, lx, width, period, on_len, vstart):
     if on_len < period:
         mm = np.mod(zw_row, period)
         dist = np.where(mm < on_len, np.minimum(mm, on_len - mm), -np.minimum(mm - on_len, period - mm))
-        dz = z * z / (f * CAM_HEIGHT)
+        dz = z * z / (f * ctx.h)
         cz_ = np.clip(dist / dz + 0.5, 0, 1)
         wfar = np.clip(dz / period, 0, 1)
         cz_ = cz_ * (1 - wfar) + (on_len / period) * wfar
@@ -181,7 +183,7 @@ def _draw_ground(ctx):
     vstart = int(math.floor(ctx.v0)) + 1
     if vstart >= ctx.H:
         return
-    f, h, cz = ctx.f, CAM_HEIGHT, ctx.pos[2]
+    f, h, cz = ctx.f, ctx.h, ctx.pos[2]
     nr = ctx.H - vstart
     dv = (np.arange(vstart, ctx.H, dtype=np.float32) - np.float32(ctx.v0))[:, None]
     uu = ((np.arange(ctx.W, dtype=np.float32) - np.float32(ctx.cx)) / np.float32(f))[None, :]
@@ -255,7 +257,7 @@ def _draw_ground(ctx):
 
 def _draw_car(ctx, car, z_near, x):
     """Draw a car whose nearest end is at Z = z_near: visible side, end face, deck, sloped glass and roof."""
-    s = car.spec
+    s = _repainted(car.spec, ctx.white_vehicles) if ctx.white_vehicles else car.spec
     zf = z_near + s.length
     if z_near - ctx.pos[2] < 90:
         _ground_shadow(ctx, x - s.width / 2 - 0.25, x + s.width / 2 + 0.25, z_near - 0.35, zf + 0.35, 0.55)
@@ -279,12 +281,13 @@ def _draw_car(ctx, car, z_near, x):
     roof = tuple(int(min(255, c * 1.1 + 10)) for c in s.colour)
     x0 = x - s.width / 2
     depth = z_near - ctx.pos[2]
-    if s.height < CAM_HEIGHT - 0.02 and depth < 12:     # the roof is a sub-pixel sliver further away
-        z0, z1 = z_near + s1 * s.length, zf - far[3] * s.length
+    z0, z1 = z_near + s1 * s.length, zf - far[3] * s.length
+    if s.height < ctx.h - 0.02 and (depth < 12 or _seen_from_above(ctx, s.height, z1 - z0, depth)):
+        # from a car's camera the roof is a sub-pixel sliver further away; from a taller one it is not
         w = s.width * (0.95 if s.kind in ('van', 'bus') else 0.8)
         _quad(ctx, _flat_tex(roof), (x - w / 2 + w / 4, s.height, z1 - (z1 - z0) / 4), (w / 2, 0, 0),
               (0, 0, -(z1 - z0) / 2), CAR)
-    if s0 > 0 and depth < 30:                            # so is the boot / bonnet
+    if s0 > 0 and (depth < 30 or _seen_from_above(ctx, y_cab, s0 * s.length, depth)):   # so is the boot / bonnet
         d = s0 * s.length
         _quad(ctx, _flat_tex(roof), (x0 + s.width / 4, y_cab - (y_cab - y_low) / 4, z_near + d * 0.75),
               (s.width / 2, 0, 0), (0, -(y_cab - y_low) / 2, -d / 2), CAR)
@@ -297,6 +300,11 @@ def _draw_car(ctx, car, z_near, x):
           CAR, alpha)
     tex, alpha = _car_lower_tex(s, front, lod)
     _billboard(ctx, tex, alpha, CAR, x, 0.0, z_near, s.width, y_low)
+
+
+def _seen_from_above(ctx, top, length, depth):
+    """Whether a camera above the default height sees a level surface at height ``top`` as more than a sliver."""
+    return ctx.h > CAM_HEIGHT and ctx.f * (ctx.h - top) * length / max(depth, _NEAR) ** 2 > 0.3
 
 
 def _draw_overpass(ctx, spec):

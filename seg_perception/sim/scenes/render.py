@@ -10,8 +10,9 @@ from typing import Optional
 import numpy as np
 
 from .effects import _finish, _sun_glare, _tunnel_exposure
-from .layout import (CAM_HEIGHT, HAZARDS, ROAD, SPEED, STRUCTURES, VOID, _BACKDROP, _CAR_COLS, _CAR_P, _Car, _Cyclist,
-                     _items, _pick, _seed_of, _street)
+from .layout import (CAM_HEIGHT, HAZARDS, LIGHTS, ROAD, SPEED, STRUCTURES, VOID, _BACKDROP, _CAR_COLS, _CAR_P,
+                     _Car, _Cyclist, _LIGHT_CAR_COLS, _items, _pick, _seed_of, _street)
+from .lighting import LIGHTING, _bloom, _dark_sky, _light_scene, _wet_road
 from .raster import _Ctx, _draw_ground, _draw_item, _draw_tunnel, _quad
 from .textures import _backdrop_tex, _sky, _truck_tex
 
@@ -21,9 +22,9 @@ class RenderedFrame:
     """A rendered frame with its ground truth: labels, the hazard's pixels and the camera that saw it.
 
     ``hazard`` is H x W bool: the hazard itself and the road seen beneath it (driving there means passing
-    under it), all False without a hazard. ``camera`` is the pinhole model with the frame's nominal pitch (the
-    suspension's shake is not in it, as a real car's calibration would not know it either). ``ego`` is H x W
-    bool: the camera's own vehicle's hood (labelled void), all False without one.
+    under it), all False without a hazard. ``camera`` is the pinhole model with the frame's focal length, camera
+    height and nominal pitch (the suspension's shake is not in it, as a real car's calibration would not know it
+    either). ``ego`` is H x W bool: the camera's own vehicle's hood (labelled void), all False without one.
     """
 
     rgb: np.ndarray
@@ -51,7 +52,7 @@ def render_scene(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
         hazard_distance: distance of the hazard from the camera at t = 0, metres.
         speed: camera speed along the road, m/s.
         hard_cases: more options of :func:`render_frame` (overcast, pitch_deg, structure, structure_distance,
-            low_sun).
+            low_sun, hood, camera_height_m, hfov_deg, white_vehicles, light, wet, puddles).
 
     Returns:
         (rgb, labels): HxWx3 uint8 RGB frame and HxW uint8 label map with ids 0..11 (see CLASS_NAMES).
@@ -63,7 +64,8 @@ def render_scene(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
 
 def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_brightness=None,
                  hazard_distance=40.0, speed=SPEED, overcast=None, pitch_deg=0.0, structure=None,
-                 structure_distance=40.0, low_sun=False, hood=None) -> RenderedFrame:
+                 structure_distance=40.0, low_sun=False, hood=None, camera_height_m=CAM_HEIGHT, hfov_deg=None,
+                 white_vehicles=0.0, light='day', wet=0.0, puddles=False) -> RenderedFrame:
     """Render a frame as :func:`render_scene` does, with the hard cases and the hazard's ground truth.
 
     Args (beyond render_scene's):
@@ -76,6 +78,19 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
         hood: None, or the share of the rows (0 < hood < 1) the camera's own vehicle's hood covers at the image's
             centre: a body-coloured hood across the bottom of the frame, its edge curving down to the sides, with
             the sky's reflection along it (:func:`hood_mask`); labelled void, it moves with the camera.
+        camera_height_m: the camera's height above the road (1.5 m: a car's; an SUV's about 1.8, a bus's or a
+            lorry cab's 2.3..2.6).
+        hfov_deg: horizontal field of view, degrees; None: the focal length is 0.9 x the width (58 degrees).
+        white_vehicles: share (0..1) of the vehicles, of every kind, repainted white or light grey; each vehicle
+            draws its own (from its texture seed), so it keeps its colour along a sequence.
+        light: 'day', 'dusk' or 'night' (:data:`LIGHTS`): at dusk and at night a dark sky glowing at the horizon,
+            dim ambient light, the street lamps' pools of light, the camera car's low beams, moving vehicles' head
+            and tail lights and the lamps' heads burning out with a bloom, a noisier, less saturated sensor.
+        wet: 0 (dry) .. 1 (soaked): the road darker and mirroring what stands above it (blurred, as rough wet
+            asphalt does), with water's Fresnel reflectance; the pavement a little darker.
+        puddles: with ``wet``, puddles on the road that mirror sharply.
+
+    The labels do not depend on light, wet or puddles. The defaults render every seed as it always has.
     """
     from ...camera import CameraModel
 
@@ -89,17 +104,38 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
     if sky_brightness is None:
         sky_brightness = 0.95 if hazard is not None else st.sky_brightness
     sky_brightness = float(np.clip(sky_brightness, 0.0, 1.0))
-    ctx = _Ctx(st, int(height), int(width), float(t), float(speed), float(pitch_deg))
+    if not 0.5 <= float(camera_height_m) <= 5.0:
+        raise ValueError(f'camera_height_m must be 0.5..5 m above the road, got {camera_height_m!r}')
+    if hfov_deg is not None and not 20.0 <= float(hfov_deg) <= 150.0:
+        raise ValueError(f'hfov_deg must be 20..150 degrees (or None for the default), got {hfov_deg!r}')
+    if not 0.0 <= float(white_vehicles) <= 1.0:
+        raise ValueError(f'white_vehicles must be a share from 0 to 1, got {white_vehicles!r}')
+    if light not in LIGHTS:
+        raise ValueError(f'unknown light {light!r}; expected one of {LIGHTS}')
+    if low_sun and light == 'night':
+        raise ValueError("low_sun needs light 'day' or 'dusk'; there is no sun at night")
+    if not 0.0 <= float(wet) <= 1.0:
+        raise ValueError(f'wet must be 0 (dry) to 1 (soaked), got {wet!r}')
+    focal = None if hfov_deg is None else width / 2.0 / math.tan(math.radians(float(hfov_deg)) / 2)
+    ctx = _Ctx(st, int(height), int(width), float(t), float(speed), float(pitch_deg), focal, camera_height_m)
+    ctx.white_vehicles = float(white_vehicles)
     if overcast is None:
         overcast = st.overcast or hazard is not None
     sky_row = st.horizon * ctx.H - ctx.f * math.tan(math.radians(pitch_deg))
-    sky, hor = _sky(seed, ctx.H, ctx.W, round(sky_row * 2) / 2, round(sky_brightness, 3), bool(overcast))
+    sky, hor = _sky(seed, ctx.H, ctx.W, round(sky_row * 2) / 2, round(sky_brightness, 3), bool(overcast),
+                    0.9 if focal is None else round(ctx.f / ctx.W, 4))
+    haze = hor
+    if light != 'day':
+        sky, haze = _dark_sky(sky, hor, sky_row, ctx.f, light)
     ctx.rgb[:] = sky
     _draw_ground(ctx)
     btex, balpha, blab, bppm = _backdrop_tex(seed, hazard is not None)
     s = 1.0 / bppm
-    _quad(ctx, btex, (ctx.pos[0] - 300 + s / 2, 40 - s / 2, ctx.pos[2] + _BACKDROP), (s, 0, 0), (0, -s, 0),
-          blab, balpha, shade=0.9)
+    # the skyline spans 600 m, 76 degrees from the camera; a wider view sees it again on either side
+    spans = (0,) if ctx.W / 2 / ctx.f < math.tan(math.radians(36)) else (-600, 0, 600)
+    for dx in spans:
+        _quad(ctx, btex, (ctx.pos[0] + dx - 300 + s / 2, 40 - s / 2, ctx.pos[2] + _BACKDROP), (s, 0, 0),
+              (0, -s, 0), blab, balpha, shade=0.9)
     back, bl, ob = _items(ctx, seed, layout)
     for _, it in sorted(back, key=lambda kv: -kv[0]):
         _draw_item(ctx, it)
@@ -142,13 +178,26 @@ def render_frame(rng_or_seed, height=360, width=480, t=0.0, hazard=None, sky_bri
         if not 0.0 < float(hood) < 1.0:
             raise ValueError(f'hood must be a share of the rows between 0 and 1, got {hood!r}')
         ego = _draw_hood(ctx, seed, float(hood), hor)
+    emit = None
+    if light != 'day':
+        emit = _light_scene(ctx, seed, light, ob, ego)
     if structure == 'tunnel_exit':
         _tunnel_exposure(ctx, exit_z)
-    rgb, labels = _finish(ctx, seed, hor)
+    if light == 'day' and not wet:
+        rgb, labels = _finish(ctx, seed, hor)
+    else:
+        def overlay(img):
+            if emit is not None:
+                img += emit
+            if wet:
+                img = _wet_road(ctx, img, float(wet), bool(puddles), seed, None if emit is None else 4 * emit)
+            return img if emit is None else _bloom(img)
+
+        tone = LIGHTING.get(light)
+        rgb, labels = _finish(ctx, seed, haze, overlay, tone.noise if tone else 1.0, tone.saturation if tone else 1.0)
     if low_sun:
         rgb = _sun_glare(rgb, seed, ctx.v0, ctx.f)
-    camera = CameraModel(ctx.f, ctx.f, ctx.cx, st.horizon * ctx.H, ctx.W, ctx.H, math.radians(pitch_deg),
-                         CAM_HEIGHT)
+    camera = CameraModel(ctx.f, ctx.f, ctx.cx, st.horizon * ctx.H, ctx.W, ctx.H, math.radians(pitch_deg), ctx.h)
     return RenderedFrame(rgb, labels, ctx.hazard_mask.copy(), camera, ego)
 
 
@@ -171,6 +220,10 @@ def _draw_hood(ctx, seed, share, hor):
     """
     rng = np.random.default_rng([seed, 4242])
     colour = np.asarray(_pick(rng, _CAR_COLS, _CAR_P), np.float32)
+    if ctx.white_vehicles:
+        rng = np.random.default_rng([seed, 4243])
+        if rng.random() < ctx.white_vehicles:
+            colour = np.asarray(_pick(rng, _LIGHT_CAR_COLS), np.float32)
     mask = hood_mask(ctx.H, ctx.W, share)
     top = np.argmax(mask, axis=0).astype(np.float32)
     rows = np.arange(ctx.H, dtype=np.float32)[:, None]
@@ -201,10 +254,42 @@ def _road_beneath(ctx, z, x0, x1):
     """H x W bool: the road seen at or beyond depth ``z`` between ``x0`` and ``x1``, i.e. under the hazard."""
     rows = np.arange(ctx.H, dtype=np.float64) - ctx.v0
     with np.errstate(divide='ignore'):
-        depth = np.where(rows > 0, ctx.f * CAM_HEIGHT / np.maximum(rows, 1e-9), np.inf)
+        depth = np.where(rows > 0, ctx.f * ctx.h / np.maximum(rows, 1e-9), np.inf)
     x = (np.arange(ctx.W) - ctx.cx)[None, :] * depth[:, None] / ctx.f + ctx.pos[0]
     beyond = (depth[:, None] >= z - ctx.pos[2]) & np.isfinite(depth)[:, None]
     return beyond & (x >= x0) & (x <= x1) & (ctx.lab == ROAD)
+
+
+# the frame sizes of varied scenes: 4:3 (CamVid's), 2:1 (Cityscapes'), 16:9
+VARIED_SIZES = ((360, 480), (320, 640), (360, 640))
+
+
+def varied_options(seed: int, scale: float = 1.0) -> dict:
+    """The :func:`render_frame` options (size included) of a varied training frame, drawn from ``seed`` alone.
+
+    Size from :data:`VARIED_SIZES` (times ``scale``), camera height 1.1..2.6 m (a car's to a bus's), horizontal
+    field of view 50..110 degrees, pitch -2..6 degrees, a time 0..2 s; a hood over 15..35% of the rows in about a
+    quarter of the frames, 50..90% of the vehicles white or light grey in a third, dusk or night in a quarter, a
+    wet road (puddles in half of them) in a fifth.
+    """
+    rng = np.random.default_rng([int(seed), 6007])
+    height, width = VARIED_SIZES[int(rng.integers(len(VARIED_SIZES)))]
+    options = {'height': max(int(round(height * scale)), 16), 'width': max(int(round(width * scale)), 16),
+               't': round(float(rng.uniform(0.0, 2.0)), 2),
+               'camera_height_m': round(float(rng.uniform(1.1, 2.6)), 2),
+               'hfov_deg': round(float(rng.uniform(50.0, 110.0)), 1),
+               'pitch_deg': round(float(rng.uniform(-2.0, 6.0)), 2)}
+    hood, white, dark, wet = rng.random(4)
+    if hood < 0.25:
+        options['hood'] = round(float(rng.uniform(0.15, 0.35)), 3)
+    if white < 1 / 3:
+        options['white_vehicles'] = round(float(rng.uniform(0.5, 0.9)), 2)
+    if dark < 0.25:
+        options['light'] = 'dusk' if rng.random() < 0.5 else 'night'
+    if wet < 0.2:
+        options['wet'] = round(float(rng.uniform(0.4, 1.0)), 2)
+        options['puddles'] = bool(rng.random() < 0.5)
+    return options
 
 
 def render_sequence(seed, n_frames, height=360, width=480, fps=10, **options):

@@ -77,12 +77,15 @@ def _soft_blob():
 
 # ------------------------------ sky
 @lru_cache(maxsize=8)
-def _sky(seed, height, width, v0, brightness, overcast):
-    """Sky image (float32 RGB, rendered at half resolution: it is smooth) and the horizon colour."""
+def _sky(seed, height, width, v0, brightness, overcast, focal_ratio=0.9):
+    """Sky image (float32 RGB, rendered at half resolution: it is smooth) and the horizon colour.
+
+    ``focal_ratio``: the camera's focal length over the image width.
+    """
     full = (height, width)
     height, width, v0 = (height + 1) // 2, (width + 1) // 2, v0 / 2
     rng = np.random.default_rng([seed, 5])
-    f = 0.9 * width
+    f = focal_ratio * width
     b = brightness
     hor = np.array((188, 192, 198), np.float32) * (1 - b) + np.array((250, 250, 248), np.float32) * b
     if overcast:
