@@ -13,6 +13,7 @@ vary here (the CSV holds the low-margin share at the value it was measured with)
     python benchmarks/trust_figures.py --dataset camvid --split train --start 62 --step 5 --limit 20 \
         --csv /tmp/trust_0006R0.csv
     python benchmarks/tune_trust.py /tmp/trust_0006R0.csv /tmp/trust_rendered.csv --silent 0.01
+    python benchmarks/tune_trust.py /tmp/trust_0006R0.csv /tmp/trust_rendered.csv --caution 0.08
 """
 
 import argparse
@@ -28,7 +29,7 @@ from seg_perception.trust import TrustStatistics, judge
 FAIL_BELOW, ACCURATE_FROM = 0.75, 0.85      # as trust_figures.py
 GRID = {
     'max_noise_sigma': (2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 255.0),
-    'min_sharpness': (0.0, 0.01, 0.02, 0.03, 0.05, 0.08),
+    'min_sharpness': (0.0, 0.02, 0.03, 0.05, 0.07, 0.08, 0.09, 0.1, 0.12),
     'max_low_margin_share': (0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3),
     'max_repeated_share': (0.45, 0.5, 0.6, 0.7, 1.0),
 }
@@ -78,6 +79,9 @@ def main():
     parser.add_argument('csv', nargs='+', help='per-frame CSVs of trust_figures.py --csv')
     parser.add_argument('--silent', type=float, default=0.01, help='the most silent failures to allow (share)')
     parser.add_argument('--false-degraded', type=float, default=0.01, help='the most false degraded on clean frames')
+    parser.add_argument('--caution', type=float, default=None,
+                        help='instead: the most over-caution to allow (share); the fewest silent failures within it '
+                             'and the false-degraded limit are chosen')
     parser.add_argument('--top', type=int, default=12)
     args = parser.parse_args()
     rows = read_rows(args.csv)
@@ -92,9 +96,15 @@ def main():
         silent, false, caution, counts = rates(rows, config)
         results.append((silent <= args.silent and false <= args.false_degraded, caution, silent, false, values,
                         counts))
-    kept = sorted((r for r in results if r[0]), key=lambda r: (r[1], r[2]))
+    if args.caution is None:
+        kept = sorted((r for r in results if r[0]), key=lambda r: (r[1], r[2]))
+        within = f'silent <= {args.silent:.1%}'
+    else:
+        kept = sorted((r for r in results if r[1] <= args.caution and r[3] <= args.false_degraded),
+                      key=lambda r: (r[2], r[1]))
+        within = f'over-caution <= {args.caution:.1%}'
     print(f'# python benchmarks/tune_trust.py {" ".join(sys.argv[1:])}')
-    print(f'# {len(rows)} rows; {len(results)} combinations, {len(kept)} within silent <= {args.silent:.1%} and '
+    print(f'# {len(rows)} rows; {len(results)} combinations, {len(kept)} within {within} and '
           f'false degraded <= {args.false_degraded:.1%}')
     silent, false, caution, counts = rates(rows, base)
     print(f'# today\'s defaults: silent {silent:.1%} ({counts[0]}/{counts[1]}), false degraded {false:.1%} '
