@@ -25,8 +25,8 @@ import sys
 
 from seg_perception.safety_config import TrustConfig
 from seg_perception.trust import TrustStatistics, judge
+from trust_figures import ACCURATE_FROM, FAIL_BELOW     # the same definitions of failing and accurate frames
 
-FAIL_BELOW, ACCURATE_FROM = 0.75, 0.85      # as trust_figures.py
 GRID = {
     'max_noise_sigma': (2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 255.0),
     'min_sharpness': (0.0, 0.02, 0.03, 0.05, 0.07, 0.08, 0.09, 0.1, 0.12),
