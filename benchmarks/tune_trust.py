@@ -84,7 +84,12 @@ def main():
                              'and the false-degraded limit are chosen')
     parser.add_argument('--top', type=int, default=12)
     args = parser.parse_args()
-    rows = read_rows(args.csv)
+    try:
+        rows = read_rows(args.csv)
+    except (OSError, KeyError, ValueError) as e:
+        print(f'cannot read the rows of {", ".join(args.csv)}: {type(e).__name__}: {e} (expected CSVs written by '
+              f'trust_figures.py --csv)', file=sys.stderr)
+        return 2
     if not rows:
         print('no rows in ' + ', '.join(args.csv), file=sys.stderr)
         return 1
