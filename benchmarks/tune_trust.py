@@ -4,7 +4,8 @@ Reads one or more per-frame CSVs written by ``benchmarks/trust_figures.py --csv`
 frame: its pixel accuracy, whether the alarm rose, and every statistic of seg_perception.trust), applies every
 combination of the thresholds below through ``trust.judge`` (the function the node itself applies them with), and
 prints the combinations that keep silent failures and false ``degraded`` within the goals with the least
-over-caution, best first, with the ``--set`` options that check the choice with trust_figures.py.
+over-caution (ties: the most failing frames degraded, then the most reasons on them), best first, with the
+``--set`` options that check the choice with trust_figures.py.
 
 Tune on frames that are not the report: CamVid train (a sequence the model did not train on, such as 0006R0) and
 rendered frames; then run trust_figures.py once on CamVid val with the chosen settings. ``low_margin_max`` cannot
@@ -23,15 +24,20 @@ import itertools
 import math
 import sys
 
+import numpy as np
+
 from seg_perception.safety_config import TrustConfig
 from seg_perception.trust import TrustStatistics, judge
 from trust_figures import ACCURATE_FROM, FAIL_BELOW     # the same definitions of failing and accurate frames
 
+# Each group sets the thresholds of one reason; a reason depends on no other group, and a frame is degraded when
+# any reason holds, so each group is judged once per value and the combinations are OR-ed (fast, and the same as
+# judging each combination whole). The first value of each group turns its reason off.
 GRID = {
-    'max_noise_sigma': (2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 255.0),
-    'min_sharpness': (0.0, 0.02, 0.03, 0.05, 0.07, 0.08, 0.09, 0.1, 0.12),
-    'max_low_margin_share': (0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3),
-    'max_repeated_share': (0.45, 0.5, 0.6, 0.7, 1.0),
+    'max_noise_sigma': [(255.0,), (2.5,), (3.0,), (4.0,), (5.0,), (6.0,), (8.0,), (10.0,), (15.0,)],
+    'min_sharpness': [(0.0,), (0.02,), (0.03,), (0.05,), (0.07,), (0.08,), (0.09,), (0.1,), (0.12,)],
+    'max_low_margin_share': [(1.0,), (0.06,), (0.08,), (0.1,), (0.12,), (0.15,), (0.2,), (0.3,)],
+    'max_repeated_share': [(1.0,), (0.45,), (0.5,), (0.6,), (0.7,)],
 }
 FIELDS = {f.name for f in dataclasses.fields(TrustStatistics)}
 
@@ -54,24 +60,45 @@ def read_rows(paths):
     return rows
 
 
-def rates(rows, config):
-    """(silent failure, false degraded, over-caution) rates of ``config`` on ``rows``, and the counts behind them."""
-    silent = corrupted = clean = false = accurate = cautious = 0
-    for corruption, accuracy, alarm, statistics in rows:
-        degraded = bool(judge(statistics, config))
-        if corruption == 'clean':
-            clean += 1
-            false += degraded
-            continue
-        corrupted += 1
-        if accuracy < FAIL_BELOW and not (alarm or degraded):
-            silent += 1
-        if accuracy >= ACCURATE_FROM:
-            accurate += 1
-            cautious += degraded
+def _names(group):
+    return [n.strip() for n in group.split(',')]
+
+
+def _off(base):
+    """``base`` with every reason of the grid off."""
+    return dataclasses.replace(base, **{n: v for g, values in GRID.items() for n, v in zip(_names(g), values[0])})
+
+
+def degraded_by_group(rows, base):
+    """group -> array (values x rows) of ``degraded`` with that group at each value and the other groups off."""
+    off = _off(base)
+    out = {}
+    for group, values in GRID.items():
+        names = _names(group)
+        out[group] = np.array([[bool(judge(statistics, dataclasses.replace(off, **dict(zip(names, v)))))
+                                for _, _, _, statistics in rows] for v in values])
+    return out
+
+
+def outcomes(rows):
+    """(clean, accuracy, alarm) of the rows as arrays."""
+    return (np.array([c == 'clean' for c, _, _, _ in rows]), np.array([a for _, a, _, _ in rows]),
+            np.array([a for _, _, a, _ in rows], bool))
+
+
+def rates(outcome, degraded):
+    """(silent failure, false degraded, over-caution) rates of the per-row ``degraded`` flags, and the counts."""
+    clean, accuracy, alarm = outcome
+    corrupted = ~clean
+    silent = int(np.sum(corrupted & (accuracy < FAIL_BELOW) & ~(alarm | degraded)))
+    false = int(np.sum(clean & degraded))
+    accurate = corrupted & (accuracy >= ACCURATE_FROM)
+    cautious = int(np.sum(accurate & degraded))
+    caught = int(np.sum(corrupted & (accuracy < FAIL_BELOW) & degraded))   # ties: the more failing frames degraded
+    n_corrupted, n_clean, n_accurate = int(corrupted.sum()), int(clean.sum()), int(accurate.sum())
     share = lambda a, b: a / b if b else 0.0       # noqa: E731
-    return (share(silent, corrupted), share(false, clean), share(cautious, accurate),
-            (silent, corrupted, false, clean, cautious, accurate))
+    return (share(silent, n_corrupted), share(false, n_clean), share(cautious, n_accurate),
+            (silent, n_corrupted, false, n_clean, cautious, n_accurate, caught))
 
 
 def main():
@@ -94,24 +121,31 @@ def main():
         print('no rows in ' + ', '.join(args.csv), file=sys.stderr)
         return 1
     base = TrustConfig()
-    names = list(GRID)
+    groups = list(GRID)
+    flags = degraded_by_group(rows, base)
+    outcome = outcomes(rows)
+    failing = ~outcome[0] & (outcome[1] < FAIL_BELOW)
+    redundant = {g: [int(np.sum(f & failing)) for f in flags[g]] for g in groups}    # failing frames per reason
     results = []
-    for values in itertools.product(*(GRID[n] for n in names)):
-        config = dataclasses.replace(base, **dict(zip(names, values)))
-        silent, false, caution, counts = rates(rows, config)
+    for index in itertools.product(*(range(len(GRID[g])) for g in groups)):
+        degraded = np.logical_or.reduce([flags[g][i] for g, i in zip(groups, index)])
+        silent, false, caution, counts = rates(outcome, degraded)
+        values = tuple(v for g, i in zip(groups, index) for v in GRID[g][i])
+        depth = sum(redundant[g][i] for g, i in zip(groups, index))
         results.append((silent <= args.silent and false <= args.false_degraded, caution, silent, false, values,
-                        counts))
+                        counts + (depth,)))
+    names = [n for g in groups for n in _names(g)]
     if args.caution is None:
-        kept = sorted((r for r in results if r[0]), key=lambda r: (r[1], r[2]))
+        kept = sorted((r for r in results if r[0]), key=lambda r: (r[1], r[2], -r[5][6], -r[5][7]))
         within = f'silent <= {args.silent:.1%}'
     else:
         kept = sorted((r for r in results if r[1] <= args.caution and r[3] <= args.false_degraded),
-                      key=lambda r: (r[2], r[1]))
+                      key=lambda r: (r[2], r[1], -r[5][6], -r[5][7]))
         within = f'over-caution <= {args.caution:.1%}'
     print(f'# python benchmarks/tune_trust.py {" ".join(sys.argv[1:])}')
     print(f'# {len(rows)} rows; {len(results)} combinations, {len(kept)} within {within} and '
           f'false degraded <= {args.false_degraded:.1%}')
-    silent, false, caution, counts = rates(rows, base)
+    silent, false, caution, counts = rates(outcome, np.array([bool(judge(r[3], base)) for r in rows]))
     print(f'# today\'s defaults: silent {silent:.1%} ({counts[0]}/{counts[1]}), false degraded {false:.1%} '
           f'({counts[2]}/{counts[3]}), over-caution {caution:.1%} ({counts[4]}/{counts[5]})')
     print('| ' + ' | '.join(names) + ' | silent | false degraded | over-caution |')

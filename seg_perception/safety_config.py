@@ -174,8 +174,9 @@ class DrivableParams:
 class TrustConfig:
     """Every threshold of the frame-level trust check; flat names are ``trust_<field>``.
 
-    Provisional defaults, chosen on CamVid *train* frames and rendered frames, clean and corrupted
-    (benchmarks/trust_figures.py). A check is off when its threshold sits at the end of its range.
+    Defaults chosen by benchmarks/tune_trust.py on CamVid *train* frames (sequences 0006R0 and 0001TP under the
+    15 corruptions, all 367 clean) and rendered frames (benchmarks/trust_figures.py --csv); CamVid val is the
+    report (doc/safety.md). A check is off when its threshold sits at the end of its range.
     """
 
     enabled: bool = field(default=True, metadata={
@@ -185,9 +186,9 @@ class TrustConfig:
                                       'wide (averaging hides noise: wider sees more of it)', 32, 2048)
     blur_width_px: int = _param(160, 'blur and contrast are measured on a grey thumbnail this wide (about a third '
                                      'of a 480-pixel frame: a blur that small leaves the labels alone)', 32, 2048)
-    max_noise_sigma: float = _param(2.5, 'degraded (noise) when the noise standard deviation on the noise thumbnail '
+    max_noise_sigma: float = _param(6.0, 'degraded (noise) when the noise standard deviation on the noise thumbnail '
                                          'exceeds this many grey levels', 0.0, 255.0)
-    min_sharpness: float = _param(0.03, 'degraded (blur) when the variance of the Laplacian over the variance of the '
+    min_sharpness: float = _param(0.02, 'degraded (blur) when the variance of the Laplacian over the variance of the '
                                         'grey levels, on the blur thumbnail, is below this', 0.0, 100.0)
     overexposed_level: int = _param(250, 'pixels at or above this grey level are burnt out', 128, 255)
     max_overexposed_share: float = _param(0.5, 'degraded (overexposed) when more than this share of the pixels is '
@@ -197,10 +198,10 @@ class TrustConfig:
                                                  'is black', 0.0, 1.0)
     min_contrast: float = _param(4.0, 'degraded (black, or flat) when the standard deviation of the grey levels is '
                                       'below this', 0.0, 255.0)
-    max_repeated_share: float = _param(1.0, 'degraded (blocky) when more than this share of the neighbouring '
+    max_repeated_share: float = _param(0.6, 'degraded (blocky) when more than this share of the neighbouring '
                                             'pixels of the image the network saw have one grey level (a frame '
-                                            'scaled up from a lower resolution); 1.0: off (noise-free rendered '
-                                            'frames repeat many)', 0.0, 1.0)
+                                            'scaled up from a lower resolution); 1.0: off (for synthetic frames '
+                                            'painted in flat colours, which repeat most)', 0.0, 1.0)
     frozen_max_difference: float = _param(0.1, 'a frame whose thumbnail differs from the previous one by at '
                                                'most this mean absolute grey level is a repeat', 0.0, 255.0)
     frozen_frames: int = _param(30, 'degraded (frozen) after this many repeats in a row (a camera driver '

@@ -141,7 +141,9 @@ def palette_model(tmp_path_factory):
 def painted_street(hazard=False):
     """A 120 x 160 street painted in class colours: sky above row 54, road between pavements below.
 
-    With ``hazard``, a trailer painted in the sky's colour crosses the road, rows 58..87, from kerb to kerb.
+    With ``hazard``, a trailer painted in the sky's colour crosses the road, rows 58..87, from kerb to kerb. As a
+    camera gives it, with a little seeded sensor noise (sigma 2 grey levels, far from any colour's neighbour): a
+    frame of flat colours alone reads as one scaled up from a low resolution (trust's ``blocky``).
     """
     sky, road, sidewalk, building = (CAMVID_COLOURS[CAMVID_CLASSES.index(c)] for c in
                                      ('sky', 'road', 'sidewalk', 'building'))
@@ -152,7 +154,8 @@ def painted_street(hazard=False):
     img[54:, 20:140] = road
     if hazard:
         img[58:88, 10:150] = sky
-    return img
+    noise = np.random.default_rng(0).normal(0.0, 2.0, img.shape)
+    return np.clip(np.round(img + noise), 0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope='session')
