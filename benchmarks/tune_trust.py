@@ -30,14 +30,14 @@ from seg_perception.safety_config import TrustConfig
 from seg_perception.trust import TrustStatistics, judge
 from trust_figures import ACCURATE_FROM, FAIL_BELOW     # the same definitions of failing and accurate frames
 
-# Each group sets the thresholds of one reason; a reason depends on no other group, and a frame is degraded when
-# any reason holds, so each group is judged once per value and the combinations are OR-ed (fast, and the same as
-# judging each combination whole). The first value of each group turns its reason off.
+# Each threshold decides one reason alone, and a frame is degraded when any reason holds: so each threshold is
+# judged once per value and the combinations are OR-ed (fast, and the same as judging each combination whole).
+# The first value of each turns its reason off.
 GRID = {
-    'max_noise_sigma': [(255.0,), (2.5,), (3.0,), (4.0,), (5.0,), (6.0,), (8.0,), (10.0,), (15.0,)],
-    'min_sharpness': [(0.0,), (0.02,), (0.03,), (0.05,), (0.07,), (0.08,), (0.09,), (0.1,), (0.12,)],
-    'max_low_margin_share': [(1.0,), (0.06,), (0.08,), (0.1,), (0.12,), (0.15,), (0.2,), (0.3,)],
-    'max_repeated_share': [(1.0,), (0.45,), (0.5,), (0.6,), (0.7,)],
+    'max_noise_sigma': (255.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0),
+    'min_sharpness': (0.0, 0.02, 0.03, 0.05, 0.07, 0.08, 0.09, 0.1, 0.12),
+    'max_low_margin_share': (1.0, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3),
+    'max_repeated_share': (1.0, 0.45, 0.5, 0.6, 0.7),
 }
 FIELDS = {f.name for f in dataclasses.fields(TrustStatistics)}
 
@@ -60,24 +60,12 @@ def read_rows(paths):
     return rows
 
 
-def _names(group):
-    return [n.strip() for n in group.split(',')]
-
-
-def _off(base):
-    """``base`` with every reason of the grid off."""
-    return dataclasses.replace(base, **{n: v for g, values in GRID.items() for n, v in zip(_names(g), values[0])})
-
-
-def degraded_by_group(rows, base):
-    """group -> array (values x rows) of ``degraded`` with that group at each value and the other groups off."""
-    off = _off(base)
-    out = {}
-    for group, values in GRID.items():
-        names = _names(group)
-        out[group] = np.array([[bool(judge(statistics, dataclasses.replace(off, **dict(zip(names, v)))))
-                                for _, _, _, statistics in rows] for v in values])
-    return out
+def degraded_by_threshold(rows, base):
+    """name -> array (values x rows) of ``degraded`` with that threshold at each value and the others off."""
+    off = dataclasses.replace(base, **{name: values[0] for name, values in GRID.items()})
+    return {name: np.array([[bool(judge(statistics, dataclasses.replace(off, **{name: v})))
+                             for _, _, _, statistics in rows] for v in values])
+            for name, values in GRID.items()}
 
 
 def outcomes(rows):
@@ -121,20 +109,19 @@ def main():
         print('no rows in ' + ', '.join(args.csv), file=sys.stderr)
         return 1
     base = TrustConfig()
-    groups = list(GRID)
-    flags = degraded_by_group(rows, base)
+    names = list(GRID)
+    flags = degraded_by_threshold(rows, base)
     outcome = outcomes(rows)
     failing = ~outcome[0] & (outcome[1] < FAIL_BELOW)
-    redundant = {g: [int(np.sum(f & failing)) for f in flags[g]] for g in groups}    # failing frames per reason
+    caught = {n: [int(np.sum(f & failing)) for f in flags[n]] for n in names}    # failing frames each reason holds on
     results = []
-    for index in itertools.product(*(range(len(GRID[g])) for g in groups)):
-        degraded = np.logical_or.reduce([flags[g][i] for g, i in zip(groups, index)])
+    for index in itertools.product(*(range(len(GRID[n])) for n in names)):
+        degraded = np.logical_or.reduce([flags[n][i] for n, i in zip(names, index)])
         silent, false, caution, counts = rates(outcome, degraded)
-        values = tuple(v for g, i in zip(groups, index) for v in GRID[g][i])
-        depth = sum(redundant[g][i] for g, i in zip(groups, index))
+        values = tuple(GRID[n][i] for n, i in zip(names, index))
+        depth = sum(caught[n][i] for n, i in zip(names, index))
         results.append((silent <= args.silent and false <= args.false_degraded, caution, silent, false, values,
                         counts + (depth,)))
-    names = [n for g in groups for n in _names(g)]
     if args.caution is None:
         kept = sorted((r for r in results if r[0]), key=lambda r: (r[1], r[2], -r[5][6], -r[5][7]))
         within = f'silent <= {args.silent:.1%}'
