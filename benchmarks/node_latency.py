@@ -42,7 +42,7 @@ def measure(size, frames, rate_hz, model, backend, threads, blocks=4):
     if model:
         params['model'] = model
     options = {'threads': threads} if threads else {}
-    per_block = max(1, frames // blocks)
+    block_frames = max(1, frames // blocks)
     sent, windows, segment_ms = [], [], []     # stamps; per block (stamps, end ns, seconds); per pause (ms array)
     with tempfile.TemporaryFile() as output, NodeProcess(ns, params, output=output) as node, \
             Probe('latency_bench', ns) as probe:
@@ -54,24 +54,27 @@ def measure(size, frames, rate_hz, model, backend, threads, blocks=4):
             probe.send(array_to_image(images[i % len(images)], probe.header()))
             time.sleep(1.0 / rate_hz)
         time.sleep(2.0)
-        segment_ms.append(segmenter_ms(segmenter, images, per_block / rate_hz / 3))
+        segment_ms.append(segmenter_ms(segmenter, images, block_frames / rate_hz / 3))
         for b in range(blocks):
             stamps = []
             started = time.monotonic()
-            for i in range(per_block):
+            for i in range(block_frames):
                 stamps.append(probe.send(array_to_image(images[i % len(images)], probe.header())))
                 time.sleep(max(0.0, started + (i + 1) / rate_hz - time.monotonic()))
             windows.append((stamps, time.time_ns(), time.monotonic() - started))
             sent += stamps
             time.sleep(1.0 + 2 * np.percentile(segment_ms[-1], 99) / 1e3)      # the node finishes its frame
-            segment_ms.append(segmenter_ms(segmenter, images, per_block / rate_hz / 3))
+            segment_ms.append(segmenter_ms(segmenter, images, block_frames / rate_hz / 3))
     arrivals = probe.arrivals['labels']
     latency = np.array([(arrivals[s] - s) / 1e6 for s in sent if s in arrivals])
-    per_block = []      # (answered, possible, Segmenter p50 ms beside it)
+    # per block: answered, possible, the Segmenter's p50 beside it (ms), the block's latency p50 over that
+    per_block = []
     for b, (stamps, end_ns, seconds) in enumerate(windows):
         p50 = float(np.percentile(np.concatenate(segment_ms[b:b + 2]), 50))
+        block_latency = [(arrivals[s] - s) / 1e6 for s in stamps if s in arrivals]
         per_block.append((sum(1 for s in stamps if arrivals.get(s, end_ns + 1) <= end_ns),
-                          min(len(stamps), int(seconds * 1e3 / p50)), p50))
+                          min(len(stamps), int(seconds * 1e3 / p50)), p50,
+                          float(np.median(block_latency)) / p50 if block_latency else None))
     answered, possible = (sum(column) for column in list(zip(*per_block))[:2])
     all_ms = np.concatenate(segment_ms)
     pause_p50 = [float(np.median(m)) for m in segment_ms]
@@ -118,7 +121,8 @@ def main():
     print(f'# {args.blocks} blocks per size; answered = labels arrived before the end of the frame\'s block, '
           f'possible = the Segmenter\'s complete frames in the same time (measured beside each block)')
     print('| input | frames sent | answered | possible | answered / possible | latency p50 ms | p99 ms | max ms | '
-          'p50 1st / 2nd half ms | Segmenter p50 / p99 ms | Segmenter p50 between blocks ms |')
+          'p50 1st / 2nd half ms (first / last block over its Segmenter p50) | Segmenter p50 / p99 ms | '
+          'Segmenter p50 between blocks ms |')
     print('|---|---|---|---|---|---|---|---|---|---|---|')
     for r in rows:
         segmenter = (f"{r['segmenter_p50_ms']:.1f} / {r['segmenter_p99_ms']:.1f} | "
@@ -128,6 +132,8 @@ def main():
             continue
         halves = (f"{r['p50_first_half_ms']:.1f} / {r['p50_second_half_ms']:.1f}" if r['p50_first_half_ms'] is not None
                   else '-')
+        ratios = [b[3] for b in r['blocks'] if b[3] is not None]
+        halves += f" ({ratios[0]:.2f} / {ratios[-1]:.2f})" if ratios else ''
         print(f"| {r['size']} | {r['sent']} | {r['answered']} | {r['possible']} | "
               f"{100 * r['answered'] / max(r['possible'], 1):.0f}% | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
               f"{r['max_ms']:.1f} | {halves} | {segmenter} |")
