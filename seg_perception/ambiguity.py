@@ -36,7 +36,7 @@ import numpy as np
 
 from .drivable import beneath_far_obstacles, freespace_boundary, path_corridor, safe_drivable
 from .safety_config import FloatingVehicleParams, LowConfidenceParams, SafetyConfig, SkyBelowHorizonParams, \
-    SkyOnRoadParams, TemporalParams, for_horizon
+    SkyOnRoadParams, TemporalParams, for_horizon, horizon_extra_px
 from .taxonomy import ClassIds, class_ids
 from .trust import Trust, TrustMonitor
 
@@ -218,7 +218,8 @@ def low_confidence(labels: np.ndarray, margin: np.ndarray, sky_ids: Sequence[int
 
 
 def floating_vehicle(labels: np.ndarray, drivable: np.ndarray, vehicle_ids: Sequence[int], horizon_row: float,
-                     camera_height_m: float, params: FloatingVehicleParams = FloatingVehicleParams()) -> Finding:
+                     camera_height_m: float, params: FloatingVehicleParams = FloatingVehicleParams(),
+                     horizon_lift_px: float = 0.0) -> Finding:
     """Check 5: columns where a vehicle resting on the road would be implausibly tall if it stood there.
 
     On a level road, something standing at the row ``v`` below the horizon ``v_0`` and ``n`` pixels tall is
@@ -227,6 +228,10 @@ def floating_vehicle(labels: np.ndarray, drivable: np.ndarray, vehicle_ids: Sequ
     a trailer's side 1.2 m up looks 14 m tall. Per column, so that a trailer's wheels, which do stand on the
     road, do not hide its floating middle; the vehicle pixels of those columns are flagged. Vehicles stacked
     behind one another never add up to more than the tallest of them, as the farther ones look smaller.
+
+    ``horizon_lift_px``: how far an estimated horizon may be off. The heights are then judged from the horizon
+    that many rows higher, which makes every vehicle as short as the estimate allows: a far car a few rows below
+    a horizon estimated too low does not look tall, while a trailer's floating side still does.
     """
     r0 = _first_checked_row(labels, vehicle_ids, horizon_row, params)
     if r0 is None:
@@ -246,7 +251,7 @@ def floating_vehicle(labels: np.ndarray, drivable: np.ndarray, vehicle_ids: Sequ
     gaps = np.where(~vehicle & (rows < bottom[None, :]), rows, -1)
     top = gaps.max(axis=0) + 1
     height_px = bottom - top + 1
-    implied_m = height_px * camera_height_m / np.maximum(bottom - horizon_row, 1e-6)
+    implied_m = height_px * camera_height_m / np.maximum(bottom - (horizon_row - horizon_lift_px), 1e-6)
     judged = columns & (height_px >= params.min_height_px)
     floating = judged & (implied_m > min(params.distrust_height_m, params.max_height_m))
     if floating.any():
@@ -374,14 +379,15 @@ class Assessment:
 def assess(labels: np.ndarray, margin: np.ndarray, classes: Union[Sequence[str], ClassIds], config: SafetyConfig,
            horizon_row: float, horizon_source: str, candidate: np.ndarray, temporal: Optional[Finding] = None,
            runner_up: Optional[np.ndarray] = None, camera_height_m: Optional[float] = None,
-           ego: Optional[np.ndarray] = None) -> Assessment:
+           ego: Optional[np.ndarray] = None, horizon_lift_px: float = 0.0) -> Assessment:
     """Run checks 1-3 and 5 (and take check 4's finding), then make the safe drivable area and the alarm.
 
     ``classes``: the model's class names, or their :class:`~seg_perception.taxonomy.ClassIds`; ``candidate`` is
     the road connected to the ego region (see :func:`seg_perception.drivable.connected_road`);
     ``camera_height_m`` overrides the configured mounting height (a calibrated camera model's); ``ego``: the ego
     vehicle's pixels (H x W bool; seg_perception.ego_mask), labelled outside (255) so that no check sees them,
-    never drivable, the free space scanned from above them.
+    never drivable, the free space scanned from above them; ``horizon_lift_px``: how far the horizon may be off,
+    for the floating-vehicle check (see :func:`floating_vehicle`).
     """
     ids = class_ids(classes)
     sky, obstacles = ids.sky, ids.obstacle
@@ -391,7 +397,8 @@ def assess(labels: np.ndarray, margin: np.ndarray, classes: Union[Sequence[str],
         sky_below_horizon(labels, sky, horizon_row, config.sky_below_horizon),
         sky_on_road(labels, candidate, sky, horizon_row, config.sky_on_road),
         low_confidence(labels, margin, sky, obstacles, horizon_row, config.low_confidence, runner_up),
-        floating_vehicle(labels, candidate, ids.vehicle, horizon_row, height_m, config.floating_vehicle),
+        floating_vehicle(labels, candidate, ids.vehicle, horizon_row, height_m, config.floating_vehicle,
+                         horizon_lift_px),
     ]
     if temporal is not None:
         findings.append(temporal)
@@ -455,12 +462,13 @@ def check_frame(labels: np.ndarray, margin: np.ndarray, ids: ClassIds, config: S
     none), left out of the drivable area and of the trust check's statistics. A degraded frame keeps its
     findings and alarm but has no drivable area and an unknown (NaN) free space.
     """
+    lift = horizon_extra_px(config, horizon_source, labels.shape[0], horizon_uncertainty_px)
     config = for_horizon(config, horizon_source, labels.shape[0], horizon_uncertainty_px)
     flips = None
     if temporal is not None:
         flips = temporal.update(labels, ids.sky, ids.obstacle, horizon_row, config.temporal)
     verdict = assess(labels, margin, ids, config, horizon_row, horizon_source, candidate, flips,
-                     camera_height_m=camera_height_m, ego=ego)
+                     camera_height_m=camera_height_m, ego=ego, horizon_lift_px=lift)
     if labels_net is None:
         labels_net, ego_net = labels, ego
     margin_net = margin if margin_net is None else margin_net

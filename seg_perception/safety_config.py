@@ -132,8 +132,8 @@ class FloatingVehicleParams:
     min_height_px: int = _param(12, 'vehicles shorter than this in the image are too far away to judge', 1, 10000)
     min_columns_px: int = _param(6, 'the check fires when this many columns of vehicle float', 1, 10000)
     require_camera: bool = field(default=True, metadata={
-        'description': 'run only with the horizon from camera_info: an estimated horizon a few rows off makes '
-                       'far vehicles look tall'})
+        'description': 'run only with the horizon from camera_info; false: also with an estimated horizon, the '
+                       'heights then judged from it lifted by its uncertainty (the smallest heights it allows)'})
 
 
 @dataclass(frozen=True)
@@ -271,6 +271,15 @@ class SafetyConfig:
         return cls(**{section: c(**sections[section]) for section, c in SECTIONS})
 
 
+def horizon_extra_px(config: SafetyConfig, horizon_source: str, image_height: int,
+                     uncertainty_px: Optional[float] = None) -> float:
+    """How many rows a horizon from ``horizon_source`` may be off: 0 from a camera, else ``uncertainty_px`` (the
+    estimate's own; None: ``camera.horizon_uncertainty_frac`` of the image height)."""
+    if horizon_source == 'camera':
+        return 0.0
+    return config.camera.horizon_uncertainty_frac * image_height if uncertainty_px is None else float(uncertainty_px)
+
+
 def for_horizon(config: SafetyConfig, horizon_source: str, image_height: int,
                 uncertainty_px: Optional[float] = None) -> SafetyConfig:
     """The settings to use with a horizon from ``horizon_source`` ('camera', 'estimate', 'stream' or 'default').
@@ -278,11 +287,12 @@ def for_horizon(config: SafetyConfig, horizon_source: str, image_height: int,
     Without a calibrated camera the horizon is uncertain: the checks' margins below it grow by ``uncertainty_px``
     (the estimate's own, see camera.HorizonEstimate; None: ``camera.horizon_uncertainty_frac`` of the image
     height), and the floating-vehicle check (whose implied heights divide by the distance to the horizon) stands
-    down unless told otherwise, as does the far-static under-ride rule.
+    down unless told otherwise (then it judges heights from the horizon lifted by that uncertainty, see
+    ambiguity.floating_vehicle), as does the far-static under-ride rule.
     """
     if horizon_source == 'camera':
         return config
-    extra = config.camera.horizon_uncertainty_frac * image_height if uncertainty_px is None else float(uncertainty_px)
+    extra = horizon_extra_px(config, horizon_source, image_height, uncertainty_px)
     floating = config.floating_vehicle
     if floating.require_camera:
         floating = replace(floating, enabled=False)

@@ -7,12 +7,12 @@ below, unless a test paints something else.
 import numpy as np
 import pytest
 
-from seg_perception.ambiguity import (TemporalFlipCheck, assess, floating_vehicle, low_confidence, sky_below_horizon,
-                                      sky_on_road, underride_shadow)
+from seg_perception.ambiguity import (TemporalFlipCheck, assess, check_frame, floating_vehicle, low_confidence,
+                                      sky_below_horizon, sky_on_road, underride_shadow)
 from seg_perception.drivable import connected_road
 from seg_perception.safety_config import (FloatingVehicleParams, LowConfidenceParams, SafetyConfig,
                                           SkyBelowHorizonParams, SkyOnRoadParams, TemporalParams, for_horizon)
-from seg_perception.taxonomy import CAMVID_CLASSES
+from seg_perception.taxonomy import CAMVID_CLASSES, class_ids
 
 SKY, BUILDING, ROAD, SIDEWALK, CAR = 0, 1, 3, 4, 8
 SKY_IDS, OBSTACLE_IDS = [SKY], [1, 2, 5, 6, 7, 8, 9, 10]
@@ -368,6 +368,32 @@ def test_an_uncertain_horizon_widens_the_margins_and_stands_the_floating_check_d
     assert check_all(labels).alarm
     assert not assess(labels, np.ones((H, W), np.float32), CAMVID_CLASSES, uncertain, HORIZON, 'default',
                       candidate).alarm
+
+
+def test_without_a_camera_the_floating_check_judges_heights_from_the_horizon_lifted_by_its_uncertainty():
+    labels = trailer_as_car(street())       # its side: 20 rows resting 5 rows below the horizon, 6 m tall there
+    road = connected_road(labels, CAMVID_CLASSES, SafetyConfig())
+    assert floating_vehicle(labels, road, [CAR], HORIZON, 1.5).may_alarm
+    lifted = floating_vehicle(labels, road, [CAR], HORIZON, 1.5, horizon_lift_px=2.0)      # 30 / 7 = 4.3 m
+    assert lifted.fired and not lifted.may_alarm
+    assert not floating_vehicle(labels, road, [CAR], HORIZON, 1.5, horizon_lift_px=4.0).fired    # 3.3 m
+
+    # check_frame lifts an estimated horizon by its uncertainty, a camera's not at all
+    config = SafetyConfig.from_flat({'drivable_min_alarm_px': 20, 'floating_vehicle_require_camera': False})
+    margin = np.ones(labels.shape, np.float32)
+
+    def alarm(source, uncertainty_px):
+        verdict = check_frame(labels, margin, class_ids(CAMVID_CLASSES), config, HORIZON, source, road,
+                              horizon_uncertainty_px=uncertainty_px)
+        return [r.check for r in verdict.reasons]
+
+    assert alarm('camera', 4.0) == ['floating_vehicle']
+    assert alarm('estimate', 0.0) == ['floating_vehicle']
+    assert alarm('estimate', 4.0) == []
+    assert alarm('estimate', None) == []        # the configured uncertainty: 0.055 x 60 = 3.3 rows
+    required = SafetyConfig.from_flat({'drivable_min_alarm_px': 20})
+    assert not check_frame(labels, margin, class_ids(CAMVID_CLASSES), required, HORIZON, 'estimate', road,
+                           horizon_uncertainty_px=0.0).alarm
 
 
 def test_underride_shadow_starts_from_the_obstacle_below_the_flagged_sky():
