@@ -273,8 +273,11 @@ class SafetyConfig:
 
 def horizon_extra_px(config: SafetyConfig, horizon_source: str, image_height: int,
                      uncertainty_px: Optional[float] = None) -> float:
-    """How many rows a horizon from ``horizon_source`` may be off: 0 from a camera, else ``uncertainty_px`` (the
-    estimate's own; None: ``camera.horizon_uncertainty_frac`` of the image height)."""
+    """How many rows a horizon from ``horizon_source`` may be off.
+
+    0 from a camera, else ``uncertainty_px`` (the estimate's own; None: ``camera.horizon_uncertainty_frac`` of the
+    image height).
+    """
     if horizon_source == 'camera':
         return 0.0
     return config.camera.horizon_uncertainty_frac * image_height if uncertainty_px is None else float(uncertainty_px)
