@@ -66,12 +66,13 @@ def measure(size, frames, rate_hz, model, backend, threads, blocks=4):
             time.sleep(1.0 + 2 * np.percentile(segment_ms[-1], 99) / 1e3)      # the node finishes its frame
             segment_ms.append(segmenter_ms(segmenter, images, block_frames / rate_hz / 3))
     arrivals = probe.arrivals['labels']
-    latency = np.array([(arrivals[s] - s) / 1e6 for s in sent if s in arrivals])
+    latency_of = {s: (arrivals[s] - s) / 1e6 for s in sent if s in arrivals}     # stamp -> ms, in sending order
+    latency = np.array(list(latency_of.values()))
     # per block: answered, possible, the Segmenter's p50 beside it (ms), the block's latency p50 over that
     per_block = []
     for b, (stamps, end_ns, seconds) in enumerate(windows):
         p50 = float(np.percentile(np.concatenate(segment_ms[b:b + 2]), 50))
-        block_latency = [(arrivals[s] - s) / 1e6 for s in stamps if s in arrivals]
+        block_latency = [latency_of[s] for s in stamps if s in latency_of]
         per_block.append((sum(1 for s in stamps if arrivals.get(s, end_ns + 1) <= end_ns),
                           min(len(stamps), int(seconds * 1e3 / p50)), p50,
                           float(np.median(block_latency)) / p50 if block_latency else None))
