@@ -56,7 +56,8 @@ def figures(seg, cache, config, use_camera=True, streams=False):
         results.append(scenarios.FrameResult(item['name'], item['case'], item['hazard'] is not None, out.alarm,
                                              tuple(str(r) for r in out.reasons), excluded,
                                              int(np.count_nonzero(drivable & ahead)), int(np.count_nonzero(drivable)),
-                                             int(np.count_nonzero(ahead)), timings['checks'], out.horizon_source))
+                                             int(np.count_nonzero(ahead)), timings['checks'], out.horizon_source,
+                                             bool(out.degraded)))
     return results
 
 

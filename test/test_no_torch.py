@@ -81,7 +81,7 @@ def test_every_help_and_the_library_run_without_torch(no_torch_env):
     result = run(no_torch_env, '-c', script)
     assert result.returncode == 0, result.stdout + result.stderr
     for command in ('segment', 'demo', 'eval', 'eval-bag', 'record', 'play', 'bench', 'scenarios', 'train',
-                    'class-bias', 'build-engine', 'carla-capture'):
+                    'class-bias', 'interpolate', 'build-engine', 'carla-capture'):
         assert f'help ok {command} --help' in result.stdout
     assert 'library ok' in result.stdout
 
@@ -105,6 +105,8 @@ def test_seg_node_help_runs_without_torch(no_torch_env):
 @pytest.mark.parametrize('argv, message', [
     (['train', '--iters', '1'], "error: train needs PyTorch: pip install -e '.[train]'"),
     (['class-bias', '--model', 'x', '--out', 'x'], "error: class-bias needs PyTorch: pip install -e '.[torch]'"),
+    (['interpolate', '--base', 'x', '--tuned', 'x', '--alpha', '0.5', '--out', 'x'],
+     "error: interpolate needs PyTorch: pip install -e '.[torch]'"),
     (['eval', '--crf', '--backend', 'torch', '--dataset', 'rendered'],
      "error: eval --crf needs PyTorch: pip install -e '.[torch]'"),
     (['segment', 'seg_perception/data/sample/frame_000.jpg', '--backend', 'torch', '-o', 'out/never'],

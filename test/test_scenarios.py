@@ -144,11 +144,13 @@ def test_road_ahead_stops_at_the_first_obstacle_and_ignores_void():
 
 
 def test_summary_counts_handled_hazards_and_false_alarms():
-    def result(hazardous, alarm, excluded):
-        return scenarios.FrameResult('f', 'c', hazardous, alarm, (), excluded, 8, 10, 10, 1.0, 'camera')
-    figures = scenarios.summarise([result(True, True, 0.99), result(True, False, 0.5),
-                                   result(False, False, float('nan')), result(False, True, float('nan'))])
-    assert figures['hazard_handled'] == 0.5 and figures['false_alarm'] == 0.5
+    def result(hazardous, alarm, excluded, degraded=False):
+        return scenarios.FrameResult('f', 'c', hazardous, alarm, (), excluded, 8, 10, 10, 1.0, 'camera', degraded)
+    figures = scenarios.summarise([result(True, True, 0.99), result(True, False, 0.5, True),
+                                   result(False, False, float('nan')), result(False, True, float('nan')),
+                                   result(False, False, float('nan'), True), result(False, False, float('nan'))])
+    assert figures['hazard_handled'] == 0.5 and figures['false_alarm'] == 0.25
+    assert figures['degraded'] == pytest.approx(2 / 6) and figures['degraded_clear'] == 0.25
     assert figures['drivable_recall'] == 0.8 and figures['drivable_iou'] == pytest.approx(32 / 48)
 
 
@@ -158,7 +160,7 @@ def test_scenarios_command_prints_the_figures(tiny_model, tmp_path, capsys):
                  '--set', 'sky_on_road_margin_px=3.0']) == 0
     text = capsys.readouterr().out
     for words in ('hazard handled', 'false alarms, hazard-free rendered frames', 'checks p50, ms per frame',
-                  '| all | 4 |'):
+                  'hazard-free rendered frames degraded', '| all | 4 |'):
         assert words in text
     assert '"sky_on_road_margin_px": 3.0' in out.read_text()
 

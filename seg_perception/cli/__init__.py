@@ -1,8 +1,8 @@
 """The seg-perception command: segment files, run the demo, train, evaluate, benchmark.
 
-Everything but ``train``, ``class-bias`` and ``eval --crf`` runs on the base install (the ROS commands with the
-``[ros]`` extra); those three need PyTorch (``pip install -e '.[train]'``) and say so when it is missing. Each
-subcommand's ``--help`` says what it does and gives an example.
+Everything but ``train``, ``class-bias``, ``interpolate`` and ``eval --crf`` runs on the base install (the ROS
+commands with the ``[ros]`` extra); those four need PyTorch (``pip install -e '.[train]'``) and say so when it is
+missing. Each subcommand's ``--help`` says what it does and gives an example.
 """
 
 import argparse

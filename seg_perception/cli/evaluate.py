@@ -88,15 +88,16 @@ def _range(text):
 def _print_figures(title, rows, goals):
     """Print a markdown table of figure rows (name, summary dict) and the goals line by line."""
     print(f'\n## {title}\n')
-    print('| case | frames | hazard handled | alarm on hazard | false alarm | drivable IoU | drivable recall | '
-          'checks p50 / p99 ms |')
-    print('|---|---|---|---|---|---|---|---|')
+    print('| case | frames | hazard handled | alarm on hazard | false alarm | degraded | drivable IoU | '
+          'drivable recall | checks p50 / p99 ms |')
+    print('|---|---|---|---|---|---|---|---|---|')
 
     def pct(v):
         return '-' if v != v else f'{100 * v:.1f}%'
     for name, f in rows:
         print(f'| {name} | {f["frames"]} | {pct(f["hazard_handled"])} | {pct(f["hazard_alarm"])} | '
-              f'{pct(f["false_alarm"])} | {pct(f["drivable_iou"])} | {pct(f["drivable_recall"])} | '
+              f'{pct(f["false_alarm"])} | {pct(f["degraded"])} | {pct(f["drivable_iou"])} | '
+              f'{pct(f["drivable_recall"])} | '
               f'{f["checks_ms_p50"]:.2f} / {f["checks_ms_p99"]:.2f} |')
     for label, value, goal, better in goals:
         ok = value >= goal if better == 'high' else value <= goal
@@ -140,6 +141,8 @@ def cmd_scenarios(args) -> int:
                        [('hazard handled', total['hazard_handled'], GOALS['hazard_handled'], 'high'),
                         ('false alarms, hazard-free rendered frames', total['false_alarm'],
                          GOALS['false_alarm_rendered'], 'low'),
+                        ('hazard-free rendered frames degraded', total['degraded_clear'],
+                         GOALS['degraded_clean'], 'low'),
                         ('checks p50, ms per frame', total['checks_ms_p50'], GOALS['checks_ms'], 'low')])
         missed = [f'{r.name} {r.case}: {100 * r.hazard_excluded:.1f}% excluded, alarm {r.alarm}'
                   for r in results if r.hazardous and r.hazard_excluded < scenarios.HANDLED_SHARE]
@@ -155,6 +158,7 @@ def cmd_scenarios(args) -> int:
         total = scenarios.summarise(results)
         _print_figures(f'CamVid {args.split} ({args.camvid}), no camera model', [('camvid', total)],
                        [('false alarms, CamVid frames', total['false_alarm'], GOALS['false_alarm_camvid'], 'low'),
+                        ('CamVid frames degraded', total['degraded'], GOALS['degraded_clean'], 'low'),
                         ('drivable recall of the road ahead', total['drivable_recall'],
                          GOALS['drivable_recall_camvid'], 'high'),
                         ('checks p50, ms per frame', total['checks_ms_p50'], GOALS['checks_ms'], 'low')])

@@ -1,4 +1,4 @@
-"""``seg-perception train`` and ``class-bias``; their options load without PyTorch, the commands need it."""
+"""``seg-perception train``, ``class-bias`` and ``interpolate``: options load without PyTorch, commands need it."""
 
 import argparse
 import shlex
@@ -31,9 +31,18 @@ def cmd_class_bias(args) -> int:
     return class_bias.run(args, 'seg-perception ' + shlex.join(sys.argv[1:]))
 
 
+def cmd_interpolate(args) -> int:
+    """Mix a model's weights with a fine-tune's (see seg_perception.training.interpolate)."""
+    require('interpolate', 'torch', 'torch', 'onnx')
+    from ..training import interpolate
+
+    return interpolate.run(args, 'seg-perception ' + shlex.join(sys.argv[1:]))
+
+
 def add_parser(sub) -> None:
-    """Register the train and class-bias commands and their options on ``sub``."""
+    """Register the train, class-bias and interpolate commands and their options on ``sub``."""
     from ..training.class_bias import add_arguments as add_bias_arguments
+    from ..training.interpolate import add_arguments as add_interpolate_arguments
     from ..training.options import add_arguments
 
     p = sub.add_parser('train', help='train a model (CamVid, Cityscapes, rendered scenes or a bag)',
@@ -53,3 +62,13 @@ def add_parser(sub) -> None:
                                    '../shared/datasets/camvid --split train --out out/biased')
     add_bias_arguments(p)
     p.set_defaults(func=cmd_class_bias)
+
+    p = sub.add_parser('interpolate', help='mix a model\'s weights with a fine-tune\'s (WiSE-FT)',
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description='Write the model whose weights are (1 - alpha) x base + alpha x tuned (WiSE-FT, '
+                                   'Wortsman et al., CVPR 2022), for a fine-tune of the base: ONNX, .pt, manifest. '
+                                   'It has no class offsets; choose them with class-bias.\n\nexample:\n'
+                                   '  seg-perception interpolate --base pspnet_lite0_camvid --tuned '
+                                   'pspnet_lite0_camvid_robust --alpha 0.5 --out out/mixed')
+    add_interpolate_arguments(p)
+    p.set_defaults(func=cmd_interpolate)
