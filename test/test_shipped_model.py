@@ -99,7 +99,7 @@ def test_shipped_frrn_labels_road_and_sky_in_the_sample(frrn_segmenter):
 
 # -- the per-class logit offsets both shipped models carry ---------------------------------------------------------
 
-@pytest.mark.parametrize('name', ['pspnet_lite0_camvid', 'frrn_cpu_camvid'])
+@pytest.mark.parametrize('name', ['pspnet_lite0_camvid_wiseft', 'pspnet_lite0_camvid', 'frrn_cpu_camvid'])
 def test_shipped_offsets_keep_the_safety_orders_and_are_in_the_graph(name):
     onnx = pytest.importorskip('onnx')
     from onnx import numpy_helper
