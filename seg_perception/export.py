@@ -97,6 +97,16 @@ def export_onnx_bytes(model: nn.Module, input_hw: Tuple[int, int], mean, std, **
     return buffer.getvalue()
 
 
+# What write_manifest writes itself, or a derived model must choose again (its offsets, its validation).
+_OWN_FIELDS = frozenset({'manifest_version', 'name', 'architecture', 'arch_kwargs', 'classes', 'palette', 'input',
+                         'outputs', 'files', 'sha256', 'training', 'validation', 'class_bias'})
+
+
+def carried_fields(manifest: Dict) -> Dict:
+    """The entries of a manifest that a model derived from it keeps as they are (``extra`` of write_manifest)."""
+    return {k: v for k, v in manifest.items() if k not in _OWN_FIELDS}
+
+
 def write_manifest(manifest_path: str, *, name: str, architecture: str, arch_kwargs: Dict, classes: Sequence[str],
                    input_hw: Tuple[int, int], mean: Sequence[float], std: Sequence[float], files: Dict[str, str],
                    training: Optional[Dict] = None, validation: Optional[Dict] = None,

@@ -180,7 +180,7 @@ def write_model(model: ModelFiles, module, bias: Sequence[float], folder: str, n
     The manifest is ``model``'s with the new files, their sha256, and ``class_bias`` (the offsets and ``record``);
     its validation figures are dropped, since they were measured without the offsets. Returns its path.
     """
-    from ..export import export_onnx, write_manifest
+    from ..export import carried_fields, export_onnx, write_manifest
 
     os.makedirs(folder, exist_ok=True)
     bias = [round(float(b), 4) for b in bias]
@@ -190,9 +190,7 @@ def write_model(model: ModelFiles, module, bias: Sequence[float], folder: str, n
     if os.path.abspath(src) != os.path.abspath(dst):
         shutil.copyfile(src, dst)
     m = model.manifest
-    skip = {'manifest_version', 'name', 'architecture', 'arch_kwargs', 'classes', 'palette', 'input', 'outputs',
-            'files', 'sha256', 'training', 'validation', 'class_bias'}
-    extra = {k: v for k, v in m.items() if k not in skip}
+    extra = carried_fields(m)
     extra['class_bias'] = {'values': bias, **record}
     training = dict(m.get('training', {}))
     training['base_model'] = f'{m["name"]} (sha256 of its .pt {m["sha256"].get("torch", "?")[:16]}...)'

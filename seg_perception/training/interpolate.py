@@ -74,7 +74,7 @@ def write(base: ModelFiles, tuned: ModelFiles, alpha: float, folder: str, name: 
     import torch
 
     from ..backends.torch_backend import load_module
-    from ..export import export_onnx, write_manifest
+    from ..export import carried_fields, export_onnx, write_manifest
 
     check_pair(base, tuned)
     checkpoints = [torch.load(m.path('torch'), map_location='cpu', weights_only=False) for m in (base, tuned)]
@@ -91,9 +91,7 @@ def write(base: ModelFiles, tuned: ModelFiles, alpha: float, folder: str, name: 
         'base_training_data': base.manifest.get('training', {}).get('data', ''),
         'command': command_line,
     }
-    skip = {'manifest_version', 'name', 'architecture', 'arch_kwargs', 'classes', 'palette', 'input', 'outputs',
-            'files', 'sha256', 'training', 'validation', 'class_bias'}
-    extra = {k: v for k, v in m.items() if k not in skip}
+    extra = carried_fields(m)
     fields = dict(name=name, architecture=m.get('architecture', ''), arch_kwargs=m.get('arch_kwargs', {}),
                   classes=tuned.classes, input_hw=tuned.input_hw, mean=tuned.mean_std[0], std=tuned.mean_std[1],
                   training=training, validation={}, extra=extra)
