@@ -27,8 +27,9 @@ import sys
 import tempfile
 import time
 
+from seg_perception.model_files import DEFAULT_MODEL
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_MODEL = os.path.join(ROOT, 'engines', 'pspnet_lite0_camvid.json')
 
 
 class NodeUnderFire:
@@ -178,7 +179,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--messages', type=int, default=10000, help='messages to send in all (default 10000)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the first message (message i: seed + i)')
-    parser.add_argument('--model', default=DEFAULT_MODEL, help='model manifest for the node (default: shipped)')
+    parser.add_argument('--model', default=DEFAULT_MODEL, help='model name or manifest for the node')
     parser.add_argument('--good-every', type=int, default=20, help='every n-th message is a good frame')
     parser.add_argument('--pace-ms', type=float, default=2.0, help='pause after each malformed message')
     parser.add_argument('--answer-timeout-s', type=float, default=20.0, help='wait for a good frame\'s labels')

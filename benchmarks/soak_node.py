@@ -24,8 +24,9 @@ import time
 
 import numpy as np
 
+from seg_perception.model_files import DEFAULT_MODEL
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_MODEL = os.path.join(ROOT, 'engines', 'pspnet_lite0_camvid.json')
 
 
 def host_jiffies():
@@ -133,7 +134,7 @@ def main(argv=None) -> int:
     parser.add_argument('--minutes', type=float, default=10.0)
     parser.add_argument('--rate', type=float, default=60.0, help='publish rate, Hz')
     parser.add_argument('--size', default='800x600', help='WxH of the rgb8 frames')
-    parser.add_argument('--model', default=DEFAULT_MODEL, help='model manifest for the node (default: shipped)')
+    parser.add_argument('--model', default=DEFAULT_MODEL, help='model name or manifest for the node')
     parser.add_argument('--interval-s', type=float, default=60.0, help='length of one row of figures')
     parser.add_argument('--p99-tolerance', type=float, default=0.0,
                         help='allowed growth of p99 from the first interval to the last (0.1: 10%%)')

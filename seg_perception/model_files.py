@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-DEFAULT_MODEL = 'pspnet_lite0_camvid'
+DEFAULT_MODEL = 'pspnet_lite0_camvid_wiseft'
 MODEL_DIR_ENV = 'SEG_PERCEPTION_MODEL_DIR'
 
 

@@ -186,10 +186,11 @@ class TrustConfig:
                                       'wide (averaging hides noise: wider sees more of it)', 32, 2048)
     blur_width_px: int = _param(160, 'blur and contrast are measured on a grey thumbnail this wide (about a third '
                                      'of a 480-pixel frame: a blur that small leaves the labels alone)', 32, 2048)
-    max_noise_sigma: float = _param(6.0, 'degraded (noise) when the noise standard deviation on the noise thumbnail '
-                                         'exceeds this many grey levels', 0.0, 255.0)
-    min_sharpness: float = _param(0.02, 'degraded (blur) when the variance of the Laplacian over the variance of the '
-                                        'grey levels, on the blur thumbnail, is below this', 0.0, 100.0)
+    max_noise_sigma: float = _param(10.0, 'degraded (noise) when the noise standard deviation on the noise thumbnail '
+                                          'exceeds this many grey levels', 0.0, 255.0)
+    min_sharpness: float = _param(0.0, 'degraded (blur) when the variance of the Laplacian over the variance of the '
+                                       'grey levels, on the blur thumbnail, is below this; 0: off (the default '
+                                       'model\'s blurred failures raise low_margin first)', 0.0, 100.0)
     overexposed_level: int = _param(250, 'pixels at or above this grey level are burnt out', 128, 255)
     max_overexposed_share: float = _param(0.5, 'degraded (overexposed) when more than this share of the pixels is '
                                                'burnt out', 0.0, 1.0)
@@ -208,8 +209,8 @@ class TrustConfig:
                                     'resending its last frame)', 1, 1000000)
     low_margin_max: float = _param(0.3, 'pixels whose top-1 minus top-2 probability is below this are unsure',
                                    0.0, 1.0)
-    max_low_margin_share: float = _param(0.1, 'degraded (low_margin) when more than this share of the pixels is '
-                                              'unsure', 0.0, 1.0)
+    max_low_margin_share: float = _param(0.15, 'degraded (low_margin) when more than this share of the pixels is '
+                                               'unsure', 0.0, 1.0)
     lower_frac: float = _param(0.33, 'the lower part of the image: this fraction of its rows, from the bottom',
                                0.0, 1.0)
     min_road_or_vehicle_share: float = _param(0.05, 'degraded (no_road_or_vehicle_below) when road and vehicles '

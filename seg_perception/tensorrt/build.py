@@ -8,7 +8,7 @@ engine with its facts (:mod:`seg_perception.tensorrt.files`) into the model's en
 Written against the TensorRT 10 Python API (``tensorrt``) with ``pycuda`` for device memory. Neither is a
 dependency of the package: without them, building fails with what is missing and how to install it.
 
-    seg-perception build-engine --config engines/pspnet_lite0_camvid.yaml          # every precision listed there
+    seg-perception build-engine --config engines/pspnet_lite0_camvid_wiseft.yaml   # every precision listed there
     seg-perception build-engine --precision int8 --max-batch 4 --calib-bag out/drive1 --calib-topic /image
     seg-perception build-engine --precision int8 --calib-images frames/ --keep-fp16 '^/model/head/' --keep-fp16 Softmax
 """
@@ -35,7 +35,7 @@ DESCRIPTION = ('Build serialized TensorRT engines for this GPU into the model\'s
                'precision, compute capability, TensorRT version and ONNX hash, with a JSON of the same facts beside '
                'each. Settings come from engines/<model>.yaml and the options below. Needs TensorRT 10, pycuda and '
                'an NVIDIA GPU (--check does not).\n\nexamples:\n'
-               '  seg-perception build-engine --config engines/pspnet_lite0_camvid.yaml\n'
+               '  seg-perception build-engine --config engines/pspnet_lite0_camvid_wiseft.yaml\n'
                '  seg-perception build-engine --precision int8 --max-batch 4 --calib-bag out/drive1 --calib-topic '
                '/image --keep-fp16 \'^/Softmax\'')
 
