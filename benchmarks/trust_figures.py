@@ -29,9 +29,12 @@ import numpy as np
 from seg_perception.safety_config import SafetyConfig
 from seg_perception.datasets import load
 from seg_perception.segmenter import Segmenter
-from seg_perception.trust import REASONS, TrustStatistics
+from seg_perception.trust import REASONS, TrustStatistics, low_margin_share
 
 FAIL_BELOW, ACCURATE_FROM = 0.75, 0.85
+# the low-margin share is also written at these margins (columns low_margin_share@M), so that the tuner can choose
+# trust_low_margin_max as well as the share
+MARGIN_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5)
 GOALS = {'silent_failure': 0.02, 'false_degraded': 0.01, 'over_caution': 0.10}
 
 Corruption = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
@@ -95,6 +98,8 @@ def run(seg: Segmenter, data, corruptions: Dict[str, Corruption], severities, pr
         for cname, severity, image in variants:
             out = seg.segment(image)
             stats = out.trust.statistics.as_dict() if out.trust is not None else {}
+            if out.trust is not None:
+                stats.update({f'low_margin_share@{m:g}': low_margin_share(out.margin_net, m) for m in MARGIN_LEVELS})
             rows.append(dict(frame=name, corruption=cname, severity=severity,
                              accuracy=pixel_accuracy(out.labels, truth, data.ignore_index), alarm=out.alarm,
                              degraded=out.degraded, reasons=out.degraded_reasons, checks_ms=out.timings_ms['checks'],

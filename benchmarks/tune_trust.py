@@ -8,8 +8,9 @@ over-caution (ties: the most failing frames degraded, then the most reasons on t
 ``--set`` options that check the choice with trust_figures.py.
 
 Tune on frames that are not the report: CamVid train (a sequence the model did not train on, such as 0006R0) and
-rendered frames; then run trust_figures.py once on CamVid val with the chosen settings. ``low_margin_max`` cannot
-vary here (the CSV holds the low-margin share at the value it was measured with).
+rendered frames; then run trust_figures.py once on CamVid val with the chosen settings. ``low_margin_max`` (the
+margin under which a pixel is unsure) varies over the margins whose shares the CSVs hold (columns
+``low_margin_share@M``, trust_figures.py's MARGIN_LEVELS); CSVs without them are judged at the share measured.
 
     python benchmarks/trust_figures.py --dataset camvid --split train --start 62 --step 5 --limit 20 \
         --csv /tmp/trust_0006R0.csv
@@ -36,18 +37,21 @@ from trust_figures import ACCURATE_FROM, FAIL_BELOW     # the same definitions o
 GRID = {
     'max_noise_sigma': (255.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0),
     'min_sharpness': (0.0, 0.02, 0.03, 0.05, 0.07, 0.08, 0.09, 0.1, 0.12),
-    'max_low_margin_share': (1.0, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3),
+    'max_low_margin_share': (1.0, 0.02, 0.03, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3, 0.4),
     'max_repeated_share': (1.0, 0.45, 0.5, 0.6, 0.7),
 }
 FIELDS = {f.name for f in dataclasses.fields(TrustStatistics)}
 
 
 def read_rows(paths):
-    """(corruption, accuracy, alarm, TrustStatistics) of every row of the CSVs."""
-    rows = []
+    """(corruption, accuracy, alarm, TrustStatistics) of every row of the CSVs, and per row its low-margin shares
+    by margin ({M: share} from the columns ``low_margin_share@M``; empty without them)."""
+    rows, levels = [], []
     for path in paths:
         with open(path, newline='') as f:
             for row in csv.DictReader(f):
+                levels.append({float(k.split('@')[1]): float(v) for k, v in row.items()
+                               if k.startswith('low_margin_share@') and v not in ('', 'nan')})
                 values = {}
                 for name in FIELDS:
                     text = row.get(name, '')
@@ -57,7 +61,33 @@ def read_rows(paths):
                     values['frozen_count'] = 0
                 rows.append((row['corruption'], float(row['accuracy']), row['alarm'] == 'True',
                              TrustStatistics(**values)))
-    return rows
+    return rows, levels
+
+
+def at_margin(rows, levels, margin):
+    """The rows with the low-margin share that ``low_margin_max = margin`` gives (None: as measured)."""
+    if margin is None:
+        return rows
+    return [(c, a, alarm, dataclasses.replace(s, low_margin_share=shares[margin]))
+            for (c, a, alarm, s), shares in zip(rows, levels)]
+
+
+def search(rows, base, silent_max, false_max, margin):
+    """Every combination of GRID on ``rows``: (within the goals, caution, silent, false, values, counts)."""
+    names = list(GRID)
+    flags = degraded_by_threshold(rows, base)
+    outcome = outcomes(rows)
+    failing = ~outcome[0] & (outcome[1] < FAIL_BELOW)
+    caught = {n: [int(np.sum(f & failing)) for f in flags[n]] for n in names}    # failing frames each reason holds on
+    results = []
+    for index in itertools.product(*(range(len(GRID[n])) for n in names)):
+        degraded = np.logical_or.reduce([flags[n][i] for n, i in zip(names, index)])
+        silent, false, caution, counts = rates(outcome, degraded)
+        values = (margin,) + tuple(GRID[n][i] for n, i in zip(names, index))
+        depth = sum(caught[n][i] for n, i in zip(names, index))
+        results.append((silent <= silent_max and false <= false_max, caution, silent, false, values,
+                        counts + (depth,)))
+    return results
 
 
 def degraded_by_threshold(rows, base):
@@ -89,6 +119,11 @@ def rates(outcome, degraded):
             (silent, n_corrupted, false, n_clean, cautious, n_accurate, caught))
 
 
+def _show(value, measured_at):
+    """A threshold's value in the table; the margin None is the one the shares were measured at."""
+    return f'{measured_at:g} (measured)' if value is None else f'{value:g}'
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('csv', nargs='+', help='per-frame CSVs of trust_figures.py --csv')
@@ -100,7 +135,7 @@ def main():
     parser.add_argument('--top', type=int, default=12)
     args = parser.parse_args()
     try:
-        rows = read_rows(args.csv)
+        rows, levels = read_rows(args.csv)
     except (OSError, KeyError, ValueError) as e:
         print(f'cannot read the rows of {", ".join(args.csv)}: {type(e).__name__}: {e} (expected CSVs written by '
               f'trust_figures.py --csv)', file=sys.stderr)
@@ -109,19 +144,11 @@ def main():
         print('no rows in ' + ', '.join(args.csv), file=sys.stderr)
         return 1
     base = TrustConfig()
-    names = list(GRID)
-    flags = degraded_by_threshold(rows, base)
-    outcome = outcomes(rows)
-    failing = ~outcome[0] & (outcome[1] < FAIL_BELOW)
-    caught = {n: [int(np.sum(f & failing)) for f in flags[n]] for n in names}    # failing frames each reason holds on
+    margins = sorted(set.intersection(*(set(m) for m in levels))) or [None]     # the margins every row holds
     results = []
-    for index in itertools.product(*(range(len(GRID[n])) for n in names)):
-        degraded = np.logical_or.reduce([flags[n][i] for n, i in zip(names, index)])
-        silent, false, caution, counts = rates(outcome, degraded)
-        values = tuple(GRID[n][i] for n, i in zip(names, index))
-        depth = sum(caught[n][i] for n, i in zip(names, index))
-        results.append((silent <= args.silent and false <= args.false_degraded, caution, silent, false, values,
-                        counts + (depth,)))
+    for margin in margins:
+        results += search(at_margin(rows, levels, margin), base, args.silent, args.false_degraded, margin)
+    names = ['low_margin_max'] + list(GRID)
     if args.caution is None:
         kept = sorted((r for r in results if r[0]), key=lambda r: (r[1], r[2], -r[5][6], -r[5][7]))
         within = f'silent <= {args.silent:.1%}'
@@ -132,19 +159,19 @@ def main():
     print(f'# python benchmarks/tune_trust.py {" ".join(sys.argv[1:])}')
     print(f'# {len(rows)} rows; {len(results)} combinations, {len(kept)} within {within} and '
           f'false degraded <= {args.false_degraded:.1%}')
-    silent, false, caution, counts = rates(outcome, np.array([bool(judge(r[3], base)) for r in rows]))
+    silent, false, caution, counts = rates(outcomes(rows), np.array([bool(judge(r[3], base)) for r in rows]))
     print(f'# today\'s defaults: silent {silent:.1%} ({counts[0]}/{counts[1]}), false degraded {false:.1%} '
           f'({counts[2]}/{counts[3]}), over-caution {caution:.1%} ({counts[4]}/{counts[5]})')
     print('| ' + ' | '.join(names) + ' | silent | false degraded | over-caution |')
     print('|' + '---|' * (len(names) + 3))
     for _, caution, silent, false, values, counts in kept[:args.top]:
-        print('| ' + ' | '.join(f'{v:g}' for v in values) + f' | {silent:.1%} ({counts[0]}/{counts[1]}) | '
-              f'{false:.1%} | {caution:.1%} ({counts[4]}/{counts[5]}) |')
+        print('| ' + ' | '.join(_show(v, base.low_margin_max) for v in values)
+              + f' | {silent:.1%} ({counts[0]}/{counts[1]}) | {false:.1%} | {caution:.1%} ({counts[4]}/{counts[5]}) |')
     if not kept:
         print('no combination meets the goals', file=sys.stderr)
         return 1
     best = kept[0][4]
-    print('\nchosen: ' + ' '.join(f'--set trust_{n}={v:g}' for n, v in zip(names, best)))
+    print('\nchosen: ' + ' '.join(f'--set trust_{n}={v:g}' for n, v in zip(names, best) if v is not None))
     return 0
 
 

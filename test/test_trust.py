@@ -413,3 +413,33 @@ def test_the_tuner_reads_trust_figures_rows_and_finds_thresholds_within_the_goal
     chosen = run.stdout.split('chosen:')[1]
     # the noisy frame that stays right is not stopped for, the wrong one is caught
     assert 'trust_max_noise_sigma=2.5 ' not in chosen and '| 0.0% (0/2) | 0.0% | 0.0% (0/1) |' in run.stdout
+
+
+def test_the_tuner_chooses_the_margin_of_unsure_pixels_from_the_shares_at_each_margin(tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    names = [f.name for f in fields(TrustStatistics)]
+    levels = ['low_margin_share@0.3', 'low_margin_share@0.5']
+    path = tmp_path / 'rows.csv'
+    good = dict(noise_sigma=1.0, sharpness=0.4, contrast=60.0, brightness=120.0, overexposed_share=0.0,
+                underexposed_share=0.0, repeated_share=0.2, road_or_vehicle_below_share=0.9, one_class_share=0.4,
+                frozen_count=0)
+    # at margin 0.3 the right and the wrong corrupted frame have the same share of unsure pixels; at 0.5 they differ
+    rows = [('clean', 0.95, 0.02, 0.03), ('motion_blur', 0.9, 0.2, 0.3), ('motion_blur', 0.5, 0.2, 0.6)]
+    with open(path, 'w', newline='') as f:
+        out = csv.writer(f)
+        out.writerow(['frame', 'corruption', 'severity', 'accuracy', 'alarm', 'degraded', 'reasons', 'checks_ms']
+                     + names + levels)
+        for i, (corruption, accuracy, at3, at5) in enumerate(rows):
+            stats = dict(good, low_margin_share=at3)
+            out.writerow([f'f{i}', corruption, 1, accuracy, False, False, '', 1.0]
+                         + [stats.get(n, 'nan') for n in names] + [at3, at5])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = subprocess.run([sys.executable, os.path.join(root, 'benchmarks', 'tune_trust.py'), str(path), '--top', '3'],
+                         capture_output=True, text=True, cwd=root, timeout=120)
+    assert run.returncode == 0, run.stderr
+    chosen = run.stdout.split('chosen:')[1]
+    assert 'trust_low_margin_max=0.5 ' in chosen and '| 0.0% (0/2) | 0.0% | 0.0% (0/1) |' in run.stdout
+    assert run.stdout.split('|---|')[-1].splitlines()[1].startswith('| 0.5 |')     # the best row first
