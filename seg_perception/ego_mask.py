@@ -13,14 +13,15 @@ parameter (:func:`parse_ego_mask`):
 - ``bottom:F``: the lowest fraction F of the rows (0 < F < 1);
 - a path to a PNG: non-zero pixels are the vehicle, resized with nearest neighbour to each frame's size;
 - ``auto``: learned over the first frames of a stream (:class:`AutoEgoMask`): the region touching the bottom
-  edge that stays the same while the rest of the scene moves; learned again when the camera changes.
+  edge that stays the same while the rest of the scene moves, bounded by one smooth edge across the image;
+  learned again when the camera changes.
 
 Pure numpy and OpenCV; no ROS imports.
 """
 
 import os
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -36,9 +37,13 @@ class AutoParams:
     learn_frames: int = 20          # frames in the learning window
     static_std: float = 1.5         # a thumbnail pixel is static when its temporal std is below this (grey levels)
     moving_std: float = 6.0         # ... and moving above this one
-    min_moving_share: float = 0.25  # the scene moves when at least this share of the thumbnail does
+    min_moving_share: float = 0.03  # the scene moves when at least this share of the thumbnail does
     max_share: float = 0.6          # a static region over more of the frame is no hood: learn again
     min_bottom_share: float = 0.5   # the region must cover this share of the bottom row, else no ego vehicle
+    edge_degree: int = 4            # the vehicle's edge: a polynomial of this degree across the image ...
+    edge_tol_px: float = 2.0        # ... that the columns' static runs end within this many thumbnail rows of ...
+    min_edge_share: float = 0.6     # ... in at least this share of the columns, else the window cannot tell
+    edge_offset_px: float = 0.0     # the edge drawn this many thumbnail rows below where the static runs end
     change_level: float = 12.0      # the learned region changed by this mean grey level ...
     change_frames: int = 5          # ... in this many frames in a row: the camera changed, learn again
 
@@ -155,6 +160,8 @@ class AutoEgoMask:
         self._reference: Optional[np.ndarray] = None       # the mean thumbnail over the learning window
         self._masks = {}                                    # frame size -> the mask at that size
         self._changed = 0
+        self._edge = None                                   # the last window's edge (fit_edge), rows / height
+        self._edge_adopted = None                           # the learned mask's edge
 
     @property
     def learned(self) -> bool:
@@ -206,28 +213,39 @@ class AutoEgoMask:
         return self.mask(shape) if self.learned else None
 
     def _region(self, stack: np.ndarray) -> Optional[np.ndarray]:
-        """The vehicle's region in a window of thumbnails (empty: none in view); None when the window cannot tell."""
+        """The vehicle's region in a window of thumbnails (empty: none in view); None when the window cannot tell.
+
+        Per column, the static run from the bottom edge ends at the vehicle's edge, or higher where something
+        that moves with the camera (a lead car at the same speed, a textureless tunnel wall) stands on it, or
+        lower where a reflection moves over the hood. One smooth edge (:func:`fit_edge`) through the columns
+        that agree with it is the vehicle's outline; what sticks out of it is left to the network.
+        """
         p = self.params
         std = stack.std(axis=0)
         if np.mean(std > p.moving_std) < p.min_moving_share:
             return None                      # the scene stands still: nothing tells the vehicle from the world
         static = (std < p.static_std).astype(np.uint8)
-        static = cv2.morphologyEx(static, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-        count, components = cv2.connectedComponents(static, connectivity=8)
-        touching = np.zeros(count, bool)
-        touching[components[-1]] = True
-        touching[0] = False
-        region = touching[components]
+        static = cv2.morphologyEx(static, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
+        h, w = static.shape
+        run_top = band_top(static)
+        if np.mean(run_top < h) < p.min_bottom_share:
+            return np.zeros((h, w), bool)    # the bottom moves: no vehicle in view
+        edge = fit_edge(run_top, h, p.edge_degree, p.edge_tol_px, p.min_edge_share)
+        if edge is None:
+            return None                      # no one smooth edge: a still scene, or nothing to tell
+        if p.edge_offset_px:
+            fitted, offset = edge, p.edge_offset_px / h
+            edge = lambda u: fitted(u) + offset      # noqa: E731
+        region = edge_mask(edge, (h, w))
         if region.mean() > p.max_share:
             return None
-        if region[-1].mean() < p.min_bottom_share:
-            return np.zeros_like(region)
-        # the vehicle has no holes: a reflection that moves inside the hood is still the hood
-        return _fill_from_bottom(region)
+        self._edge = edge
+        return region
 
     def _adopt(self, region: np.ndarray, stack: np.ndarray):
         """Make ``region`` the learned mask, the mean of the window ``stack`` its reference."""
         self._mask_small = region
+        self._edge_adopted = self._edge if region.any() else None
         self._reference = stack.mean(axis=0)
         self._masks = {}
         self._changed = 0
@@ -242,22 +260,55 @@ class AutoEgoMask:
         self._frames = []
 
     def mask(self, shape: Tuple[int, int]) -> Optional[np.ndarray]:
-        """The learned mask at H x W ``shape`` (None until learned), smoothed from the thumbnail's blocks."""
+        """The learned mask at H x W ``shape`` (None until learned): the rows below the learned edge."""
         if self._mask_small is None:
             return None
         key = (int(shape[0]), int(shape[1]))
         if key not in self._masks:
-            small = self._mask_small.astype(np.float32)
-            self._masks[key] = cv2.resize(small, (key[1], key[0]), interpolation=cv2.INTER_LINEAR) > 0.5
+            self._masks[key] = (edge_mask(self._edge_adopted, key) if self._edge_adopted is not None
+                                else np.zeros(key, bool))
         return self._masks[key]
 
 
-def _fill_from_bottom(region: np.ndarray) -> np.ndarray:
-    """``region`` with every pixel below its top edge in each column set (per column: a solid run to the bottom)."""
-    h = region.shape[0]
-    seen = region.any(axis=0)
-    top = np.where(seen, np.argmax(region, axis=0), h)
-    return np.arange(h)[:, None] >= top[None, :]
+def fit_edge(run_top: np.ndarray, height: int, degree: int = 4, tol_px: float = 2.0,
+             min_share: float = 0.6, iterations: int = 8) -> Optional[Callable[[np.ndarray], np.ndarray]]:
+    """One smooth edge through the columns' run tops; None when too few columns agree with any.
+
+    ``run_top`` (W, rows; ``height`` where the column has no run) is fitted with a polynomial of ``degree`` in
+    the column's position, robustly: the columns within 15% of the height of the median run top start it, then
+    those within 6% of the fit, then those within ``tol_px`` of it, until that set stays the same. A protrusion
+    (up: something still standing on the edge; down: something moving over the vehicle) is left out. When fewer
+    than ``min_share`` of the columns lie on the edge, there is none. Returns the edge as a function of x in
+    [0, 1] (the column centre over the width) giving rows / height.
+    """
+    run_top = np.asarray(run_top, np.float64)
+    w = run_top.size
+    u = 2 * (np.arange(w) + 0.5) / w - 1
+    has_run = run_top < height
+    if not has_run.any():
+        return None
+    tolerances = [max(0.15 * height, tol_px), max(0.06 * height, tol_px)] + [tol_px] * iterations
+    inliers = has_run & (np.abs(run_top - np.median(run_top[has_run])) <= tolerances[0])
+    coef = None
+    for step, tol in enumerate(tolerances[1:]):
+        if inliers.sum() < degree + 2:
+            return None
+        coef = np.polynomial.polynomial.polyfit(u[inliers], run_top[inliers], degree if step else min(degree, 2))
+        again = has_run & (np.abs(run_top - np.polynomial.polynomial.polyval(u, coef)) <= tol)
+        if step >= 2 and np.array_equal(again, inliers):
+            break
+        inliers = again
+    if inliers.mean() < min_share:
+        return None
+    scaled = coef / float(height)
+    return lambda x: np.polynomial.polynomial.polyval(2 * np.asarray(x, np.float64) - 1, scaled)
+
+
+def edge_mask(edge: Callable[[np.ndarray], np.ndarray], shape: Tuple[int, int]) -> np.ndarray:
+    """H x W bool: per column, the rows at and below ``edge`` (rows / height at the column's centre)."""
+    h, w = int(shape[0]), int(shape[1])
+    top = np.clip(edge((np.arange(w) + 0.5) / w) * h, 0.0, float(h))
+    return (np.arange(h)[:, None] + 0.5) >= top[None, :]
 
 
 class EgoMask:

@@ -118,6 +118,53 @@ def test_auto_learns_the_still_bottom_of_a_moving_scene():
     np.testing.assert_array_equal(learner.update(moving_street(8)), expected)
 
 
+def test_auto_leaves_out_what_stands_still_on_the_hood_edge():
+    # a lead car at the ego speed: a static block standing on the hood over a quarter of the columns
+    def frame(i):
+        grey = moving_street(i)
+        grey[25:45, 30:50] = 90
+        return grey
+    learner = AutoEgoMask(AutoParams(width_px=80, learn_frames=8))
+    for i in range(8):
+        mask = learner.update(frame(i))
+    assert learner.learned
+    expected = np.zeros((60, 80), bool)
+    expected[45:] = True
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_auto_learns_in_a_dark_scene_where_little_moves():
+    # a tunnel: the dark walls only flicker a little (sensor noise), the lights ahead (a twentieth of the frame)
+    # move: too little motion for a window that asks a quarter of the frame to move
+    def frame(i):
+        rng = np.random.default_rng(i)
+        grey = np.repeat(rng.integers(16, 24, (60, 80, 1)), 3, axis=2).astype(np.uint8)
+        grey[10:20, 30:50] = rng.integers(30, 220, (10, 20, 1))
+        grey[45:] = 40
+        return grey
+    learner = AutoEgoMask(AutoParams(width_px=80, learn_frames=8))
+    for i in range(8):
+        mask = learner.update(frame(i))
+    assert learner.learned and mask[45:].all() and not mask[:45].any()
+
+
+def test_auto_follows_a_curved_hood_edge():
+    h, w = 60, 80
+    x = (np.arange(w) + 0.5) / w
+    edge = 42 + 8 * (2 * x - 1) ** 2              # the hood's edge: lower at the sides
+    below = np.arange(h)[:, None] + 0.5 >= edge[None, :]
+
+    def frame(i):
+        grey = moving_street(i, hood_rows=0)
+        grey[below] = 40
+        return grey
+    learner = AutoEgoMask(AutoParams(width_px=80, learn_frames=8))
+    for i in range(8):
+        mask = learner.update(frame(i))
+    assert learner.learned
+    assert np.mean(mask != below) < 0.01
+
+
 def test_auto_learns_nothing_while_the_scene_stands_still():
     learner = AutoEgoMask(AutoParams(width_px=80, learn_frames=5))
     still = moving_street(0)
