@@ -9,6 +9,11 @@ same model, backend and threads, in this process, segments the same frames while
 and after blocks of frames (``--blocks``), so that a machine whose speed drifts is compared with itself.
 
     python benchmarks/node_latency.py --sizes 480x360 800x600 --frames 60 --rate 4
+
+``--pipeline on off`` runs the node both ways per size, one after the other (interleaved over ``--repeat``
+rounds, the order alternating), and prints the ratio of frames answered.
+
+    python benchmarks/node_latency.py --sizes 480x360 800x600 --frames 600 --rate 30 --backend auto --pipeline on off
 """
 
 import argparse
@@ -22,7 +27,7 @@ import time
 import numpy as np
 
 
-def measure(size, frames, rate_hz, model, backend, threads, blocks=4):
+def measure(size, frames, rate_hz, model, backend, threads, blocks=4, pipeline=True):
     """Run one node at one input size; returns a dict of figures.
 
     The frames go out in ``blocks`` blocks. Before the first block and after each one, with the node idle, a
@@ -38,7 +43,7 @@ def measure(size, frames, rate_hz, model, backend, threads, blocks=4):
 
     w, h = (int(v) for v in size.split('x'))
     ns = f'/bench_{os.getpid()}_{w}x{h}'
-    params = {'backend': backend, 'threads': threads, 'publish_color': False}
+    params = {'backend': backend, 'threads': threads, 'publish_color': False, 'pipeline': pipeline}
     if model:
         params['model'] = model
     options = {'threads': threads} if threads else {}
@@ -80,7 +85,8 @@ def measure(size, frames, rate_hz, model, backend, threads, blocks=4):
     all_ms = np.concatenate(segment_ms)
     pause_p50 = [float(np.median(m)) for m in segment_ms]
     half = latency.size // 2
-    return {'size': size, 'sent': len(sent), 'answered': answered, 'answered_late': int(latency.size) - answered,
+    return {'size': size, 'pipeline': 'on' if pipeline else 'off', 'sent': len(sent), 'answered': answered,
+            'answered_late': int(latency.size) - answered,
             'possible': possible, 'blocks': per_block,
             'segmenter_p50_ms': float(np.percentile(all_ms, 50)),
             'segmenter_p99_ms': float(np.percentile(all_ms, 99)),
@@ -112,32 +118,49 @@ def main():
     parser.add_argument('--threads', type=int, default=0)
     parser.add_argument('--blocks', type=int, default=4,
                         help='blocks of frames, with the Segmenter measured before, between and after them')
+    parser.add_argument('--pipeline', nargs='+', choices=('on', 'off'), default=['on'],
+                        help="the node's pipeline parameter; both: compared in one run")
+    parser.add_argument('--repeat', type=int, default=1, help='rounds of every size and pipeline setting')
     parser.add_argument('--json', default='')
     args = parser.parse_args()
     os.environ.setdefault('ROS_DOMAIN_ID', str(random.randint(100, 200)))
-    rows = [measure(s, args.frames, args.rate, args.model, args.backend, args.threads, args.blocks)
-            for s in args.sizes]
+    rows = []
+    for round_ in range(args.repeat):
+        for s in args.sizes:
+            order = args.pipeline if round_ % 2 == 0 else args.pipeline[::-1]
+            rows += [measure(s, args.frames, args.rate, args.model, args.backend, args.threads, args.blocks,
+                             setting == 'on') for setting in order]
     print('# python benchmarks/node_latency.py ' + ' '.join(sys.argv[1:]))
     print(f'# backend {args.backend}, {os.cpu_count()} CPU cores, rate {args.rate:g} Hz, reliable QoS')
     print(f'# {args.blocks} blocks per size; answered = labels arrived before the end of the frame\'s block, '
           f'possible = the Segmenter\'s complete frames in the same time (measured beside each block)')
-    print('| input | frames sent | answered | possible | answered / possible | latency p50 ms | p99 ms | max ms | '
+    print('| input | pipeline | frames sent | answered | possible | answered / possible | latency p50 ms | p99 ms | '
+          'max ms | '
           'p50 1st / 2nd half ms (first / last block over its Segmenter p50) | Segmenter p50 / p99 ms | '
           'Segmenter p50 between blocks ms |')
-    print('|---|---|---|---|---|---|---|---|---|---|---|')
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|')
     for r in rows:
         segmenter = (f"{r['segmenter_p50_ms']:.1f} / {r['segmenter_p99_ms']:.1f} | "
                      f"{r['segmenter_p50_range_ms'][0]:.0f}-{r['segmenter_p50_range_ms'][1]:.0f}")
         if r['p50_ms'] is None:
-            print(f"| {r['size']} | {r['sent']} | 0 | {r['possible']} | 0% | - | - | - | - | {segmenter} |")
+            print(f"| {r['size']} | {r['pipeline']} | {r['sent']} | 0 | {r['possible']} | 0% | - | - | - | - | "
+                  f"{segmenter} |")
             continue
         halves = (f"{r['p50_first_half_ms']:.1f} / {r['p50_second_half_ms']:.1f}" if r['p50_first_half_ms'] is not None
                   else '-')
         ratios = [b[3] for b in r['blocks'] if b[3] is not None]
         halves += f" ({ratios[0]:.2f} / {ratios[-1]:.2f})" if ratios else ''
-        print(f"| {r['size']} | {r['sent']} | {r['answered']} | {r['possible']} | "
+        print(f"| {r['size']} | {r['pipeline']} | {r['sent']} | {r['answered']} | {r['possible']} | "
               f"{100 * r['answered'] / max(r['possible'], 1):.0f}% | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
               f"{r['max_ms']:.1f} | {halves} | {segmenter} |")
+    if len(set(args.pipeline)) == 2:
+        for size in args.sizes:
+            totals = {p: [sum(r[k] for r in rows if r['size'] == size and r['pipeline'] == p)
+                          for k in ('answered', 'possible')] for p in ('on', 'off')}
+            (on, on_possible), (off, off_possible) = totals['on'], totals['off']
+            print(f"# {size}: pipeline on answered {on} of {on_possible} possible "
+                  f"({100 * on / max(on_possible, 1):.0f}%), off {off} of {off_possible} "
+                  f"({100 * off / max(off_possible, 1):.0f}%): ratio on / off {on / max(off, 1):.2f}")
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(rows, f, indent=2)

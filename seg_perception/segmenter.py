@@ -96,6 +96,17 @@ class Segmentation:
         return {name: float(c) / self.labels.size for name, c in zip(self.classes, counts)}
 
 
+@dataclass
+class Inferred:
+    """Frames through the network, not yet post-processed (:meth:`Segmenter.infer_cameras`)."""
+    images: List[np.ndarray]            # the checked H x W x 3 frames
+    framing: List[tuple]                # per frame: its framing plan and its content at the network's scale
+    labels: np.ndarray                  # the backend's outputs for the whole batch
+    margin: np.ndarray
+    preprocess_ms: float                # per frame
+    inference_ms: float
+
+
 def check_rgb(rgb) -> np.ndarray:
     """Return ``rgb`` as a contiguous H x W x 3 uint8 array, or raise InputError saying what is wrong."""
     if not isinstance(rgb, np.ndarray):
@@ -322,6 +333,14 @@ class Segmenter:
                              f'one ego mask and one horizon tracker if given), got {len(images)} images, '
                              f'{len(cameras)} camera models, {len(temporals)} temporal checks, {len(trusts)} trust '
                              f'monitors, {len(ego_masks)} ego masks, {len(horizons)} horizon trackers')
+        return self.finish_cameras(self.infer_cameras(images), cameras, temporals, trusts, ego_masks, horizons)
+
+    def infer_cameras(self, images: Sequence[np.ndarray]) -> 'Inferred':
+        """The first half of :meth:`segment_cameras`: the frames checked, framed and run through the backend.
+
+        Holds no camera's state, so a caller may run it for the next frames while :meth:`finish_cameras` finishes
+        these (the node's pipeline); InputError if an image is not an H x W x 3 uint8 RGB image.
+        """
         t0 = time.perf_counter()
         images = [check_rgb(im) for im in images]
         aspect = self.aspect
@@ -330,15 +349,30 @@ class Segmenter:
         t1 = time.perf_counter()
         labels, margin = self.backend.infer(batch)
         t2 = time.perf_counter()
+        n = len(images)
+        return Inferred(images, [(plan, content) for _, plan, content in framed], labels, margin,
+                        (t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n)
+
+    def finish_cameras(self, inferred: 'Inferred', cameras: Sequence[Optional[CameraModel]],
+                       temporals: Sequence[Optional[TemporalFlipCheck]],
+                       trusts: Optional[Sequence[Optional[TrustMonitor]]] = None,
+                       ego_masks: Optional[Sequence[Optional[EgoMask]]] = None,
+                       horizons: Optional[Sequence[Optional[HorizonTracker]]] = None) -> List[Segmentation]:
+        """The second half of :meth:`segment_cameras`: each frame's outputs post-processed and checked with the
+        state of its camera (as there), in the order the frames were inferred."""
+        n = len(inferred.images)
+        trusts = [None] * n if trusts is None else trusts
+        ego_masks = [None] * n if ego_masks is None else ego_masks
+        horizons = [None] * n if horizons is None else horizons
         results = []
         start = 0
-        for i, (im, (_, plan, content)) in enumerate(zip(images, framed)):
-            timings = {'preprocess': (t1 - t0) * 1e3 / len(images), 'inference': (t2 - t1) * 1e3 / len(images)}
+        for i, (im, (plan, content)) in enumerate(zip(inferred.images, inferred.framing)):
+            timings = {'preprocess': inferred.preprocess_ms, 'inference': inferred.inference_ms}
             ego = (ego_masks[i] or self.ego_mask).for_frame(im)
             part = slice(start, start + plan.count)
             start += plan.count
-            results.append(self.postprocess(framing.merge(labels[part], plan), framing.merge(margin[part], plan),
-                                            im.shape[:2], timings, cameras[i], temporals[i], content, trusts[i], ego,
-                                            horizons[i]))
+            results.append(self.postprocess(framing.merge(inferred.labels[part], plan),
+                                            framing.merge(inferred.margin[part], plan), im.shape[:2], timings,
+                                            cameras[i], temporals[i], content, trusts[i], ego, horizons[i]))
             timings['total'] = timings['preprocess'] + timings['inference'] + timings['postprocess']
         return results

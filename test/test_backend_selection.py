@@ -18,7 +18,7 @@ import pytest
 from seg_perception import backends
 from seg_perception.backends import BackendUnavailable, auto, create_with_fallback
 from seg_perception.model_files import ModelFiles
-from seg_perception.segmenter import Segmenter
+from seg_perception.segmenter import InputError, Segmenter
 from seg_perception.tensorrt.files import EngineFacts, EngineStale, Platform, engine_name, onnx_sha256, write_engine
 
 from conftest import _tiny_net
@@ -438,6 +438,31 @@ def test_segment_cameras_gives_each_camera_its_own_checks_in_one_backend_call(mo
         np.testing.assert_array_equal(result.labels, alone.labels)
     with pytest.raises(ValueError, match='one camera model and one temporal check per image'):
         segmenter.segment_cameras(images, [None], temporals)
+
+
+def test_inferring_the_next_frames_before_finishing_these_gives_the_same_results(model):
+    # the node's pipeline: the network runs frame 2 before frame 1's checks; each camera's state sees them in order
+    from seg_perception.ambiguity import TemporalFlipCheck
+    from seg_perception.trust import TrustMonitor
+
+    serial = Segmenter(model, backends.create('onnxruntime', model, threads=1))
+    piped = Segmenter(model, backends.create('onnxruntime', model, threads=1))
+    images = [frames(1, hw=(120, 160), seed=s)[0] for s in (1, 2, 3)]
+    states = [(TemporalFlipCheck(), TrustMonitor()) for _ in range(2)]
+    expected = [serial.segment_cameras([im], [None], [states[0][0]], [states[0][1]])[0] for im in images]
+    first = piped.infer_cameras([images[0]])
+    results = []
+    for im in images[1:] + [None]:
+        following = piped.infer_cameras([im]) if im is not None else None
+        results += piped.finish_cameras(first, [None], [states[1][0]], [states[1][1]])
+        first = following
+    for want, got in zip(expected, results):
+        np.testing.assert_array_equal(got.labels, want.labels)
+        np.testing.assert_array_equal(got.drivable, want.drivable)
+        assert got.degraded == want.degraded and got.degraded_reasons == want.degraded_reasons
+        assert got.alarm == want.alarm and set(got.timings_ms) == set(want.timings_ms)
+    with pytest.raises(InputError):
+        piped.infer_cameras([np.zeros((10, 10), np.uint8)])
 
 
 # -- the GPU benchmark on a machine without a GPU ------------------------------------------------------------------

@@ -31,6 +31,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from seg_perception.ros.conversions import cloud_to_freespace
+from seg_perception.bags.messages import stamp_ns
 from seg_perception.status_keys import parse_alarm_stamps
 from seg_perception.ros.fuzz import compressed, image, jpeg_claiming, png_claiming
 from seg_perception.ros.parameters import MAX_INPUT_PIXELS, parameter_declarations
@@ -378,8 +379,8 @@ def test_max_input_pixels_changes_at_run_time_and_refuses_zero(probe, seg_node, 
 
 def shifted(header, offset_s):
     """``header`` with its stamp moved by ``offset_s``."""
-    stamp_ns = header.stamp.sec * 10 ** 9 + header.stamp.nanosec + int(offset_s * 1e9)
-    header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 10 ** 9)
+    ns = header.stamp.sec * 10 ** 9 + header.stamp.nanosec + int(offset_s * 1e9)
+    header.stamp.sec, header.stamp.nanosec = divmod(ns, 10 ** 9)
     return header
 
 
@@ -448,6 +449,27 @@ def test_fast_publisher_gets_the_latest_frame_answered_without_a_backlog(probe):
     assert (last.width, last.height) == (640, 480)
     assert len(answered) <= 30
     assert dropped > 0
+
+
+@pytest.mark.parametrize('pipeline', [True, False], ids=['pipeline', 'one at a time'])
+def test_a_burst_is_answered_in_order_up_to_its_last_frame(seg_node, probe, reference, pipeline):
+    rng = np.random.default_rng(2)
+    frames = [rng.integers(0, 255, (240, 320, 3), np.uint8) for _ in range(3)]
+    try:
+        assert seg_node.set_parameters([Parameter('pipeline', value=pipeline)])[0].successful
+        messages = [rgb_image(frames[i % 3], probe.header()) for i in range(30)]
+        for msg in messages:        # a 200 Hz camera: faster than the node segments
+            probe.send(msg)
+            time.sleep(0.005)
+        last, = probe.wait_for_answer(messages[-1].header, timeout_s=15.0)
+        time.sleep(0.3)
+        sent = [stamp_ns(m.header) for m in messages]
+        answered = [stamp_ns(m.header) for m in probe.answers['labels'] if stamp_ns(m.header) in sent]
+        assert len(answered) >= 2 and answered == sorted(answered) and len(set(answered)) == len(answered)
+        expected = reference.segment(frames[29 % 3])
+        np.testing.assert_array_equal(np.frombuffer(last.data, np.uint8).reshape(240, 320), expected.labels)
+    finally:
+        seg_node.set_parameters([Parameter('pipeline', value=True)])
 
 
 def test_auto_reliability_connects_to_a_best_effort_publisher(ros, tiny_model, rgb_frame):

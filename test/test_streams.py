@@ -1,5 +1,7 @@
 """The node's intake without DDS (seg_perception.ros.streams): header checks, duplicates, one-slot holder, QoS."""
 
+import threading
+import time
 from collections import Counter
 from types import SimpleNamespace
 
@@ -7,7 +9,8 @@ from builtin_interfaces.msg import Time
 from rclpy.qos import ReliabilityPolicy
 from std_msgs.msg import Header
 
-from seg_perception.ros.streams import (CameraStream, LatestFrames, matching_reliability, reliability_mismatches)
+from seg_perception.ros.streams import (CameraStream, Handoff, LatestFrames, matching_reliability,
+                                        reliability_mismatches)
 
 NOW_NS = 1_000 * 10 ** 9
 
@@ -52,6 +55,32 @@ def test_latest_frames_keeps_the_newest_per_camera_and_tells_a_drop():
     assert latest.take(timeout_s=0.0) == {'front': 2, 'rear': 3}
     assert latest.take(timeout_s=0.0) == {}
     assert not latest.put('front', 4)                   # taken: the next one drops nothing
+
+
+def test_handoff_never_replaces_a_job_and_idle_waits_for_the_finisher():
+    handoff, stopping = Handoff(), threading.Event()
+    assert handoff.take(timeout_s=0.0) is None
+    assert handoff.put('frame 1', stopping)
+    placed = []
+    second = threading.Thread(target=lambda: placed.append(handoff.put('frame 2', stopping)))
+    second.start()
+    time.sleep(0.2)
+    assert not placed                                   # the slot is full: the worker waits, nothing is dropped
+    assert handoff.take(timeout_s=0.0) == 'frame 1'
+    second.join(timeout=2.0)
+    assert placed == [True] and handoff.take(timeout_s=0.0) == 'frame 2'
+    idle = []
+    waiter = threading.Thread(target=lambda: idle.append(handoff.idle(stopping)))
+    waiter.start()
+    time.sleep(0.2)
+    assert not idle                                     # the finisher is still on frame 2
+    handoff.done()
+    waiter.join(timeout=2.0)
+    assert idle == [True] and handoff.idle(stopping)
+    # stopping: a waiting put gives up and says so
+    assert handoff.put('frame 3', stopping)
+    stopping.set()
+    assert not handoff.put('frame 4', stopping) and handoff.take(timeout_s=0.0) == 'frame 3'
 
 
 def test_camera_topics_are_under_the_camera_name():

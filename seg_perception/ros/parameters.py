@@ -93,6 +93,10 @@ def parameter_declarations():
                         'camera from its first frames (what stays the same at the bottom while the scene moves), '
                         'again when the camera changes; empty: none. A change takes effect from the next frame',
             additional_constraints=f'one of {EGO_MASK_FORMS}')),
+        ('pipeline', True, ParameterDescriptor(
+            description='run the next frame through the network while the finisher thread checks and publishes '
+                        'this one (more frames answered when post-processing is a good share of a frame\'s time); '
+                        'false: one frame at a time, on one thread')),
         ('publish_color', True, ParameterDescriptor(
             description='publish segmentation/color (computed only while it has subscribers)')),
         ('color_alpha', 0.5, ParameterDescriptor(

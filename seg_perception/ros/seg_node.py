@@ -3,9 +3,10 @@
 Topics are relative names (``image``, ``image/compressed`` and ``camera_info`` in; ``segmentation/*`` and
 ``/diagnostics`` out), each camera's under its name when ``cameras`` is set. The subscription callbacks only reject
 what is malformed (the checks that need no decoding) and keep the newest other message of each camera in a
-one-slot holder; one worker thread converts the newest frames, segments
-them in one batch through ``Segmenter.segment_cameras`` (one by one with the dense CRF) and publishes the
-results with the input's header.
+one-slot holder; one worker thread converts the newest frames and runs them in one batch through the network
+(``Segmenter.infer_cameras``), and a finisher thread post-processes and checks them
+(``Segmenter.finish_cameras``) and publishes the results with the input's header, while the worker runs the next
+frames (``pipeline``; false: the worker waits for the finisher; the dense CRF segments one frame at a time).
 
 This module wires the node; its parts are functions and classes that run without it: ``parameters`` (the
 declarations and the checks of values), ``streams`` (the intake: one-slot holder, per-camera state, header checks,
@@ -54,8 +55,8 @@ from .diagnostics import (LATENCY_SAMPLES, LATENCY_STAGES, ErrorThrottle, Report
                           diagnostic_status, no_alarm, not_degraded)
 from .parameters import (RELIABILITY, SAFETY_PARAMETERS, camera_names, choice_refusal, crf_refusal,
                          ego_mask_refusal, help_lines, parameter_declarations, temporal_refusal)
-from .streams import (QOS_CHECK_PERIOD_S, CameraStream, LatestFrames, Served, camera_info_qos, input_qos, output_qos,
-                      reliability_mismatches)
+from .streams import (QOS_CHECK_PERIOD_S, CameraStream, Handoff, LatestFrames, Served, camera_info_qos, input_qos,
+                      output_qos, reliability_mismatches)
 
 NODE_NAME = 'seg_node'
 IMAGE_TOPIC = 'image'
@@ -100,6 +101,7 @@ class SegNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         self._stopping = threading.Event()
         self._worker = None                   # started last, once everything it uses exists
+        self._finisher = None
         # registered before declaring, so that invalid start values (command line, YAML) are refused too
         self.add_on_set_parameters_callback(self._check_parameters)
         for name, default, descriptor in parameter_declarations():
@@ -144,8 +146,12 @@ class SegNode(Node):
         self._reload_service = self.create_service(Trigger, RELOAD_SERVICE, self._on_reload)
 
         # Inference takes longer than a frame period; run in the executor's callbacks it would stall
-        # the subscriptions, timers and parameter services behind it. One worker thread segments instead.
+        # the subscriptions, timers and parameter services behind it. A worker thread runs the network instead,
+        # and a finisher thread post-processes and publishes what it ran.
         self._latest = LatestFrames()
+        self._handoff = Handoff()
+        self._finisher = threading.Thread(target=self._finish_work, name='seg_finisher', daemon=True)
+        self._finisher.start()
         self._worker = threading.Thread(target=self._work, name='seg_worker', daemon=True)
         self._worker.start()
         model = self.segmenter.model
@@ -159,8 +165,9 @@ class SegNode(Node):
     def destroy_node(self):
         """Stop the worker, then destroy the node's publishers and subscriptions."""
         self._stopping.set()
-        if self._worker is not None:    # None when __init__ failed (rclpy destroys such nodes at shutdown)
-            self._worker.join(timeout=5.0)
+        for thread in (self._worker, self._finisher):   # None when __init__ failed (rclpy destroys such nodes)
+            if thread is not None:
+                thread.join(timeout=5.0)
         super().destroy_node()
 
     def _param(self, name: str):
@@ -362,17 +369,37 @@ class SegNode(Node):
             if not items:
                 continue
             try:
-                self._process(items, self._served)
+                job = self._infer(items, self._served)
             except Exception as e:  # noqa: BLE001 - the worker must outlive any one frame
                 if not self.context.ok():
                     return      # shutting down: the publishers are gone
                 for _, topic_name in items.values():
                     self._record_error('failed', f'{topic_name}: {type(e).__name__}: {e}')
+                continue
+            if job is None or not self._handoff.put(job, self._stopping):
+                continue
+            if not self._param('pipeline'):
+                self._handoff.idle(self._stopping)
 
-    def _process(self, items: dict, served: Served):
-        """Segment the newest frame of each camera in ``items`` (camera -> (message, topic name)), one batch."""
-        segmenter, temporals, trusts, horizons = served.segmenter, served.temporals, served.trusts, served.horizons
-        ego_masks = self._ego_masks
+    def _finish_work(self):
+        while not self._stopping.is_set():
+            job = self._handoff.take(timeout_s=0.1)
+            if job is None:
+                continue
+            try:
+                self._finish(*job)
+            except Exception as e:  # noqa: BLE001 - the finisher must outlive any one frame
+                if not self.context.ok():
+                    return
+                for _, _, topic_name, _, _, _ in job[1]:
+                    self._record_error('failed', f'{topic_name}: {type(e).__name__}: {e}')
+            finally:
+                self._handoff.done()
+
+    def _infer(self, items: dict, served: Served):
+        """Convert the newest frame of each camera in ``items`` (camera -> (message, topic name)) and run them
+        through the network in one batch; the job for :meth:`_finish`, or None when no frame was usable."""
+        segmenter = served.segmenter
         frames = []     # (stream, message, topic name, rgb, convert ms, camera model)
         for name, (msg, topic_name) in items.items():
             t0 = time.perf_counter()
@@ -385,19 +412,27 @@ class SegNode(Node):
             frames.append((stream, msg, topic_name, rgb, (time.perf_counter() - t0) * 1e3,
                            self._camera_model(stream, segmenter)))
         if not frames:
-            return
+            return None
         crf_settings = CRF_SETTINGS.get(self._param('crf'))
-        if crf_settings is None:
-            results = segmenter.segment_cameras([f[3] for f in frames], [f[5] for f in frames],
-                                                [temporals[f[0].name] for f in frames],
-                                                [trusts[f[0].name] for f in frames],
-                                                [ego_masks[f[0].name] for f in frames],
-                                                [horizons[f[0].name] for f in frames])
-        else:   # the CRF refines one image at a time
-            results = [segmenter.segment(rgb, camera, temporals[stream.name], crf=crf_settings,
-                                         trust=trusts[stream.name], ego_mask=ego_masks[stream.name],
-                                         horizon=horizons[stream.name])
+        if crf_settings is not None:    # the CRF refines one image at a time, all of it here
+            ego_masks = self._ego_masks
+            results = [segmenter.segment(rgb, camera, served.temporals[stream.name], crf=crf_settings,
+                                         trust=served.trusts[stream.name], ego_mask=ego_masks[stream.name],
+                                         horizon=served.horizons[stream.name])
                        for stream, _, _, rgb, _, camera in frames]
+            return served, frames, None, results
+        return served, frames, segmenter.infer_cameras([f[3] for f in frames]), None
+
+    def _finish(self, served: Served, frames: list, inferred, results):
+        """Post-process and check the inferred ``frames`` with their cameras' state, then publish and count them."""
+        if results is None:
+            ego_masks = self._ego_masks
+            names = [f[0].name for f in frames]
+            results = served.segmenter.finish_cameras(inferred, [f[5] for f in frames],
+                                                      [served.temporals[n] for n in names],
+                                                      [served.trusts[n] for n in names],
+                                                      [ego_masks[n] for n in names],
+                                                      [served.horizons[n] for n in names])
         for (stream, msg, _, rgb, convert_ms, camera), result in zip(frames, results):
             self._publish(stream, msg.header, rgb, result, camera, served.label_lut)
             self._account(stream, msg.header, result, convert_ms)

@@ -3,7 +3,8 @@
 The subscription callbacks only hand each message to :class:`LatestFrames`, after the checks of its fields
 (conversions.check_message: a malformed message never takes the slot of a good frame) and of
 :class:`CameraStream` (the same frame on the other transport, stamps far from the clock or out of order, a
-changed frame_id); the worker takes the newest frames from there. Nothing here creates or spins a node: the
+changed frame_id); the worker takes the newest frames from there, runs them through the network and hands them
+to the finisher through :class:`Handoff`. Nothing here creates or spins a node: the
 functions take what the node knows (its clock, its publishers' endpoint info), so they are tested without DDS.
 """
 
@@ -68,6 +69,58 @@ class LatestFrames:
                 self._ready.wait(timeout_s)
             items, self._items = self._items, {}
         return items
+
+
+class Handoff:
+    """One slot between the node's two threads: the worker puts a frame it has run through the network, the
+    finisher takes it to post-process and publish while the worker runs the next one.
+
+    put() waits while the slot holds a job the finisher has not taken: a job is never replaced (every inferred
+    frame is published, in order), and the worker takes its next frame only then, so that frame is the newest.
+    idle() waits until the finisher has finished everything it was given (one frame at a time: pipeline off).
+    """
+
+    def __init__(self):
+        """Start empty and idle."""
+        self._cv = threading.Condition()
+        self._job = None
+        self._busy = False
+
+    def put(self, job, stopping: threading.Event) -> bool:
+        """Place ``job`` once the slot is free; False (not placed) if ``stopping`` is set first."""
+        with self._cv:
+            while self._job is not None:
+                if stopping.is_set():
+                    return False
+                self._cv.wait(0.1)
+            self._job = job
+            self._cv.notify_all()
+        return True
+
+    def take(self, timeout_s: float):
+        """The job in the slot (the finisher is busy with it until done()), or None after ``timeout_s``."""
+        with self._cv:
+            if self._job is None:
+                self._cv.wait(timeout_s)
+            job, self._job = self._job, None
+            self._busy = job is not None
+            self._cv.notify_all()
+        return job
+
+    def done(self):
+        """The finisher has finished the job it took."""
+        with self._cv:
+            self._busy = False
+            self._cv.notify_all()
+
+    def idle(self, stopping: threading.Event) -> bool:
+        """Wait until the slot is empty and the finisher done; False if ``stopping`` is set first."""
+        with self._cv:
+            while self._job is not None or self._busy:
+                if stopping.is_set():
+                    return False
+                self._cv.wait(0.1)
+        return True
 
 
 class Served(NamedTuple):
