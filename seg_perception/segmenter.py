@@ -99,6 +99,7 @@ class Segmentation:
 @dataclass
 class Inferred:
     """Frames through the network, not yet post-processed (:meth:`Segmenter.infer_cameras`)."""
+
     images: List[np.ndarray]            # the checked H x W x 3 frames
     framing: List[tuple]                # per frame: its framing plan and its content at the network's scale
     labels: np.ndarray                  # the backend's outputs for the whole batch
@@ -358,8 +359,10 @@ class Segmenter:
                        trusts: Optional[Sequence[Optional[TrustMonitor]]] = None,
                        ego_masks: Optional[Sequence[Optional[EgoMask]]] = None,
                        horizons: Optional[Sequence[Optional[HorizonTracker]]] = None) -> List[Segmentation]:
-        """The second half of :meth:`segment_cameras`: each frame's outputs post-processed and checked with the
-        state of its camera (as there), in the order the frames were inferred."""
+        """The second half of :meth:`segment_cameras`: each frame's outputs post-processed and checked.
+
+        Each frame with the state of its camera (as there), in the order the frames were inferred.
+        """
         n = len(inferred.images)
         trusts = [None] * n if trusts is None else trusts
         ego_masks = [None] * n if ego_masks is None else ego_masks

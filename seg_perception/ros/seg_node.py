@@ -397,8 +397,11 @@ class SegNode(Node):
                 self._handoff.done()
 
     def _infer(self, items: dict, served: Served):
-        """Convert the newest frame of each camera in ``items`` (camera -> (message, topic name)) and run them
-        through the network in one batch; the job for :meth:`_finish`, or None when no frame was usable."""
+        """Convert the newest frame of each camera and run them through the network in one batch.
+
+        ``items``: camera -> (message, topic name). Returns the job for :meth:`_finish`, or None when no frame
+        was usable.
+        """
         segmenter = served.segmenter
         frames = []     # (stream, message, topic name, rgb, convert ms, camera model)
         for name, (msg, topic_name) in items.items():

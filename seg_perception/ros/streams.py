@@ -72,9 +72,10 @@ class LatestFrames:
 
 
 class Handoff:
-    """One slot between the node's two threads: the worker puts a frame it has run through the network, the
-    finisher takes it to post-process and publish while the worker runs the next one.
+    """One slot between the node's two threads: the worker's inferred frames to the finisher.
 
+    The worker puts a frame it has run through the network; the finisher takes it to post-process and publish
+    while the worker runs the next one.
     put() waits while the slot holds a job the finisher has not taken: a job is never replaced (every inferred
     frame is published, in order), and the worker takes its next frame only then, so that frame is the newest.
     idle() waits until the finisher has finished everything it was given (one frame at a time: pipeline off).
