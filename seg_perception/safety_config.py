@@ -1,7 +1,7 @@
-"""Every setting of the checks, the drivable area, the horizon and the frame-level trust check, declared once.
+"""Every setting of the checks, the drivable area, the horizon, the trust check and denoising, declared once.
 
 Each setting is a dataclass field with a default, a description and (for numbers) a range; :class:`SafetyConfig`
-holds one section per concern (``camera``, one per check, ``drivable``, ``trust``) and flattens them to the
+holds one section per concern (``camera``, one per check, ``drivable``, ``trust``, ``denoise``) and flattens them to the
 ``<section>_<field>`` names that the node declares as parameters and ``--set`` takes. :func:`for_horizon` gives
 the settings to use with a horizon that is not a calibrated camera's.
 
@@ -223,12 +223,36 @@ class TrustConfig:
                                             'their majority label since the previous frame', 0.0, 1.0)
 
 
+# --- test-time denoising ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DenoiseParams:
+    """When a frame is filtered before the network (seg_perception.denoise); flat names are ``denoise_<field>``.
+
+    Chosen on CamVid *train*: the filters on sequence 0006R0 (left out of training) under the noise corruptions,
+    the thresholds above what the 367 clean train frames give (noise at most 1.96; impulse share at most 0.0092,
+    against at least 0.0143 under impulse noise of severity 1 on 0006R0); CamVid val is the report
+    (doc/robustness.md).
+    """
+
+    enabled: bool = field(default=True, metadata={
+        'description': 'filter a noisy frame before the network (a 3x3 median for salt-and-pepper, a Gaussian blur '
+                       'for other noise); clean frames are never filtered; the trust check sees the frame as it came'})
+    max_noise_sigma: float = _param(3.0, 'blur a frame whose noise standard deviation (grey levels, on a 320-px '
+                                         'thumbnail at the network\'s scale) exceeds this', 0.0, 255.0)
+    max_impulse_share: float = _param(0.012, 'median-filter a frame when more than this share of its channel '
+                                             'values lie more than impulse_level from their 3x3 median', 0.0, 1.0)
+    impulse_level: int = _param(128, 'a channel value this far from its 3x3 median is an impulse (grey levels)',
+                                1, 255)
+    blur_sigma: float = _param(1.0, 'the Gaussian blur\'s standard deviation, pixels of the frame', 0.1, 10.0)
+
+
 # --- all of them -------------------------------------------------------------------------------------------
 
 SECTIONS = (('camera', CameraParams), ('sky_below_horizon', SkyBelowHorizonParams),
             ('sky_on_road', SkyOnRoadParams), ('low_confidence', LowConfidenceParams),
             ('temporal', TemporalParams), ('floating_vehicle', FloatingVehicleParams), ('drivable', DrivableParams),
-            ('trust', TrustConfig))
+            ('trust', TrustConfig), ('denoise', DenoiseParams))
 
 
 @dataclass(frozen=True)
@@ -243,6 +267,7 @@ class SafetyConfig:
     floating_vehicle: FloatingVehicleParams = field(default_factory=FloatingVehicleParams)
     drivable: DrivableParams = field(default_factory=DrivableParams)
     trust: TrustConfig = field(default_factory=TrustConfig)         # the frame-level trust check (trust.py)
+    denoise: DenoiseParams = field(default_factory=DenoiseParams)   # filters before the network (denoise.py)
 
     @staticmethod
     def declarations() -> List[Tuple[str, object, str, Optional[Tuple[float, float]]]]:

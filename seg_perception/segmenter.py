@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from . import backends, framing
+from . import backends, denoise, framing
 from .ambiguity import Reason, TemporalFlipCheck, check_frame
 from .camera import CameraModel, HorizonTracker, find_horizon
 from .drivable import connected_road
@@ -66,6 +66,7 @@ class Segmentation:
     degraded_reasons: Tuple[str, ...] = ()  # which of the trust check's reasons hold
     trust: Optional[Trust] = None           # its verdict, with the statistics it measured
     ego: Optional[np.ndarray] = None        # H x W bool, the ego vehicle's pixels (labels 255); None: none
+    denoised: str = ''                      # the filters run before the network ('median', 'blur'; ''): denoise.py
 
     @property
     def margin(self) -> np.ndarray:
@@ -106,6 +107,7 @@ class Inferred:
     margin: np.ndarray
     preprocess_ms: float                # per frame
     inference_ms: float
+    denoised: List[str] = field(default_factory=list)   # per frame: the filters run on it before the network
 
 
 def check_rgb(rgb) -> np.ndarray:
@@ -265,6 +267,7 @@ class Segmenter:
         t0 = time.perf_counter()
         rgb = check_rgb(rgb)
         batch, plan, content = self.frame(rgb)
+        batch, denoised = self._denoised(rgb, batch, content, self.aspect)
         t1 = time.perf_counter()
         _, margin = self.backend.infer(batch)
         t2 = time.perf_counter()
@@ -275,6 +278,7 @@ class Segmenter:
         result = self.postprocess(refined, framing.merge(margin, plan), rgb.shape[:2], timings, camera, temporal,
                                   content, trust, ego, horizon)
         timings['total'] = timings['preprocess'] + timings['inference'] + timings['crf'] + timings['postprocess']
+        result.denoised = denoised
         return result
 
     def crf_labels(self, rgb: np.ndarray, params, implementation: str = 'auto',
@@ -345,14 +349,42 @@ class Segmenter:
         t0 = time.perf_counter()
         images = [check_rgb(im) for im in images]
         aspect = self.aspect
-        framed = [self.frame(im, aspect) for im in images]
+        framed, denoised = [], []
+        for im in images:
+            net, plan, content = self.frame(im, aspect)
+            net, filters = self._denoised(im, net, content, aspect)
+            framed.append((net, plan, content))     # content as it came: the trust check judges the camera
+            denoised.append(filters)
         batch = np.concatenate([f[0] for f in framed])
         t1 = time.perf_counter()
         labels, margin = self.backend.infer(batch)
         t2 = time.perf_counter()
         n = len(images)
         return Inferred(images, [(plan, content) for _, plan, content in framed], labels, margin,
-                        (t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n)
+                        (t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, denoised)
+
+    def _denoised(self, rgb: np.ndarray, net: np.ndarray, content: np.ndarray,
+                  aspect: str) -> Tuple[np.ndarray, str]:
+        """The network images of ``rgb`` with test-time denoising (seg_perception.denoise), and what ran.
+
+        ``net``, ``content``: the frame's network images and its content at the network's scale, unfiltered.
+        The filters run at the frame's own resolution (denoise.measure says where each statistic is taken).
+        """
+        params = self.safety.denoise
+        if not params.enabled:
+            return net, ''
+        sigma, impulses = denoise.measure(rgb, content, params)
+        filters = []
+        if denoise.wants_median(impulses, params):
+            rgb = denoise.median(rgb)
+            net, _, content = self.frame(rgb, aspect)
+            sigma = denoise.noise_of(content)
+            filters.append('median')
+        if denoise.wants_blur(sigma, params):
+            rgb = denoise.blur(rgb, params)
+            net, _, _ = self.frame(rgb, aspect)
+            filters.append('blur')
+        return net, '+'.join(filters)
 
     def finish_cameras(self, inferred: 'Inferred', cameras: Sequence[Optional[CameraModel]],
                        temporals: Sequence[Optional[TemporalFlipCheck]],
@@ -378,4 +410,6 @@ class Segmenter:
                                             framing.merge(inferred.margin[part], plan), im.shape[:2], timings,
                                             cameras[i], temporals[i], content, trusts[i], ego, horizons[i]))
             timings['total'] = timings['preprocess'] + timings['inference'] + timings['postprocess']
+            if inferred.denoised:
+                results[-1].denoised = inferred.denoised[i]
         return results

@@ -154,7 +154,7 @@ def test_run_over_corrupted_frames_counts_degraded_and_silent_failures(palette_m
     wrong_truth[54:] = CARLA_PALETTE[CARLA_TAGS.index('building')]    # not what the camera sees
     frames = [(street, wrong_truth), (street, truth),
               (corrupt(street, 'gaussian_noise', 1, np.random.default_rng(0)), truth),    # mild: still right
-              (corrupt(street, 'gaussian_noise', 5, np.random.default_rng(0)), truth)]    # severe: wrong
+              (corrupt(street, 'gaussian_noise', 5, np.random.default_rng(0)), truth)]    # severe: denoised, right
     messages = []
     for i, (camera, gt) in enumerate(frames):
         stamp = (i + 1) * SECOND
@@ -168,7 +168,9 @@ def test_run_over_corrupted_frames_counts_degraded_and_silent_failures(palette_m
     assert report['degraded_source'] == 'Segmenter (--run)' and report['frames_with_degraded_verdict'] == 4
     assert report['degraded_frames'] == 2 and report['degraded_reasons']['noise'] == 2
     assert report['degraded_stamps_ns'] == [3 * SECOND, 4 * SECOND]
-    assert report['failing_frames'] == 2 and report['silent_failures'] == 1
+    assert report['failing_frames'] == 1 and report['silent_failures'] == 1
     assert report['silent_failure_stamps_ns'] == [SECOND] and report['silent_failure_rate'] == 0.25
-    assert report['accurate_frames'] == 2 and report['cautious_frames'] == 1 and report['over_caution'] == 0.5
+    # the noisy frames are read right once denoised, and still degraded: the trust check judges the frame as it came
+    assert report['accurate_frames'] == 3 and report['cautious_frames'] == 2
+    assert report['over_caution'] == pytest.approx(2 / 3, abs=1e-4)
     assert 'Degraded frames against ground-truth accuracy' in out_html.read_text()

@@ -360,11 +360,19 @@ def test_the_shipped_model_trusts_the_sample_sequence_frame_after_frame(sample_f
 def test_the_shipped_model_is_degraded_on_a_noisy_sample_frame(sample_frames):
     from seg_perception import Segmenter
 
-    seg = Segmenter.default(threads=2)
+    undenoised = replace(SafetyConfig(), denoise=replace(SafetyConfig().denoise, enabled=False))
+    seg = Segmenter.default(threads=2, safety=undenoised)
     clean = seg.segment(sample_frames[0])
     out = seg.segment(noisy(sample_frames[0], 0.18 * 255))     # severity 3's sigma
     assert not clean.degraded and out.degraded and not out.drivable.any()
     assert set(out.degraded_reasons) & {'noise', 'low_margin'}       # the image's noise, or the network unsure
+    # denoised before the network (the default), the same frame is read closer to the clean frame's labels
+    denoised = Segmenter.default(threads=2).segment(noisy(sample_frames[0], 0.18 * 255))
+    assert denoised.denoised == 'blur' and out.denoised == ''
+    assert np.mean(denoised.labels == clean.labels) > np.mean(out.labels == clean.labels)
+    # and under severity 5's noise it is still degraded
+    worst = Segmenter.default(threads=2).segment(noisy(sample_frames[0], 0.38 * 255))
+    assert worst.denoised and worst.degraded and not worst.drivable.any()
 
 
 def test_judge_applies_each_threshold_and_a_statistic_not_measured_gives_no_reason():

@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--model', default=None, help='model manifest/.onnx/.pt path or name (default: shipped)')
     parser.add_argument('--backend', default='onnxruntime', help='onnxruntime | openvino | torch | tensorrt')
     parser.add_argument('--threads', type=int, default=0, help='CPU threads for the backend (0 = all cores)')
+    parser.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
+                        help='override a setting (the node\'s parameter names), e.g. denoise_enabled=false')
     parser.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
 
 
@@ -77,6 +79,8 @@ def command_line(args) -> str:
     parts += ['--corruptions', *args.corruptions, '--severities', *map(str, args.severities), '--seed',
               str(args.seed), '--backend', args.backend, '--threads', str(args.threads)]
     parts += ['--model', args.model] if args.model else []
+    for item in args.set:
+        parts += ['--set', item]
     parts += ['--json', args.json] if args.json else []
     parts += ['--plot', args.plot] if args.plot else []
     return shlex.join(parts)

@@ -1,0 +1,67 @@
+"""Test-time denoising: a noisy frame filtered before the network sees it, a clean one left alone.
+
+Sensor noise is what the network reads worst (doc/robustness.md): under Gaussian or shot noise most of the image
+becomes one texture class. Before each frame goes to the network, :func:`measure` takes two cheap statistics of
+the frame: the noise standard deviation at the network's scale (Immerkaer's estimate, seg_perception.trust, on a
+320-px grey thumbnail) and the share of channel values far from their 3 x 3 median (salt-and-pepper) on a crop at
+the frame's own resolution (resizing would smear single-pixel impulses into noise or blobs). Where they
+exceed what clean frames show (:class:`seg_perception.safety_config.DenoiseParams`), :func:`plan` names the
+filters and :func:`apply` runs them on the frame at its own resolution: a 3 x 3 median for impulses, then a
+Gaussian blur for what noise remains. The trust check still judges the frame as it came from the camera.
+
+Pure numpy and OpenCV; no ROS imports.
+"""
+
+from typing import Tuple
+
+import cv2
+import numpy as np
+
+from .safety_config import DenoiseParams
+from .trust import grey_thumbnail, noise_sigma
+
+NOISE_WIDTH_PX = 320        # the thumbnail the noise is measured on (as the trust check's)
+IMPULSE_CROP_PX = 256       # impulses are counted on the central crop of at most this many pixels square
+
+
+def noise_of(rgb: np.ndarray) -> float:
+    """The noise standard deviation of an RGB image, in grey levels, on its 320-px grey thumbnail."""
+    return noise_sigma(grey_thumbnail(rgb, NOISE_WIDTH_PX))
+
+
+def impulse_share(rgb: np.ndarray, level: int) -> float:
+    """The share of an image's channel values more than ``level`` from the median of their 3 x 3 neighbourhood."""
+    rgb = np.ascontiguousarray(rgb)
+    return float(np.mean(cv2.absdiff(rgb, cv2.medianBlur(rgb, 3)) > level))
+
+
+def central_crop(rgb: np.ndarray, size: int = IMPULSE_CROP_PX) -> np.ndarray:
+    """The central ``size`` x ``size`` pixels of an image (all of a smaller side)."""
+    h, w = rgb.shape[:2]
+    top, left = max((h - size) // 2, 0), max((w - size) // 2, 0)
+    return rgb[top:top + size, left:left + size]
+
+
+def measure(rgb: np.ndarray, rgb_net: np.ndarray, params: DenoiseParams) -> Tuple[float, float]:
+    """(noise sigma at the network's scale ``rgb_net``, impulse share on a crop of the frame ``rgb`` itself)."""
+    return noise_of(rgb_net), impulse_share(central_crop(rgb), params.impulse_level)
+
+
+def wants_median(impulses: float, params: DenoiseParams) -> bool:
+    """True when the frame carries salt-and-pepper noise: a 3 x 3 median first."""
+    return params.enabled and impulses > params.max_impulse_share
+
+
+def wants_blur(sigma: float, params: DenoiseParams) -> bool:
+    """True when the frame (after any median) is noisier than clean frames: a Gaussian blur."""
+    return params.enabled and sigma > params.max_noise_sigma
+
+
+def median(rgb: np.ndarray) -> np.ndarray:
+    """The 3 x 3 median of each channel."""
+    return cv2.medianBlur(np.ascontiguousarray(rgb), 3)
+
+
+def blur(rgb: np.ndarray, params: DenoiseParams) -> np.ndarray:
+    """A Gaussian blur of ``params.blur_sigma`` pixels at the frame's own resolution."""
+    return cv2.GaussianBlur(rgb, (0, 0), params.blur_sigma)

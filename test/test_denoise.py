@@ -1,0 +1,97 @@
+"""Test-time denoising (seg_perception.denoise): which frames are filtered, how, and what the checks still see."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from seg_perception import denoise
+from seg_perception.model_files import ModelFiles
+from seg_perception.safety_config import DenoiseParams, SafetyConfig
+from seg_perception.segmenter import Segmenter
+
+PARAMS = DenoiseParams()
+
+
+def textured(seed=0, shape=(240, 320)):
+    """A smooth, textured frame without noise: blocks of colour blended by a blur."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    small = rng.integers(20, 235, (shape[0] // 16, shape[1] // 16, 3)).astype(np.uint8)
+    return cv2.GaussianBlur(cv2.resize(small, shape[::-1], interpolation=cv2.INTER_LINEAR), (0, 0), 2.0)
+
+
+def gaussian_noise(rgb, sigma, seed=1):
+    noisy = rgb + np.random.default_rng(seed).normal(0, sigma, rgb.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def salt_and_pepper(rgb, share, seed=2):
+    out = rgb.copy()
+    rng = np.random.default_rng(seed)
+    hit = rng.random(rgb.shape) < share
+    out[hit] = np.where(rng.random(int(hit.sum())) < 0.5, 0, 255)
+    return out
+
+
+def test_a_clean_frame_wants_no_filter():
+    sigma, impulses = denoise.measure(textured(), textured(), PARAMS)
+    assert sigma < PARAMS.max_noise_sigma and impulses <= PARAMS.max_impulse_share
+    assert not denoise.wants_blur(sigma, PARAMS) and not denoise.wants_median(impulses, PARAMS)
+
+
+def test_gaussian_noise_wants_a_blur_that_lowers_it():
+    noisy = gaussian_noise(textured(), 20.0)
+    sigma, impulses = denoise.measure(noisy, noisy, PARAMS)
+    assert denoise.wants_blur(sigma, PARAMS) and not denoise.wants_median(impulses, PARAMS)
+    assert denoise.noise_of(denoise.blur(noisy, PARAMS)) < sigma / 2
+
+
+def test_salt_and_pepper_wants_a_median_that_removes_it():
+    noisy = salt_and_pepper(textured(), 0.05)
+    _, impulses = denoise.measure(noisy, noisy, PARAMS)
+    assert denoise.wants_median(impulses, PARAMS)
+    cleaned = denoise.median(noisy)
+    assert denoise.impulse_share(cleaned, PARAMS.impulse_level) < PARAMS.max_impulse_share
+    assert np.abs(cleaned.astype(int) - textured().astype(int)).mean() < 3
+
+
+def test_disabled_filters_nothing():
+    off = replace(PARAMS, enabled=False)
+    noisy = salt_and_pepper(gaussian_noise(textured(), 20.0), 0.05)
+    sigma, impulses = denoise.measure(noisy, noisy, off)
+    assert not denoise.wants_blur(sigma, off) and not denoise.wants_median(impulses, off)
+
+
+def test_the_settings_are_flat_parameters_like_the_checks():
+    config = SafetyConfig.from_flat({'denoise_enabled': False, 'denoise_max_noise_sigma': 5.0})
+    assert config.denoise == DenoiseParams(enabled=False, max_noise_sigma=5.0)
+    assert SafetyConfig().flat()['denoise_blur_sigma'] == PARAMS.blur_sigma
+
+
+@pytest.fixture(scope='module')
+def segmenters(tiny_model):
+    from seg_perception import backends
+    model = ModelFiles.load(str(tiny_model))
+    on = Segmenter(model, backends.create('onnxruntime', model, threads=1))
+    off = Segmenter(model, backends.create('onnxruntime', model, threads=1),
+                    safety=replace(SafetyConfig(), denoise=replace(PARAMS, enabled=False)))
+    return on, off
+
+
+def test_the_segmenter_filters_noisy_frames_only_and_the_trust_check_sees_them_as_they_came(segmenters):
+    on, off = segmenters
+    clean = textured(shape=(120, 160))
+    a, b = on.segment(clean), off.segment(clean)
+    assert a.denoised == '' and b.denoised == ''
+    np.testing.assert_array_equal(a.labels, b.labels)
+    noisy = gaussian_noise(clean, 25.0)
+    a, b = on.segment(noisy), off.segment(noisy)
+    assert a.denoised == 'blur' and b.denoised == ''
+    assert a.trust.statistics.noise_sigma == b.trust.statistics.noise_sigma
+    speckled = salt_and_pepper(clean, 0.05)
+    assert on.segment(speckled).denoised.startswith('median')
+    # the node's path (infer, then finish) says the same
+    inferred = on.infer_cameras([noisy, clean])
+    assert inferred.denoised == ['blur', '']
+    assert [r.denoised for r in on.finish_cameras(inferred, [None, None], [None, None])] == ['blur', '']
