@@ -451,6 +451,18 @@ def test_fast_publisher_gets_the_latest_frame_answered_without_a_backlog(probe):
     assert dropped > 0
 
 
+def test_a_noisy_frame_is_denoised_and_counted_a_clean_one_is_not(probe):
+    clean = np.zeros((120, 160, 3), np.uint8)
+    clean[:50], clean[50:] = (140, 170, 220), (90, 90, 95)
+    noisy = np.clip(clean + np.random.default_rng(3).normal(0, 25, clean.shape), 0, 255).astype(np.uint8)
+    before = probe.counts()
+    probe.wait_for_answer(probe.send(rgb_image(clean, probe.header())))
+    probe.wait_for_answer(probe.send(rgb_image(noisy, probe.header())))
+    after = probe.wait_for_status(lambda level, values: int(values['frames processed']) >=
+                                  before['processed'] + 2)[2]
+    assert int(after['frames denoised']) == before['denoised'] + 1
+
+
 @pytest.mark.parametrize('pipeline', [True, False], ids=['pipeline', 'one at a time'])
 def test_a_burst_is_answered_in_order_up_to_its_last_frame(seg_node, probe, reference, pipeline):
     rng = np.random.default_rng(2)

@@ -19,7 +19,7 @@ from ..status_keys import (ALARM_COUNT_KEY, ALARM_KEY, ALARM_STAMPS_KEY, DEGRADE
 LATENCY_STAGES = ('convert', 'preprocess', 'inference', 'crf', 'postprocess', 'checks', 'total', 'end_to_end')
 LATENCY_SAMPLES = 300           # per stage: percentiles over about the last 10-30 s at camera rates
 FRAME_KINDS = ('received', 'processed', 'dropped', 'rejected', 'failed', 'duplicate', 'future stamp', 'past stamp',
-               'out of order', 'frame_id change')
+               'out of order', 'frame_id change', 'denoised')
 
 
 def no_alarm() -> dict:

@@ -450,6 +450,8 @@ class SegNode(Node):
         with self._lock:
             self._counts['processed'] += 1
             stream.counts['processed'] += 1
+            if result.denoised:         # filtered before the network (denoise_*)
+                self._counts['denoised'] += 1
             for stage, samples in self._latency_ms.items():
                 if stage in latencies:
                     samples.append(latencies[stage])
