@@ -5,9 +5,10 @@ becomes one texture class. Before each frame goes to the network, :func:`measure
 the frame: the noise standard deviation at the network's scale (Immerkaer's estimate, seg_perception.trust, on a
 320-px grey thumbnail) and the share of channel values far from their 3 x 3 median (salt-and-pepper) on a crop at
 the frame's own resolution (resizing would smear single-pixel impulses into noise or blobs). Where they
-exceed what clean frames show (:class:`seg_perception.safety_config.DenoiseParams`), :func:`plan` names the
-filters and :func:`apply` runs them on the frame at its own resolution: a 3 x 3 median for impulses, then a
-Gaussian blur for what noise remains. The trust check still judges the frame as it came from the camera.
+exceed what clean frames show (:class:`seg_perception.safety_config.DenoiseParams`; :func:`wants_median`,
+:func:`wants_blur`), the Segmenter runs the filters on the frame at its own resolution: a 3 x 3 median
+(:func:`median`) for impulses, then a Gaussian blur (:func:`blur`) for what noise remains. The trust check
+still judges the frame as it came from the camera.
 
 Pure numpy and OpenCV; no ROS imports.
 """

@@ -107,7 +107,7 @@ class Inferred:
     margin: np.ndarray
     preprocess_ms: float                # per frame
     inference_ms: float
-    denoised: List[str] = field(default_factory=list)   # per frame: the filters run on it before the network
+    denoised: List[str]                 # per frame: the filters run on it before the network
 
 
 def check_rgb(rgb) -> np.ndarray:
@@ -349,19 +349,19 @@ class Segmenter:
         t0 = time.perf_counter()
         images = [check_rgb(im) for im in images]
         aspect = self.aspect
-        framed, denoised = [], []
+        nets, framed, denoised = [], [], []
         for im in images:
             net, plan, content = self.frame(im, aspect)
             net, filters = self._denoised(im, net, content, aspect)
-            framed.append((net, plan, content))     # content as it came: the trust check judges the camera
+            nets.append(net)
+            framed.append((plan, content))      # content as it came: the trust check judges the camera
             denoised.append(filters)
-        batch = np.concatenate([f[0] for f in framed])
+        batch = np.concatenate(nets)
         t1 = time.perf_counter()
         labels, margin = self.backend.infer(batch)
         t2 = time.perf_counter()
         n = len(images)
-        return Inferred(images, [(plan, content) for _, plan, content in framed], labels, margin,
-                        (t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, denoised)
+        return Inferred(images, framed, labels, margin, (t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, denoised)
 
     def _denoised(self, rgb: np.ndarray, net: np.ndarray, content: np.ndarray,
                   aspect: str) -> Tuple[np.ndarray, str]:
@@ -410,6 +410,5 @@ class Segmenter:
                                             framing.merge(inferred.margin[part], plan), im.shape[:2], timings,
                                             cameras[i], temporals[i], content, trusts[i], ego, horizons[i]))
             timings['total'] = timings['preprocess'] + timings['inference'] + timings['postprocess']
-            if inferred.denoised:
-                results[-1].denoised = inferred.denoised[i]
+            results[-1].denoised = inferred.denoised[i]
         return results
