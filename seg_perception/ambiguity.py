@@ -450,7 +450,8 @@ def check_frame(labels: np.ndarray, margin: np.ndarray, ids: ClassIds, config: S
                 labels_net: Optional[np.ndarray] = None, margin_net: Optional[np.ndarray] = None,
                 camera_height_m: Optional[float] = None, ego: Optional[np.ndarray] = None,
                 ego_net: Optional[np.ndarray] = None,
-                horizon_uncertainty_px: Optional[float] = None) -> Assessment:
+                horizon_uncertainty_px: Optional[float] = None,
+                grey_net: Optional[np.ndarray] = None) -> Assessment:
     """Every check of one frame, given its road ``candidate`` and its horizon: the Assessment, ``trust`` set.
 
     The settings are those for the horizon's source and uncertainty in pixels (None: the configured one), see
@@ -459,7 +460,8 @@ def check_frame(labels: np.ndarray, margin: np.ndarray, ids: ClassIds, config: S
     the stream's trust monitor (None: this frame alone), fed the network-sized image, labels and margin
     (``rgb_net`` None: no image statistics; ``labels_net`` and ``margin_net`` None: ``labels`` and ``margin``).
     ``ego`` and ``ego_net``: the ego vehicle's pixels at the labels' and at the network's resolution (None:
-    none), left out of the drivable area and of the trust check's statistics. A degraded frame keeps its
+    none), left out of the drivable area and of the trust check's statistics; ``grey_net``: ``rgb_net``'s grey
+    thumbnail when the caller has made it (TrustMonitor.assess). A degraded frame keeps its
     findings and alarm but has no drivable area and an unknown (NaN) free space.
     """
     lift = horizon_extra_px(config, horizon_source, labels.shape[0], horizon_uncertainty_px)
@@ -472,7 +474,8 @@ def check_frame(labels: np.ndarray, margin: np.ndarray, ids: ClassIds, config: S
     if labels_net is None:
         labels_net, ego_net = labels, ego
     margin_net = margin if margin_net is None else margin_net
-    judged = (trust or TrustMonitor()).assess(rgb_net, labels_net, margin_net, ids, config.trust, ignore=ego_net)
+    judged = (trust or TrustMonitor()).assess(rgb_net, labels_net, margin_net, ids, config.trust, ignore=ego_net,
+                                              grey=grey_net)
     if not judged.degraded:
         return replace(verdict, trust=judged)
     return replace(verdict, drivable=np.zeros_like(verdict.drivable),

@@ -2,13 +2,13 @@
 
 Sensor noise is what the network reads worst (doc/robustness.md): under Gaussian or shot noise most of the image
 becomes one texture class. Before each frame goes to the network, :func:`measure` takes two cheap statistics of
-the frame: the noise standard deviation at the network's scale (Immerkaer's estimate, seg_perception.trust, on a
-320-px grey thumbnail) and the share of channel values far from their 3 x 3 median (salt-and-pepper) on a crop at
-the frame's own resolution (resizing would smear single-pixel impulses into noise or blobs). Where they
-exceed what clean frames show (:class:`seg_perception.safety_config.DenoiseParams`; :func:`wants_median`,
-:func:`wants_blur`), the Segmenter runs the filters on the frame at its own resolution: a 3 x 3 median
-(:func:`median`) for impulses, then a Gaussian blur (:func:`blur`) for what noise remains. The trust check
-still judges the frame as it came from the camera.
+the frame: the noise standard deviation at the network's scale (Immerkaer's estimate, seg_perception.trust, on the
+trust check's grey thumbnail, which the Segmenter then hands on to the trust check) and the share of channel
+values far from their 3 x 3 median (salt-and-pepper) on a crop at the frame's own resolution (resizing would smear
+single-pixel impulses into noise or blobs). Where they exceed what clean frames show
+(:class:`seg_perception.safety_config.DenoiseParams`; :func:`wants_median`, :func:`wants_blur`), the Segmenter
+runs the filters on the frame at its own resolution: a 3 x 3 median (:func:`median`) for impulses, then a Gaussian
+blur (:func:`blur`) for what noise remains. The trust check still judges the frame as it came from the camera.
 
 Pure numpy and OpenCV; no ROS imports.
 """
@@ -21,13 +21,12 @@ import numpy as np
 from .safety_config import DenoiseParams
 from .trust import grey_thumbnail, noise_sigma
 
-NOISE_WIDTH_PX = 320        # the thumbnail the noise is measured on (as the trust check's)
 IMPULSE_CROP_PX = 256       # impulses are counted on the central crop of at most this many pixels square
 
 
-def noise_of(rgb: np.ndarray) -> float:
-    """The noise standard deviation of an RGB image, in grey levels, on its 320-px grey thumbnail."""
-    return noise_sigma(grey_thumbnail(rgb, NOISE_WIDTH_PX))
+def noise_of(rgb: np.ndarray, width_px: int) -> float:
+    """The noise standard deviation of an RGB image, in grey levels, on its grey thumbnail ``width_px`` wide."""
+    return noise_sigma(grey_thumbnail(rgb, width_px))
 
 
 def impulse_share(rgb: np.ndarray, level: int) -> float:
@@ -43,9 +42,13 @@ def central_crop(rgb: np.ndarray, size: int = IMPULSE_CROP_PX) -> np.ndarray:
     return rgb[top:top + size, left:left + size]
 
 
-def measure(rgb: np.ndarray, rgb_net: np.ndarray, params: DenoiseParams) -> Tuple[float, float]:
-    """(noise sigma at the network's scale ``rgb_net``, impulse share on a crop of the frame ``rgb`` itself)."""
-    return noise_of(rgb_net), impulse_share(central_crop(rgb), params.impulse_level)
+def measure(rgb: np.ndarray, grey_net: np.ndarray, params: DenoiseParams) -> Tuple[float, float]:
+    """(noise sigma, impulse share) of a frame.
+
+    The noise on ``grey_net``, the grey thumbnail of the frame at the network's scale (trust.grey_thumbnail at
+    the trust check's ``noise_width_px``); the impulses on a central crop of the frame ``rgb`` itself.
+    """
+    return noise_sigma(grey_net), impulse_share(central_crop(rgb), params.impulse_level)
 
 
 def wants_median(impulses: float, params: DenoiseParams) -> bool:

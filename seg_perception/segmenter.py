@@ -34,7 +34,7 @@ from .framing import DEFAULT_ASPECT, check_aspect, to_network_size  # noqa: F401
 from .model_files import ModelFiles, default_model
 from .safety_config import SafetyConfig
 from .taxonomy import TAXONOMY_IGNORE as OUTSIDE, class_ids, class_palette, colourise
-from .trust import Trust, TrustMonitor
+from .trust import Trust, TrustMonitor, grey_thumbnail
 
 
 class InputError(ValueError):
@@ -102,7 +102,8 @@ class Inferred:
     """Frames through the network, not yet post-processed (:meth:`Segmenter.infer_cameras`)."""
 
     images: List[np.ndarray]            # the checked H x W x 3 frames
-    framing: List[tuple]                # per frame: its framing plan and its content at the network's scale
+    framing: List[tuple]                # per frame: its framing plan, its content at the network's scale, and the
+    #                                     content's grey thumbnail when denoising measured it (else None)
     labels: np.ndarray                  # the backend's outputs for the whole batch
     margin: np.ndarray
     preprocess_ms: float                # per frame
@@ -186,7 +187,8 @@ class Segmenter:
                     timings: Dict[str, float], camera: Optional[CameraModel] = None,
                     temporal: Optional[TemporalFlipCheck] = None, rgb_net: Optional[np.ndarray] = None,
                     trust: Optional[TrustMonitor] = None, ego: Optional[np.ndarray] = None,
-                    horizon: Optional[HorizonTracker] = None) -> Segmentation:
+                    horizon: Optional[HorizonTracker] = None,
+                    grey_net: Optional[np.ndarray] = None) -> Segmentation:
         """Outputs at the network's scale -> a Segmentation at the image's resolution, checked (timings['checks']).
 
         ``labels_net`` and ``margin_net``: the network's outputs on the frame's part of its input, merged across
@@ -194,7 +196,8 @@ class Segmenter:
         ``rgb_net``: the frame at the network's scale, for the trust check's image statistics and the horizon's lane
         cue (None: those are skipped); ``trust``: the stream's trust monitor, for its frozen and unstable checks, and
         ``horizon``: its horizon tracker, for the median horizon over its frames (None: this frame alone);
-        ``ego``: the ego vehicle's pixels at the image's resolution (H x W bool, None: none in view).
+        ``ego``: the ego vehicle's pixels at the image's resolution (H x W bool, None: none in view);
+        ``grey_net``: ``rgb_net``'s grey thumbnail for the trust check when the caller has it (None: made there).
         The way of the frame: the ego vehicle (with the vehicle labels spilling over its edge,
         ego_mask.grow_over_edge) labelled outside (255), the road connected to the ego region
         (drivable.connected_road), the horizon (camera.find_horizon), then every check in one call
@@ -226,7 +229,7 @@ class Segmenter:
         verdict = check_frame(labels, margin, self.class_ids, config, found.row, found.source, candidate, temporal,
                               trust, rgb_net, labels_net, margin_net,
                               camera_height_m=camera.height_m if camera is not None else None, ego=ego,
-                              ego_net=ego_net, horizon_uncertainty_px=found.uncertainty_px)
+                              ego_net=ego_net, horizon_uncertainty_px=found.uncertainty_px, grey_net=grey_net)
         now = time.perf_counter()
         timings['checks'] = (now - t_checks) * 1e3
         timings['postprocess'] = (now - t) * 1e3
@@ -267,7 +270,7 @@ class Segmenter:
         t0 = time.perf_counter()
         rgb = check_rgb(rgb)
         batch, plan, content = self.frame(rgb)
-        batch, denoised = self._denoised(rgb, batch, content, self.aspect)
+        batch, denoised, grey = self._denoised(rgb, batch, content, self.aspect)
         t1 = time.perf_counter()
         _, margin = self.backend.infer(batch)
         t2 = time.perf_counter()
@@ -276,7 +279,7 @@ class Segmenter:
                    'crf': (time.perf_counter() - t2) * 1e3}
         ego = (ego_mask or self.ego_mask).for_frame(rgb)
         result = self.postprocess(refined, framing.merge(margin, plan), rgb.shape[:2], timings, camera, temporal,
-                                  content, trust, ego, horizon)
+                                  content, trust, ego, horizon, grey)
         timings['total'] = timings['preprocess'] + timings['inference'] + timings['crf'] + timings['postprocess']
         result.denoised = denoised
         return result
@@ -352,9 +355,9 @@ class Segmenter:
         nets, framed, denoised = [], [], []
         for im in images:
             net, plan, content = self.frame(im, aspect)
-            net, filters = self._denoised(im, net, content, aspect)
+            net, filters, grey = self._denoised(im, net, content, aspect)
             nets.append(net)
-            framed.append((plan, content))      # content as it came: the trust check judges the camera
+            framed.append((plan, content, grey))    # content as it came: the trust check judges the camera
             denoised.append(filters)
         batch = np.concatenate(nets)
         t1 = time.perf_counter()
@@ -364,27 +367,31 @@ class Segmenter:
         return Inferred(images, framed, labels, margin, (t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, denoised)
 
     def _denoised(self, rgb: np.ndarray, net: np.ndarray, content: np.ndarray,
-                  aspect: str) -> Tuple[np.ndarray, str]:
-        """The network images of ``rgb`` with test-time denoising (seg_perception.denoise), and what ran.
+                  aspect: str) -> Tuple[np.ndarray, str, Optional[np.ndarray]]:
+        """The network images of ``rgb`` with test-time denoising (seg_perception.denoise), what ran, the thumbnail.
 
         ``net``, ``content``: the frame's network images and its content at the network's scale, unfiltered.
         The filters run at the frame's own resolution (denoise.measure says where each statistic is taken).
+        The thumbnail is the unfiltered content's grey thumbnail the noise was measured on, the trust check's own
+        (None when denoising is off): measured once, it is handed on to the trust check.
         """
         params = self.safety.denoise
         if not params.enabled:
-            return net, ''
-        sigma, impulses = denoise.measure(rgb, content, params)
+            return net, '', None
+        width = self.safety.trust.noise_width_px
+        grey = grey_thumbnail(content, width)
+        sigma, impulses = denoise.measure(rgb, grey, params)
         filters = []
         if denoise.wants_median(impulses, params):
             rgb = denoise.median(rgb)
             net, _, content = self.frame(rgb, aspect)
-            sigma = denoise.noise_of(content)
+            sigma = denoise.noise_of(content, width)
             filters.append('median')
         if denoise.wants_blur(sigma, params):
             rgb = denoise.blur(rgb, params)
             net, _, _ = self.frame(rgb, aspect)
             filters.append('blur')
-        return net, '+'.join(filters)
+        return net, '+'.join(filters), grey
 
     def finish_cameras(self, inferred: 'Inferred', cameras: Sequence[Optional[CameraModel]],
                        temporals: Sequence[Optional[TemporalFlipCheck]],
@@ -401,14 +408,15 @@ class Segmenter:
         horizons = [None] * n if horizons is None else horizons
         results = []
         start = 0
-        for i, (im, (plan, content)) in enumerate(zip(inferred.images, inferred.framing)):
+        for i, (im, (plan, content, grey)) in enumerate(zip(inferred.images, inferred.framing)):
             timings = {'preprocess': inferred.preprocess_ms, 'inference': inferred.inference_ms}
             ego = (ego_masks[i] or self.ego_mask).for_frame(im)
             part = slice(start, start + plan.count)
             start += plan.count
             results.append(self.postprocess(framing.merge(inferred.labels[part], plan),
                                             framing.merge(inferred.margin[part], plan), im.shape[:2], timings,
-                                            cameras[i], temporals[i], content, trusts[i], ego, horizons[i]))
+                                            cameras[i], temporals[i], content, trusts[i], ego, horizons[i],
+                                            grey))
             timings['total'] = timings['preprocess'] + timings['inference'] + timings['postprocess']
             results[-1].denoised = inferred.denoised[i]
         return results

@@ -9,8 +9,14 @@ from seg_perception import denoise
 from seg_perception.model_files import ModelFiles
 from seg_perception.safety_config import DenoiseParams, SafetyConfig
 from seg_perception.segmenter import Segmenter
+from seg_perception.trust import grey_thumbnail
 
 PARAMS = DenoiseParams()
+WIDTH = SafetyConfig().trust.noise_width_px
+
+
+def measure(rgb, params=PARAMS):
+    return denoise.measure(rgb, grey_thumbnail(rgb, WIDTH), params)
 
 
 def textured(seed=0, shape=(240, 320)):
@@ -35,21 +41,21 @@ def salt_and_pepper(rgb, share, seed=2):
 
 
 def test_a_clean_frame_wants_no_filter():
-    sigma, impulses = denoise.measure(textured(), textured(), PARAMS)
+    sigma, impulses = measure(textured())
     assert sigma < PARAMS.max_noise_sigma and impulses <= PARAMS.max_impulse_share
     assert not denoise.wants_blur(sigma, PARAMS) and not denoise.wants_median(impulses, PARAMS)
 
 
 def test_gaussian_noise_wants_a_blur_that_lowers_it():
     noisy = gaussian_noise(textured(), 20.0)
-    sigma, impulses = denoise.measure(noisy, noisy, PARAMS)
+    sigma, impulses = measure(noisy)
     assert denoise.wants_blur(sigma, PARAMS) and not denoise.wants_median(impulses, PARAMS)
-    assert denoise.noise_of(denoise.blur(noisy, PARAMS)) < sigma / 2
+    assert denoise.noise_of(denoise.blur(noisy, PARAMS), WIDTH) < sigma / 2
 
 
 def test_salt_and_pepper_wants_a_median_that_removes_it():
     noisy = salt_and_pepper(textured(), 0.05)
-    _, impulses = denoise.measure(noisy, noisy, PARAMS)
+    _, impulses = measure(noisy)
     assert denoise.wants_median(impulses, PARAMS)
     cleaned = denoise.median(noisy)
     assert denoise.impulse_share(cleaned, PARAMS.impulse_level) < PARAMS.max_impulse_share
@@ -59,7 +65,7 @@ def test_salt_and_pepper_wants_a_median_that_removes_it():
 def test_disabled_filters_nothing():
     off = replace(PARAMS, enabled=False)
     noisy = salt_and_pepper(gaussian_noise(textured(), 20.0), 0.05)
-    sigma, impulses = denoise.measure(noisy, noisy, off)
+    sigma, impulses = measure(noisy, off)
     assert not denoise.wants_blur(sigma, off) and not denoise.wants_median(impulses, off)
 
 
@@ -89,6 +95,12 @@ def test_the_segmenter_filters_noisy_frames_only_and_the_trust_check_sees_them_a
     a, b = on.segment(noisy), off.segment(noisy)
     assert a.denoised == 'blur' and b.denoised == ''
     assert a.trust.statistics.noise_sigma == b.trust.statistics.noise_sigma
+    # the thumbnail measured for denoising and handed on gives the trust check the statistics it makes itself
+    assert str(on.segment(clean).trust.statistics) == str(off.segment(clean).trust.statistics)
+    image_statistics = ('noise_sigma', 'sharpness', 'laplacian_var', 'contrast', 'brightness', 'overexposed_share',
+                        'underexposed_share', 'repeated_share')
+    for name in image_statistics:       # the noisy frame's labels differ (denoised), its image statistics not
+        assert getattr(a.trust.statistics, name) == getattr(b.trust.statistics, name)
     speckled = salt_and_pepper(clean, 0.05)
     assert on.segment(speckled).denoised.startswith('median')
     # the node's path (infer, then finish) says the same

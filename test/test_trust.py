@@ -12,7 +12,7 @@ from seg_perception.safety_config import SafetyConfig, TrustConfig
 from seg_perception.taxonomy import CAMVID_CLASSES
 from seg_perception.trust import (REASONS, TrustMonitor, TrustStatistics, assess_frame, changed_share, coarse_labels,
                                   dominant_share, exposure, grey_thumbnail, laplacian_variance, low_margin_share,
-                                  judge, mean_abs_difference, noise_sigma, repeated_share, share_below,
+                                  judge, mean_abs_difference, median_of, noise_sigma, repeated_share, share_below,
                                   sharpness)
 
 H, W = 120, 160
@@ -59,6 +59,15 @@ def test_noise_sigma_measures_added_gaussian_noise_and_ignores_edges():
     for sigma in (2.0, 5.0, 20.0):
         estimate = noise_sigma(grey + rng.normal(0.0, sigma, grey.shape).astype(np.float32))
         assert estimate == pytest.approx(sigma, rel=0.15)
+
+
+def test_median_of_is_numpys_median_for_odd_even_and_tied_counts():
+    rng = np.random.default_rng(3)
+    for values in (rng.normal(size=7), rng.normal(size=8), np.zeros(10), np.repeat([0.0, 1.0, 2.0], [5, 1, 4]),
+                   np.float32([[3, 1], [2, 9]]), np.array([4.0])):
+        assert median_of(values) == pytest.approx(float(np.median(values)))
+    with pytest.raises(ValueError):
+        median_of(np.array([]))
 
 
 def test_noise_sigma_is_zero_on_a_plane():
