@@ -1,4 +1,4 @@
-"""Test-time denoising: a noisy frame filtered before the network sees it, a clean one left alone.
+"""Test-time denoising: a noisy or flat frame filtered before the network sees it, a clean one left alone.
 
 Sensor noise is what the network reads worst (doc/robustness.md): under Gaussian or shot noise most of the image
 becomes one texture class. Before each frame goes to the network, :func:`measure` takes two cheap statistics of
@@ -8,7 +8,10 @@ values far from their 3 x 3 median (salt-and-pepper) on a crop at the frame's ow
 single-pixel impulses into noise or blobs). Where they exceed what clean frames show
 (:class:`seg_perception.safety_config.DenoiseParams`; :func:`wants_median`, :func:`wants_blur`), the Segmenter
 runs the filters on the frame at its own resolution: a 3 x 3 median (:func:`median`) for impulses, then a Gaussian
-blur (:func:`blur`) for what noise remains. The trust check still judges the frame as it came from the camera.
+blur (:func:`blur`) for what noise remains. Between the two, a frame whose grey range (:func:`grey_range`) is
+under what clean frames show (fog, a low-contrast sensor, glare) gets its contrast stretched about each channel's
+mean (:func:`stretch_gain`, :func:`stretch`), the noise estimate multiplied by the same gain. The trust check
+still judges the frame as it came from the camera.
 
 Pure numpy and OpenCV; no ROS imports.
 """
@@ -59,6 +62,33 @@ def wants_median(impulses: float, params: DenoiseParams) -> bool:
 def wants_blur(sigma: float, params: DenoiseParams) -> bool:
     """True when the frame (after any median) is noisier than clean frames: a Gaussian blur."""
     return params.enabled and sigma > params.max_noise_sigma
+
+
+def grey_range(grey: np.ndarray) -> float:
+    """The 1st to 99th percentile range of a grey image's values (nearest ranks, one partition each)."""
+    flat = np.asarray(grey, np.float32).ravel()
+    low, high = (int(round(q * (flat.size - 1))) for q in (0.01, 0.99))
+    return float(np.partition(flat, high)[high]) - float(np.partition(flat, low)[low])
+
+
+def stretch_gain(grey_levels: float, params: DenoiseParams) -> float:
+    """The contrast gain for a frame of grey range ``grey_levels`` (:func:`grey_range`), 1.0 for none.
+
+    None unless the range is under ``params.stretch_below_range``; then what brings it to ``stretch_to_range``,
+    at most ``max_stretch``.
+    """
+    if not params.enabled or grey_levels >= params.stretch_below_range:
+        return 1.0
+    return float(min(max(params.stretch_to_range / max(grey_levels, 1e-3), 1.0), params.max_stretch))
+
+
+def stretch(rgb: np.ndarray, gain: float) -> np.ndarray:
+    """Each channel's deviation from its mean over the frame multiplied by ``gain``, clipped (one lookup table)."""
+    rgb = np.ascontiguousarray(rgb)
+    means = np.float32(cv2.mean(rgb)[:3])
+    levels = np.arange(256, dtype=np.float32)[:, None]
+    table = np.clip((levels - means) * np.float32(gain) + means + 0.5, 0, 255).astype(np.uint8)
+    return cv2.LUT(rgb, table.reshape(256, 1, 3))
 
 
 def median(rgb: np.ndarray) -> np.ndarray:

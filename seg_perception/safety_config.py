@@ -231,13 +231,15 @@ class DenoiseParams:
 
     Chosen on CamVid *train*: the filters on sequence 0006R0 (left out of training) under the noise corruptions,
     the thresholds above what the 367 clean train frames give (noise at most 1.96; impulse share at most 0.0092,
-    against at least 0.0143 under impulse noise of severity 1 on 0006R0); CamVid val is the report
-    (doc/robustness.md).
+    against at least 0.0143 under impulse noise of severity 1 on 0006R0); the stretch on 0006R0 under contrast,
+    fog and brightness, its threshold under every clean train frame's grey range (at least 185.9) and every
+    hazard-suite frame's (at least 147.3); CamVid val is the report (doc/robustness.md).
     """
 
     enabled: bool = field(default=True, metadata={
         'description': 'filter a noisy frame before the network (a 3x3 median for salt-and-pepper, a Gaussian blur '
-                       'for other noise); clean frames are never filtered; the trust check sees the frame as it came'})
+                       'for other noise) and stretch a flat one\'s contrast; clean frames are never filtered; the '
+                       'trust check sees the frame as it came'})
     max_noise_sigma: float = _param(3.0, 'blur a frame whose noise standard deviation (grey levels, on a 320-px '
                                          'thumbnail at the network\'s scale) exceeds this', 0.0, 255.0)
     max_impulse_share: float = _param(0.012, 'median-filter a frame when more than this share of its channel '
@@ -245,6 +247,11 @@ class DenoiseParams:
     impulse_level: int = _param(128, 'a channel value this far from its 3x3 median is an impulse (grey levels)',
                                 1, 255)
     blur_sigma: float = _param(1.0, 'the Gaussian blur\'s standard deviation, pixels of the frame', 0.1, 10.0)
+    stretch_below_range: float = _param(140.0, 'stretch the contrast of a frame whose grey range (1st to 99th '
+                                               'percentile, grey levels, on the noise thumbnail) is under this; '
+                                               '0: never', 0.0, 255.0)
+    stretch_to_range: float = _param(200.0, 'a stretched frame\'s grey range (grey levels)', 1.0, 255.0)
+    max_stretch: float = _param(8.0, 'the most a frame\'s contrast is stretched (a gain)', 1.0, 64.0)
 
 
 # --- all of them -------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from .framing import DEFAULT_ASPECT, check_aspect, to_network_size  # noqa: F401
 from .model_files import ModelFiles, default_model
 from .safety_config import SafetyConfig
 from .taxonomy import TAXONOMY_IGNORE as OUTSIDE, class_ids, class_palette, colourise
-from .trust import Trust, TrustMonitor, grey_thumbnail
+from .trust import Trust, TrustMonitor, grey_thumbnail, noise_sigma
 
 
 class InputError(ValueError):
@@ -66,7 +66,7 @@ class Segmentation:
     degraded_reasons: Tuple[str, ...] = ()  # which of the trust check's reasons hold
     trust: Optional[Trust] = None           # its verdict, with the statistics it measured
     ego: Optional[np.ndarray] = None        # H x W bool, the ego vehicle's pixels (labels 255); None: none
-    denoised: str = ''                      # the filters run before the network ('median', 'blur'; ''): denoise.py
+    denoised: str = ''                      # filters run before the network ('median+stretch+blur' at most): denoise.py
 
     @property
     def margin(self) -> np.ndarray:
@@ -270,7 +270,7 @@ class Segmenter:
         t0 = time.perf_counter()
         rgb = check_rgb(rgb)
         batch, plan, content = self.frame(rgb)
-        batch, denoised, grey = self._denoised(rgb, batch, content, self.aspect)
+        batch, denoised, content, grey = self._denoised(rgb, batch, content, self.aspect)
         t1 = time.perf_counter()
         _, margin = self.backend.infer(batch)
         t2 = time.perf_counter()
@@ -355,9 +355,9 @@ class Segmenter:
         nets, framed, denoised = [], [], []
         for im in images:
             net, plan, content = self.frame(im, aspect)
-            net, filters, grey = self._denoised(im, net, content, aspect)
+            net, filters, content, grey = self._denoised(im, net, content, aspect)
             nets.append(net)
-            framed.append((plan, content, grey))    # content as it came: the trust check judges the camera
+            framed.append((plan, content, grey))    # content as it came (stretched): the checks judge the camera
             denoised.append(filters)
         batch = np.concatenate(nets)
         t1 = time.perf_counter()
@@ -367,31 +367,46 @@ class Segmenter:
         return Inferred(images, framed, labels, margin, (t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, denoised)
 
     def _denoised(self, rgb: np.ndarray, net: np.ndarray, content: np.ndarray,
-                  aspect: str) -> Tuple[np.ndarray, str, Optional[np.ndarray]]:
-        """The network images of ``rgb`` with test-time denoising (seg_perception.denoise), what ran, the thumbnail.
+                  aspect: str) -> Tuple[np.ndarray, str, np.ndarray, Optional[np.ndarray]]:
+        """(network images, filters run, content for the checks, its grey thumbnail): test-time denoising.
 
         ``net``, ``content``: the frame's network images and its content at the network's scale, unfiltered.
         The filters run at the frame's own resolution (denoise.measure says where each statistic is taken).
-        The thumbnail is the unfiltered content's grey thumbnail the noise was measured on, the trust check's own
-        (None when denoising is off): measured once, it is handed on to the trust check.
+        The checks get the content with its contrast stretched where that ran, and with impulses removed where
+        the median alone restored the frame: the median and the stretch restore what the trust check's ``noise``
+        (impulses) and ``flat`` reasons look at, while on a frame that also needed the blur the noise stays as it
+        came, for the ``noise`` reason (never blurred); and its grey thumbnail, the trust check's own (None when
+        denoising is off): measured once, it is handed on.
         """
         params = self.safety.denoise
         if not params.enabled:
-            return net, '', None
+            return net, '', content, None
         width = self.safety.trust.noise_width_px
-        grey = grey_thumbnail(content, width)
+        checks_grey = grey = grey_thumbnail(content, width)
         sigma, impulses = denoise.measure(rgb, grey, params)
-        filters = []
+        filters, checks = [], content
         if denoise.wants_median(impulses, params):
             rgb = denoise.median(rgb)
             net, _, content = self.frame(rgb, aspect)
-            sigma = denoise.noise_of(content, width)
+            grey = grey_thumbnail(content, width)
+            sigma = noise_sigma(grey)
             filters.append('median')
+        gain = denoise.stretch_gain(denoise.grey_range(grey), params)
+        if gain > 1.0:      # before the blur, which then sees the noise as stretched
+            rgb = denoise.stretch(rgb, gain)
+            net, _, _ = self.frame(rgb, aspect)
+            sigma *= gain
+            filters.append('stretch')
         if denoise.wants_blur(sigma, params):
             rgb = denoise.blur(rgb, params)
             net, _, _ = self.frame(rgb, aspect)
             filters.append('blur')
-        return net, '+'.join(filters), grey
+        else:       # what the median removed is gone; noise that only the blur lessens stays for the checks
+            checks, checks_grey = content, grey
+        if gain > 1.0:
+            checks = denoise.stretch(checks, gain)
+            checks_grey = grey_thumbnail(checks, width)
+        return net, '+'.join(filters), checks, checks_grey
 
     def finish_cameras(self, inferred: 'Inferred', cameras: Sequence[Optional[CameraModel]],
                        temporals: Sequence[Optional[TemporalFlipCheck]],

@@ -11,7 +11,7 @@ import pytest
 from seg_perception.cli import build_parser, main
 from seg_perception.taxonomy import CAMVID_CLASSES, TAXONOMY_CLASSES, taxonomy_lut
 
-from conftest import painted_street
+from conftest import NO_STRETCH, painted_street
 
 
 @pytest.fixture
@@ -73,9 +73,10 @@ def test_segment_a_video(tiny_model, tmp_path, rgb_frame):
 def test_labels_are_taxonomy_ids_by_default_and_model_ids_on_request(palette_model, tmp_path):
     street = tmp_path / 'street.png'
     cv2.imwrite(str(street), painted_street()[:, :, ::-1])
-    assert main(['segment', str(street), '-o', str(tmp_path / 'tax'), '--model', palette_model, '-q']) == 0
+    painted = [arg for name, value in NO_STRETCH.items() for arg in ('--set', f'{name}={value}')]
+    assert main(['segment', str(street), '-o', str(tmp_path / 'tax'), '--model', palette_model, '-q', *painted]) == 0
     assert main(['segment', str(street), '-o', str(tmp_path / 'own'), '--model', palette_model, '-q',
-                 '--label-ids', 'model']) == 0
+                 '--label-ids', 'model', *painted]) == 0
     taxonomy = cv2.imread(str(tmp_path / 'tax' / 'street_labels.png'), cv2.IMREAD_UNCHANGED)
     model = cv2.imread(str(tmp_path / 'own' / 'street_labels.png'), cv2.IMREAD_UNCHANGED)
     # the painted street: sky above row 54, road in the middle below it (see conftest.painted_street)

@@ -23,7 +23,9 @@ def textured(seed=0, shape=(240, 320)):
     """A smooth, textured frame without noise: blocks of colour blended by a blur."""
     import cv2
     rng = np.random.default_rng(seed)
-    small = rng.integers(20, 235, (shape[0] // 16, shape[1] // 16, 3)).astype(np.uint8)
+    cells = (shape[0] // 16, shape[1] // 16)
+    # grey levels over the whole range (a camera frame's contrast), each cell's colour a little off its grey
+    small = np.clip(rng.integers(10, 246, cells + (1,)) + rng.integers(-20, 21, cells + (3,)), 0, 255).astype(np.uint8)
     return cv2.GaussianBlur(cv2.resize(small, shape[::-1], interpolation=cv2.INTER_LINEAR), (0, 0), 2.0)
 
 
@@ -69,6 +71,34 @@ def test_disabled_filters_nothing():
     assert not denoise.wants_blur(sigma, off) and not denoise.wants_median(impulses, off)
 
 
+def low_contrast(rgb, factor):
+    """Each channel's deviation from its mean scaled by ``factor`` (the contrast corruption's form)."""
+    means = rgb.reshape(-1, 3).mean(axis=0)
+    return np.clip((rgb - means) * factor + means, 0, 255).astype(np.uint8)
+
+
+def test_grey_range_is_the_1st_to_99th_percentile_range():
+    ramp = np.tile(np.arange(256, dtype=np.float32), (4, 1))
+    assert denoise.grey_range(ramp) == pytest.approx(np.percentile(ramp, 99) - np.percentile(ramp, 1), abs=1.0)
+    assert denoise.grey_range(np.full((8, 8), 77.0, np.float32)) == 0.0
+
+
+def test_a_flat_frame_is_stretched_back_and_a_clean_one_is_not():
+    frame = textured()
+    assert denoise.stretch_gain(denoise.grey_range(grey_thumbnail(frame, WIDTH)), PARAMS) == 1.0
+    flat = low_contrast(frame, 0.2)
+    gain = denoise.stretch_gain(denoise.grey_range(grey_thumbnail(flat, WIDTH)), PARAMS)
+    assert 1.0 < gain <= PARAMS.max_stretch
+    restored = denoise.stretch(flat, gain)
+    error = lambda im: np.abs(im.astype(int) - frame.astype(int)).mean()     # noqa: E731
+    assert error(restored) < error(flat) / 3
+    # the gain is capped, and a range at or above the threshold (or stretching off) gives none
+    assert denoise.stretch_gain(1.0, PARAMS) == PARAMS.max_stretch
+    assert denoise.stretch_gain(PARAMS.stretch_below_range, PARAMS) == 1.0
+    assert denoise.stretch_gain(10.0, replace(PARAMS, stretch_below_range=0.0)) == 1.0
+    assert denoise.stretch_gain(10.0, replace(PARAMS, enabled=False)) == 1.0
+
+
 def test_the_settings_are_flat_parameters_like_the_checks():
     config = SafetyConfig.from_flat({'denoise_enabled': False, 'denoise_max_noise_sigma': 5.0})
     assert config.denoise == DenoiseParams(enabled=False, max_noise_sigma=5.0)
@@ -85,7 +115,7 @@ def segmenters(tiny_model):
     return on, off
 
 
-def test_the_segmenter_filters_noisy_frames_only_and_the_trust_check_sees_them_as_they_came(segmenters):
+def test_the_segmenter_filters_noisy_and_flat_frames_only_and_what_the_trust_check_then_sees(segmenters):
     on, off = segmenters
     clean = textured(shape=(120, 160))
     a, b = on.segment(clean), off.segment(clean)
@@ -102,7 +132,23 @@ def test_the_segmenter_filters_noisy_frames_only_and_the_trust_check_sees_them_a
     for name in image_statistics:       # the noisy frame's labels differ (denoised), its image statistics not
         assert getattr(a.trust.statistics, name) == getattr(b.trust.statistics, name)
     speckled = salt_and_pepper(clean, 0.05)
-    assert on.segment(speckled).denoised.startswith('median')
+    cleaned, unfiltered = on.segment(speckled), off.segment(speckled)
+    assert cleaned.denoised == 'median'
+    # the median alone restored it: the checks judge the frame without its impulses
+    assert cleaned.trust.statistics.noise_sigma < unfiltered.trust.statistics.noise_sigma / 3
+    both = salt_and_pepper(gaussian_noise(clean, 25.0), 0.05)
+    a_both, b_both = on.segment(both), off.segment(both)
+    assert a_both.denoised == 'median+blur'
+    # noise the blur only lessens stays for the trust check's noise reason
+    assert a_both.trust.statistics.noise_sigma == b_both.trust.statistics.noise_sigma
+    flat = low_contrast(clean, 0.05)          # under the trust check's min_contrast
+    stretched, unfiltered = on.segment(flat), off.segment(flat)
+    assert stretched.denoised == 'stretch'
+    # the checks see the contrast the stretch restored (the trust check's flat reason), not the flat frame
+    assert stretched.trust.statistics.contrast > 5 * unfiltered.trust.statistics.contrast
+    assert 'flat' in unfiltered.trust.reasons and 'flat' not in stretched.trust.reasons
+    # noise in a flat frame is stretched with it, and then blurred
+    assert on.segment(gaussian_noise(low_contrast(clean, 0.1), 2.5)).denoised == 'stretch+blur'
     # the node's path (infer, then finish) says the same
     inferred = on.infer_cameras([noisy, clean])
     assert inferred.denoised == ['blur', '']

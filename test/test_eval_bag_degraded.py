@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SECOND, bag_image_msg as image_msg, painted_street, write_bag
+from conftest import NO_STRETCH, SECOND, bag_image_msg as image_msg, painted_street, write_bag
 from seg_perception.bags.evaluate import evaluate_bag
 from seg_perception.bags.format import TYPESTORE
 from seg_perception.bags.report import timeline_marks, write_html
@@ -163,7 +163,8 @@ def test_run_over_corrupted_frames_counts_degraded_and_silent_failures(palette_m
     write_bag(tmp_path / 'noisy', messages)
     out_json, out_html = tmp_path / 'run.json', tmp_path / 'run.html'
     assert main([*EVAL_BAG, str(tmp_path / 'noisy'), '--gt-topic', GT_TOPIC, '--gt-format', 'carla_palette',
-                 '--run', '--model', palette_model, '--json', str(out_json), '--html', str(out_html)]) == 0
+                 '--run', '--model', palette_model, '--json', str(out_json), '--html', str(out_html),
+                 *[arg for name, value in NO_STRETCH.items() for arg in ('--set', f'{name}={value}')]]) == 0
     report = json.loads(out_json.read_text())['degraded']
     assert report['degraded_source'] == 'Segmenter (--run)' and report['frames_with_degraded_verdict'] == 4
     assert report['degraded_frames'] == 2 and report['degraded_reasons']['noise'] == 2

@@ -6,7 +6,10 @@ import pytest
 from seg_perception import framing
 from seg_perception.backends import Backend
 from seg_perception.framing import ASPECTS, merge, network_images, plan, to_network_size
+from seg_perception.safety_config import SafetyConfig
 from seg_perception.segmenter import Segmenter
+
+from conftest import NO_STRETCH
 
 NET = (48, 64)      # 4:3, as the shipped 408 x 544
 
@@ -91,7 +94,8 @@ class ColumnBackend(Backend):
 def segmenter(tiny_model):
     from seg_perception.model_files import ModelFiles
 
-    return Segmenter(ModelFiles.load(tiny_model), ColumnBackend())
+    # the column backend reads each column's value: no contrast stretch of the flat test frames
+    return Segmenter(ModelFiles.load(tiny_model), ColumnBackend(), safety=SafetyConfig.from_flat(NO_STRETCH))
 
 
 def test_segmenter_labels_have_the_frames_shape_in_every_mode(segmenter):

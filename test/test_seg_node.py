@@ -41,8 +41,11 @@ from seg_perception.ros.seg_node import (AMBIGUOUS_TOPIC, CAMERA_INFO_TOPIC, COL
 from seg_perception import crf
 from seg_perception.model_files import ModelFiles, default_model, sha256_file
 from seg_perception import backends
+from seg_perception.safety_config import SafetyConfig
 from seg_perception.segmenter import Segmentation, Segmenter
 from seg_perception.taxonomy import CAMVID_CLASSES, TAXONOMY_CLASSES, class_palette, taxonomy_lut
+
+from conftest import NO_STRETCH
 
 pytestmark = pytest.mark.ros
 
@@ -453,7 +456,7 @@ def test_fast_publisher_gets_the_latest_frame_answered_without_a_backlog(probe):
 
 def test_a_noisy_frame_is_denoised_and_counted_a_clean_one_is_not(probe):
     clean = np.zeros((120, 160, 3), np.uint8)
-    clean[:50], clean[50:] = (140, 170, 220), (90, 90, 95)
+    clean[:50], clean[50:] = (200, 215, 240), (30, 30, 35)       # a camera's contrast: not stretched either
     noisy = np.clip(clean + np.random.default_rng(3).normal(0, 25, clean.shape), 0, 255).astype(np.uint8)
     before = probe.counts()
     probe.wait_for_answer(probe.send(rgb_image(clean, probe.header())))
@@ -797,7 +800,7 @@ def mono(msg):
 @pytest.fixture(scope='module')
 def palette_node(ros, palette_model):
     """A node with the palette model on its own namespace."""
-    node = start_node(ros, palette_model, namespace='/palette', reliability='reliable')
+    node = start_node(ros, palette_model, namespace='/palette', reliability='reliable', **NO_STRETCH)
     yield node
     stop_nodes(ros, node)
 
@@ -841,7 +844,7 @@ def test_confidence_carries_the_input_header_and_the_margin_times_255(palette_pr
     assert confidence.header == header
     assert (confidence.encoding, confidence.width, confidence.height, confidence.step) == ('mono8', 160, 120, 160)
     values = mono(confidence)
-    margin = Segmenter.from_model(palette_model).segment(frame).margin
+    margin = Segmenter.from_model(palette_model, safety=SafetyConfig.from_flat(NO_STRETCH)).segment(frame).margin
     np.testing.assert_allclose(values, np.clip(np.rint(margin * 255), 0, 255), atol=1)
     assert values[90:110, 40:120].max() < 20                # the tie: hardly any margin
     assert values[:50, 30:130].min() > 240 and values[60:85, 30:130].min() > 240   # sky, road painted exactly
@@ -1038,7 +1041,8 @@ def parameter_defaults():
 
 
 def test_labels_are_published_in_the_output_taxonomy_by_default(ros, palette_model, painted_frames):
-    node = start_node(ros, palette_model, namespace='/taxonomy', reliability='reliable', label_ids='taxonomy')
+    node = start_node(ros, palette_model, namespace='/taxonomy', reliability='reliable', label_ids='taxonomy',
+                      **NO_STRETCH)
     probe = Probe(*ros, namespace='/taxonomy')
     frame = painted_frames['clear']
     try:
@@ -1047,7 +1051,8 @@ def test_labels_are_published_in_the_output_taxonomy_by_default(ros, palette_mod
         assert wait_until(lambda: probe.send(rgb_image(frame, probe.header())) and
                           wait_until(lambda: probe.answers['labels'], 0.5), 15.0)
         labels = mono(probe.answers['labels'][-1])
-        model_labels = Segmenter.from_model(palette_model).segment(frame).labels
+        palette = Segmenter.from_model(palette_model, safety=SafetyConfig.from_flat(NO_STRETCH))
+        model_labels = palette.segment(frame).labels
         assert np.array_equal(labels, taxonomy_lut(CAMVID_CLASSES)[model_labels])
         # painted sky and road come out as the taxonomy's sky (7) and road (0), not CamVid's 0 and 3
         assert labels[10, 80] == TAXONOMY_CLASSES.index('sky') and labels[110, 80] == TAXONOMY_CLASSES.index('road')

@@ -29,8 +29,8 @@ def require(command: str, extra: str, *modules: str) -> None:
 def add_model_args(parser) -> None:
     """The model options of every command that runs Segmenter: --model, --backend, --threads and the rest.
 
-    The rest: --inference-precision (openvino), --ego-mask (seg_perception.ego_mask) and --aspect
-    (seg_perception.framing).
+    The rest: --inference-precision (openvino), --ego-mask (seg_perception.ego_mask), --aspect
+    (seg_perception.framing) and --set (a setting of the checks or of denoising, seg_perception.safety_config).
     """
     from .. import backends
     from ..framing import ASPECTS, DEFAULT_ASPECT
@@ -51,6 +51,9 @@ def add_model_args(parser) -> None:
     parser.add_argument('--aspect', default=DEFAULT_ASPECT, choices=ASPECTS,
                         help=f'a frame of another aspect than the network input: tiles (overlapping windows in one '
                              f'batch), letterbox (kept, padded) or squash (stretched); default {DEFAULT_ASPECT}')
+    parser.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
+                        help='override a setting of the checks or of denoising (the node\'s parameter names), e.g. '
+                             'denoise_enabled=false or sky_on_road_margin_px=3; repeat for several')
 
 
 def make_segmenter(args, backend=None, precision=None, model=None):

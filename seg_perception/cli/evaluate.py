@@ -217,8 +217,6 @@ def add_parser(sub) -> None:
     p.add_argument('--camvid', default='', help='CamVid root: also measure on its --split (no hazards there)')
     p.add_argument('--split', default='val', help='CamVid split for --camvid')
     p.add_argument('--limit', type=int, default=0, help='first N CamVid frames only (0: all)')
-    p.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
-                   help='override a check setting (the node\'s parameter names), e.g. sky_on_road_margin_px=3')
     p.add_argument('--show', type=int, default=20, help='list at most this many misses and false alarms')
     p.add_argument('--json', default='', help='also write the figures to this JSON file')
     p.add_argument('-q', '--quiet', action='store_true', help='no progress lines')
