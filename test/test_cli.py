@@ -219,3 +219,13 @@ def test_seg_node_help_lists_its_parameters_and_topics_without_starting_ros(monk
             assert f' {topic} ' in out
     assert seg_node.main(['seg_node', '--no-such-flag']) == 2
     assert "unrecognized argument '--no-such-flag'" in capsys.readouterr().err
+
+
+def test_every_model_command_takes_settings_and_refuses_an_unknown_one(tiny_model, image_folder, tmp_path):
+    out = tmp_path / 'out'
+    frame = str(image_folder / 'a.png')
+    assert main(['segment', frame, '-o', str(out), '--model', tiny_model, '-q',
+                 '--set', 'denoise_enabled=false', '--set', 'trust_enabled=false']) == 0
+    assert os.listdir(out)
+    with pytest.raises(SystemExit, match='unknown setting'):
+        main(['segment', frame, '-o', str(out), '--model', tiny_model, '-q', '--set', 'denoise_on=1'])
