@@ -8,10 +8,12 @@ values far from their 3 x 3 median (salt-and-pepper) on a crop at the frame's ow
 single-pixel impulses into noise or blobs). Where they exceed what clean frames show
 (:class:`seg_perception.safety_config.DenoiseParams`; :func:`wants_median`, :func:`wants_blur`), the Segmenter
 runs the filters on the frame at its own resolution: a 3 x 3 median (:func:`median`) for impulses, then a Gaussian
-blur (:func:`blur`) for what noise remains. Between the two, a frame whose grey range (:func:`grey_range`) is
-under what clean frames show (fog, a low-contrast sensor, glare) gets its contrast stretched about each channel's
-mean (:func:`stretch_gain`, :func:`stretch`), the noise estimate multiplied by the same gain. The trust check
-still judges the frame as it came from the camera.
+blur (:func:`blur`) for what noise remains, or, on a frame without noise that is softer than clean frames
+(defocus, motion, a dirty lens), an unsharp mask (:func:`wants_sharpen`, :func:`sharpen`). Between the median and
+the blur, a frame whose grey range (:func:`grey_range`) is under what clean frames show (fog, a low-contrast
+sensor, glare) gets its contrast stretched about each channel's mean (:func:`stretch_gain`, :func:`stretch`), the
+noise estimate multiplied by the same gain. The trust check judges the frame as it came from the camera, only
+stretched, and without its impulses where the median alone restored it (Segmenter._denoised).
 
 Pure numpy and OpenCV; no ROS imports.
 """
@@ -89,6 +91,18 @@ def stretch(rgb: np.ndarray, gain: float) -> np.ndarray:
     levels = np.arange(256, dtype=np.float32)[:, None]
     table = np.clip((levels - means) * np.float32(gain) + means + 0.5, 0, 255).astype(np.uint8)
     return cv2.LUT(rgb, table.reshape(256, 1, 3))
+
+
+def wants_sharpen(sharpness: float, params: DenoiseParams) -> bool:
+    """True when a frame is softer than clean frames (trust.sharpness on its blur thumbnail): an unsharp mask."""
+    return params.enabled and sharpness < params.sharpen_below
+
+
+def sharpen(rgb: np.ndarray, params: DenoiseParams) -> np.ndarray:
+    """The unsharp mask: the frame plus ``sharpen_amount`` times its difference from its Gaussian blur."""
+    rgb = np.ascontiguousarray(rgb)
+    soft = cv2.GaussianBlur(rgb, (0, 0), params.sharpen_sigma)
+    return cv2.addWeighted(rgb, 1.0 + params.sharpen_amount, soft, -params.sharpen_amount, 0.0)
 
 
 def median(rgb: np.ndarray) -> np.ndarray:

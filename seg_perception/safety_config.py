@@ -233,7 +233,9 @@ class DenoiseParams:
     the thresholds above what the 367 clean train frames give (noise at most 1.96; impulse share at most 0.0092,
     against at least 0.0143 under impulse noise of severity 1 on 0006R0); the stretch on 0006R0 under contrast,
     fog and brightness, its threshold under every clean train frame's grey range (at least 185.9) and every
-    hazard-suite frame's (at least 147.3); CamVid val is the report (doc/robustness.md).
+    hazard-suite frame's (at least 147.3); the unsharp mask on 0006R0 under the blur corruptions and fog, its
+    threshold under every clean train frame's sharpness (at least 0.088) and every hazard-suite frame's (at least
+    0.047); CamVid val is the report (doc/robustness.md).
     """
 
     enabled: bool = field(default=True, metadata={
@@ -252,6 +254,12 @@ class DenoiseParams:
                                                '0: never', 0.0, 255.0)
     stretch_to_range: float = _param(200.0, 'a stretched frame\'s grey range (grey levels)', 1.0, 255.0)
     max_stretch: float = _param(8.0, 'the most a frame\'s contrast is stretched (a gain)', 1.0, 64.0)
+    sharpen_below: float = _param(0.045, 'sharpen (unsharp mask) a frame that is not blurred for noise and whose '
+                                         'sharpness (as the trust check\'s, on its blur thumbnail) is under this; '
+                                         '0: never', 0.0, 100.0)
+    sharpen_amount: float = _param(2.0, 'the unsharp mask\'s amount: the frame plus this times its difference '
+                                        'from its Gaussian blur', 0.0, 10.0)
+    sharpen_sigma: float = _param(3.0, 'the unsharp mask\'s Gaussian, pixels of the frame', 0.1, 20.0)
 
 
 # --- all of them -------------------------------------------------------------------------------------------

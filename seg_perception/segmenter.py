@@ -34,7 +34,7 @@ from .framing import DEFAULT_ASPECT, check_aspect, to_network_size  # noqa: F401
 from .model_files import ModelFiles, default_model
 from .safety_config import SafetyConfig
 from .taxonomy import TAXONOMY_IGNORE as OUTSIDE, class_ids, class_palette, colourise
-from .trust import Trust, TrustMonitor, grey_thumbnail, noise_sigma
+from .trust import Trust, TrustMonitor, grey_thumbnail, noise_sigma, sharpness
 
 
 class InputError(ValueError):
@@ -403,6 +403,10 @@ class Segmenter:
             filters.append('blur')
         else:       # what the median removed is gone; noise that only the blur lessens stays for the checks
             checks, checks_grey = content, grey
+            if denoise.wants_sharpen(sharpness(grey_thumbnail(grey, self.safety.trust.blur_width_px)), params):
+                rgb = denoise.sharpen(rgb, params)      # the checks judge the frame unsharpened
+                net, _, _ = self.frame(rgb, aspect)
+                filters.append('sharpen')
         if gain > 1.0:
             checks = denoise.stretch(checks, gain)
             checks_grey = grey_thumbnail(checks, width)

@@ -26,7 +26,7 @@ def textured(seed=0, shape=(240, 320)):
     cells = (shape[0] // 16, shape[1] // 16)
     # grey levels over the whole range (a camera frame's contrast), each cell's colour a little off its grey
     small = np.clip(rng.integers(10, 246, cells + (1,)) + rng.integers(-20, 21, cells + (3,)), 0, 255).astype(np.uint8)
-    return cv2.GaussianBlur(cv2.resize(small, shape[::-1], interpolation=cv2.INTER_LINEAR), (0, 0), 2.0)
+    return cv2.GaussianBlur(cv2.resize(small, shape[::-1], interpolation=cv2.INTER_NEAREST), (0, 0), 1.0)
 
 
 def gaussian_noise(rgb, sigma, seed=1):
@@ -99,6 +99,25 @@ def test_a_flat_frame_is_stretched_back_and_a_clean_one_is_not():
     assert denoise.stretch_gain(10.0, replace(PARAMS, enabled=False)) == 1.0
 
 
+def soft_of(grey):
+    from seg_perception.trust import sharpness
+    return sharpness(grey_thumbnail(grey, SafetyConfig().trust.blur_width_px))
+
+
+def test_a_soft_frame_wants_an_unsharp_mask_that_sharpens_it_and_a_clean_one_does_not():
+    import cv2
+    frame = textured()
+    assert not denoise.wants_sharpen(soft_of(grey_thumbnail(frame, WIDTH)), PARAMS)
+    soft = cv2.GaussianBlur(frame, (0, 0), 4.0)         # a defocused lens
+    assert denoise.wants_sharpen(soft_of(grey_thumbnail(soft, WIDTH)), PARAMS)
+    sharpened = denoise.sharpen(soft, PARAMS)
+    assert soft_of(grey_thumbnail(sharpened, WIDTH)) > 1.5 * soft_of(grey_thumbnail(soft, WIDTH))
+    error = lambda im: np.abs(im.astype(int) - frame.astype(int)).mean()     # noqa: E731
+    assert error(sharpened) < error(soft)
+    assert not denoise.wants_sharpen(0.0, replace(PARAMS, sharpen_below=0.0))
+    assert not denoise.wants_sharpen(0.0, replace(PARAMS, enabled=False))
+
+
 def test_the_settings_are_flat_parameters_like_the_checks():
     config = SafetyConfig.from_flat({'denoise_enabled': False, 'denoise_max_noise_sigma': 5.0})
     assert config.denoise == DenoiseParams(enabled=False, max_noise_sigma=5.0)
@@ -141,6 +160,13 @@ def test_the_segmenter_filters_noisy_and_flat_frames_only_and_what_the_trust_che
     assert a_both.denoised == 'median+blur'
     # noise the blur only lessens stays for the trust check's noise reason
     assert a_both.trust.statistics.noise_sigma == b_both.trust.statistics.noise_sigma
+    import cv2
+    soft = cv2.GaussianBlur(clean, (0, 0), 3.0)
+    sharpened, unsharpened = on.segment(soft), off.segment(soft)
+    assert sharpened.denoised == 'sharpen'
+    assert sharpened.trust.statistics.sharpness == unsharpened.trust.statistics.sharpness    # judged as it came
+    # a soft frame with noise is blurred, never sharpened
+    assert on.segment(gaussian_noise(soft, 25.0)).denoised == 'blur'
     flat = low_contrast(clean, 0.05)          # under the trust check's min_contrast
     stretched, unfiltered = on.segment(flat), off.segment(flat)
     assert stretched.denoised == 'stretch'
