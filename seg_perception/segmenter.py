@@ -66,7 +66,7 @@ class Segmentation:
     degraded_reasons: Tuple[str, ...] = ()  # which of the trust check's reasons hold
     trust: Optional[Trust] = None           # its verdict, with the statistics it measured
     ego: Optional[np.ndarray] = None        # H x W bool, the ego vehicle's pixels (labels 255); None: none
-    denoised: str = ''                      # filters run before the network ('median+stretch+blur' at most): denoise.py
+    denoised: str = ''                      # filters run before the network, e.g. 'median+stretch+blur': denoise.py
 
     @property
     def margin(self) -> np.ndarray:
