@@ -14,6 +14,13 @@ and after blocks of frames (``--blocks``), so that a machine whose speed drifts 
 rounds, the order alternating), and prints the ratio of frames answered.
 
     python benchmarks/node_latency.py --sizes 480x360 800x600 --frames 600 --rate 30 --backend auto --pipeline on off
+
+``--floor`` first measures the transport floor per size: an echo node in its own process in place of seg_node,
+which turns each frame into an array and answers it at once with a mono8 label image of its size (the node's own
+conversions and QoS, no network, no checks), at the same rate; then each row gets the p99 bar of the node that
+keeps up: 2 x the Segmenter's p99 + the floor's p99.
+
+    python benchmarks/node_latency.py --sizes 480x360 800x600 --frames 600 --rate 30 --backend auto --floor
 """
 
 import argparse
@@ -98,6 +105,64 @@ def measure(size, frames, rate_hz, model, backend, threads, blocks=4, pipeline=T
             'max_ms': float(latency.max()) if latency.size else None}
 
 
+ECHO = r'''
+import sys
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import Image
+from rclpy.qos import ReliabilityPolicy
+from seg_perception.ros.conversions import array_to_image, message_to_rgb
+from seg_perception.ros.seg_node import IMAGE_TOPIC, LABELS_TOPIC
+from seg_perception.ros.streams import input_qos, output_qos
+rclpy.init()
+node = rclpy.create_node('transport_echo', namespace=sys.argv[1])
+pub = node.create_publisher(Image, LABELS_TOPIC, output_qos())
+def answer(msg):
+    rgb = message_to_rgb(msg)
+    pub.publish(array_to_image(np.zeros(rgb.shape[:2], np.uint8), msg.header))
+node.create_subscription(Image, IMAGE_TOPIC, answer, input_qos(ReliabilityPolicy.RELIABLE))
+executor = SingleThreadedExecutor()
+executor.add_node(node)
+try:
+    executor.spin()
+except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+    pass
+'''
+
+
+def measure_floor(size, frames, rate_hz):
+    """The transport floor at one size: the echo node's end-to-end latency (ms) p50, p99 and max."""
+    from seg_perception.ros.conversions import array_to_image
+    from seg_perception.ros.probe import NodeProcess, Probe
+    from seg_perception.sim.scenes import render_scene
+
+    w, h = (int(v) for v in size.split('x'))
+    ns = f'/floor_{os.getpid()}_{w}x{h}'
+    images = [render_scene(i, height=h, width=w, t=0.1 * i)[0] for i in range(8)]
+    with tempfile.TemporaryFile() as output:
+        echo = NodeProcess(ns, {}, output=output)
+        echo.command = [sys.executable, '-c', ECHO, ns]
+        with echo, Probe('floor_bench', ns) as probe:
+            probe.wait_for_node(echo, timeout_s=60.0)
+            for i in range(5):          # discovery and the first frames' allocations
+                probe.send(array_to_image(images[i], probe.header()))
+                time.sleep(1.0 / rate_hz)
+            time.sleep(1.0)
+            stamps = []
+            started = time.monotonic()
+            for i in range(frames):
+                stamps.append(probe.send(array_to_image(images[i % len(images)], probe.header())))
+                time.sleep(max(0.0, started + (i + 1) / rate_hz - time.monotonic()))
+            time.sleep(1.0)
+    arrivals = probe.arrivals['labels']
+    latency = np.array([(arrivals[s] - s) / 1e6 for s in stamps if s in arrivals])
+    return {'size': size, 'sent': len(stamps), 'answered': int(latency.size),
+            'p50_ms': float(np.percentile(latency, 50)) if latency.size else None,
+            'p99_ms': float(np.percentile(latency, 99)) if latency.size else None,
+            'max_ms': float(latency.max()) if latency.size else None}
+
+
 def segmenter_ms(segmenter, images, seconds):
     """A Segmenter's total times per frame (ms) on ``images`` in turn, for about ``seconds`` (3 frames at least)."""
     times = []
@@ -121,9 +186,12 @@ def main():
     parser.add_argument('--pipeline', nargs='+', choices=('on', 'off'), default=['on'],
                         help="the node's pipeline parameter; both: compared in one run")
     parser.add_argument('--repeat', type=int, default=1, help='rounds of every size and pipeline setting')
+    parser.add_argument('--floor', action='store_true',
+                        help='also measure the transport floor per size (an echo node in place of seg_node)')
     parser.add_argument('--json', default='')
     args = parser.parse_args()
     os.environ.setdefault('ROS_DOMAIN_ID', str(random.randint(100, 200)))
+    floors = {s: measure_floor(s, args.frames, args.rate) for s in args.sizes} if args.floor else {}
     rows = []
     for round_ in range(args.repeat):
         for s in args.sizes:
@@ -153,6 +221,18 @@ def main():
         print(f"| {r['size']} | {r['pipeline']} | {r['sent']} | {r['answered']} | {r['possible']} | "
               f"{100 * r['answered'] / max(r['possible'], 1):.0f}% | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
               f"{r['max_ms']:.1f} | {halves} | {segmenter} |")
+    if floors:
+        print('| input | transport floor: answered / sent | p50 ms | p99 ms | max ms |')
+        print('|---|---|---|---|---|')
+        for f in floors.values():
+            print(f"| {f['size']} | {f['answered']} / {f['sent']} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | "
+                  f"{f['max_ms']:.1f} |")
+        for r in rows:
+            if r['p99_ms'] is not None and floors[r['size']]['p99_ms'] is not None:
+                bar = 2 * r['segmenter_p99_ms'] + floors[r['size']]['p99_ms']
+                r['p99_bar_ms'] = bar
+                print(f"# {r['size']}, pipeline {r['pipeline']}: p99 {r['p99_ms']:.1f} ms against 2 x Segmenter p99 "
+                      f"+ floor p99 = {bar:.1f} ms: {'within' if r['p99_ms'] <= bar else 'over'}")
     if len(set(args.pipeline)) == 2:
         for size in args.sizes:
             totals = {p: [sum(r[k] for r in rows if r['size'] == size and r['pipeline'] == p)
