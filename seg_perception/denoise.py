@@ -24,14 +24,9 @@ import cv2
 import numpy as np
 
 from .safety_config import DenoiseParams
-from .trust import grey_thumbnail, noise_sigma
+from .trust import noise_sigma
 
 IMPULSE_CROP_PX = 256       # impulses are counted on the central crop of at most this many pixels square
-
-
-def noise_of(rgb: np.ndarray, width_px: int) -> float:
-    """The noise standard deviation of an RGB image, in grey levels, on its grey thumbnail ``width_px`` wide."""
-    return noise_sigma(grey_thumbnail(rgb, width_px))
 
 
 def impulse_share(rgb: np.ndarray, level: int) -> float:

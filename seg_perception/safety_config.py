@@ -240,8 +240,8 @@ class DenoiseParams:
 
     enabled: bool = field(default=True, metadata={
         'description': 'filter a noisy frame before the network (a 3x3 median for salt-and-pepper, a Gaussian blur '
-                       'for other noise) and stretch a flat one\'s contrast; clean frames are never filtered; the '
-                       'trust check sees the frame as it came'})
+                       'for other noise), stretch a flat one\'s contrast and sharpen a soft one; clean frames are '
+                       'never filtered; the trust check never sees the blur or the sharpening'})
     max_noise_sigma: float = _param(3.0, 'blur a frame whose noise standard deviation (grey levels, on a 320-px '
                                          'thumbnail at the network\'s scale) exceeds this', 0.0, 255.0)
     max_impulse_share: float = _param(0.012, 'median-filter a frame when more than this share of its channel '

@@ -387,26 +387,25 @@ class Segmenter:
         filters, checks = [], content
         if denoise.wants_median(impulses, params):
             rgb = denoise.median(rgb)
-            net, _, content = self.frame(rgb, aspect)
+            net, _, content = self.frame(rgb, aspect)       # its content: the statistics after the median
             grey = grey_thumbnail(content, width)
             sigma = noise_sigma(grey)
             filters.append('median')
         gain = denoise.stretch_gain(denoise.grey_range(grey), params)
         if gain > 1.0:      # before the blur, which then sees the noise as stretched
             rgb = denoise.stretch(rgb, gain)
-            net, _, _ = self.frame(rgb, aspect)
             sigma *= gain
             filters.append('stretch')
         if denoise.wants_blur(sigma, params):
             rgb = denoise.blur(rgb, params)
-            net, _, _ = self.frame(rgb, aspect)
             filters.append('blur')
         else:       # what the median removed is gone; noise that only the blur lessens stays for the checks
             checks, checks_grey = content, grey
             if denoise.wants_sharpen(sharpness(grey_thumbnail(grey, self.safety.trust.blur_width_px)), params):
                 rgb = denoise.sharpen(rgb, params)      # the checks judge the frame unsharpened
-                net, _, _ = self.frame(rgb, aspect)
                 filters.append('sharpen')
+        if filters and filters != ['median']:       # the network images of the frame as the filters left it
+            net, _, _ = self.frame(rgb, aspect)
         if gain > 1.0:
             checks = denoise.stretch(checks, gain)
             checks_grey = grey_thumbnail(checks, width)

@@ -9,7 +9,7 @@ from seg_perception import denoise
 from seg_perception.model_files import ModelFiles
 from seg_perception.safety_config import DenoiseParams, SafetyConfig
 from seg_perception.segmenter import Segmenter
-from seg_perception.trust import grey_thumbnail
+from seg_perception.trust import grey_thumbnail, noise_sigma
 
 PARAMS = DenoiseParams()
 WIDTH = SafetyConfig().trust.noise_width_px
@@ -52,7 +52,7 @@ def test_gaussian_noise_wants_a_blur_that_lowers_it():
     noisy = gaussian_noise(textured(), 20.0)
     sigma, impulses = measure(noisy)
     assert denoise.wants_blur(sigma, PARAMS) and not denoise.wants_median(impulses, PARAMS)
-    assert denoise.noise_of(denoise.blur(noisy, PARAMS), WIDTH) < sigma / 2
+    assert noise_sigma(grey_thumbnail(denoise.blur(noisy, PARAMS), WIDTH)) < sigma / 2
 
 
 def test_salt_and_pepper_wants_a_median_that_removes_it():
