@@ -15,6 +15,10 @@ rendered frames; report other frames.
         --step 10 --limit 10 --severities 1 3 5
     python benchmarks/trust_figures.py --dataset rendered --limit 10 --csv /tmp/trust_rendered.csv
     python benchmarks/trust_figures.py --dataset camvid --split train --limit 0 --clean-only
+    python benchmarks/trust_figures.py --dataset scenarios --seeds 0:200 --csv /tmp/trust_scenarios.csv
+
+``--dataset scenarios`` takes the hazard-free frames of the hazard suite's seeds (``seg-perception scenarios``;
+0..199 tune, 1000..1299 are its report), clean only: there a ``degraded`` frame is a needless stop.
 """
 
 import argparse
@@ -219,10 +223,25 @@ def load_corruptions(spec: str) -> Dict[str, Corruption]:
     return table
 
 
+def scenario_frames(seeds: range):
+    """The hazard-free frames of the hazard suite's ``seeds`` (seg_perception.sim.scenarios) as labelled images."""
+    from seg_perception.datasets import LabelledImages
+    from seg_perception.sim.scenarios import scenario
+    from seg_perception.taxonomy import CAMVID_CLASSES, CAMVID_VOID
+
+    frames = [(seed, scenario(seed, False)) for seed in seeds]
+    rendered = [(seed, sc.case, sc.render()) for seed, sc in frames]
+    return LabelledImages([f.rgb for _, _, f in rendered], [f.labels for _, _, f in rendered], CAMVID_CLASSES,
+                          CAMVID_VOID, [f'seed_{seed}_{case}' for seed, case, _ in rendered])
+
+
 def main(argv=None):
     """Command-line entry point."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--dataset', default='camvid', help='camvid, cityscapes or rendered (seg_perception.datasets)')
+    ap.add_argument('--dataset', default='camvid',
+                    help='camvid, cityscapes, rendered (seg_perception.datasets) or scenarios (the hazard-free '
+                         'frames of the hazard suite, clean only)')
+    ap.add_argument('--seeds', default='0:200', help='--dataset scenarios: the seeds A:B')
     ap.add_argument('--root', default='../shared/datasets/camvid')
     ap.add_argument('--split', default='train')
     ap.add_argument('--start', type=int, default=0, help='first frame of the split')
@@ -245,7 +264,7 @@ def main(argv=None):
         if unknown:
             raise SystemExit(f'error: --only {sorted(unknown)}: unknown; known: {sorted(corruptions)}')
         corruptions = {k: v for k, v in corruptions.items() if k in args.only}
-    if args.clean_only:
+    if args.clean_only or args.dataset == 'scenarios':
         corruptions = {}
     defaults = SafetyConfig().flat()
     values = {}
@@ -256,15 +275,26 @@ def main(argv=None):
         kind = type(defaults[name])
         values[name] = text.lower() in ('1', 'true') if kind is bool else kind(text)
     seg = Segmenter.from_model(args.model, threads=args.threads, safety=SafetyConfig.from_flat(values))
-    count = args.start + args.step * args.limit if args.dataset != 'rendered' and args.limit else args.limit
-    data = load(args.dataset, args.root, args.split, limit=count)
-    keep = list(range(args.start, len(data), args.step))[:args.limit or None] if args.dataset != 'rendered' \
-        else list(range(len(data)))
+    if args.dataset == 'scenarios':
+        first, _, last = args.seeds.partition(':')
+        try:
+            data = scenario_frames(range(int(first), int(last)))
+        except ValueError:
+            raise SystemExit(f'error: --seeds {args.seeds}: expected A:B, two integers')
+        if not len(data):
+            raise SystemExit(f'error: --seeds {args.seeds}: no seeds')
+        keep = list(range(len(data)))
+    else:
+        count = args.start + args.step * args.limit if args.dataset != 'rendered' and args.limit else args.limit
+        data = load(args.dataset, args.root, args.split, limit=count)
+        keep = list(range(args.start, len(data), args.step))[:args.limit or None] if args.dataset != 'rendered' \
+            else list(range(len(data)))
     for key in ('images', 'labels', 'names'):
         setattr(data, key, [getattr(data, key)[i] for i in keep])
     print(f'# python benchmarks/trust_figures.py {" ".join(sys.argv[1:])}'.rstrip())
     which = f'corruptions {", ".join(corruptions)} at severities {args.severities}' if corruptions else 'clean only'
-    print(f'# model {seg.model.name}, {seg.backend.describe()}; {len(data)} {args.dataset} {args.split} frames '
+    which_frames = f'seeds {args.seeds}' if args.dataset == 'scenarios' else args.split
+    print(f'# model {seg.model.name}, {seg.backend.describe()}; {len(data)} {args.dataset} {which_frames} frames '
           f'({data.names[0]} ..), {which}')
     t = time.perf_counter()
     rows = run(seg, data, corruptions, args.severities,

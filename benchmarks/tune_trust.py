@@ -33,21 +33,32 @@ from trust_figures import ACCURATE_FROM, FAIL_BELOW     # the same definitions o
 
 # Each threshold decides one reason alone, and a frame is degraded when any reason holds: so each threshold is
 # judged once per value and the combinations are OR-ed (fast, and the same as judging each combination whole).
-# The first value of each turns its reason off.
+# The first value of each turns its reason off. A key of two names joined by '+' is one reason's pair of
+# thresholds, varied together.
+BLURRED = tuple((b, m) for b in (0.06, 0.08, 0.1, 0.12, 0.15, 0.2) for m in (0.1, 0.12, 0.14, 0.16, 0.18, 0.2))
 GRID = {
     'max_noise_sigma': (255.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0),
     'min_sharpness': (0.0, 0.02, 0.03, 0.05, 0.07, 0.08, 0.09, 0.1, 0.12),
     'max_low_margin_share': (1.0, 0.02, 0.03, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3, 0.4),
     'max_repeated_share': (1.0, 0.45, 0.5, 0.6, 0.7),
+    'blurred_below+blurred_max_low_margin_share': ((0.0, 1.0),) + BLURRED,
 }
+
+
+def settings(key, value):
+    """The TrustConfig fields a GRID key at one of its values sets."""
+    names = key.split('+')
+    return dict(zip(names, value)) if len(names) > 1 else {key: value}
+
+
 FIELDS = {f.name for f in dataclasses.fields(TrustStatistics)}
 
 
 def read_rows(paths):
-    """(corruption, accuracy, alarm, TrustStatistics) of every row of the CSVs, and per row its low-margin shares
-    by margin ({M: share} from the columns ``low_margin_share@M``; empty without them)."""
+    """(corruption, accuracy, alarm, TrustStatistics, which CSV) of every row of the CSVs, and per row its
+    low-margin shares by margin ({M: share} from the columns ``low_margin_share@M``; empty without them)."""
     rows, levels = [], []
-    for path in paths:
+    for source, path in enumerate(paths):
         with open(path, newline='') as f:
             for row in csv.DictReader(f):
                 levels.append({float(k.split('@')[1]): float(v) for k, v in row.items()
@@ -60,7 +71,7 @@ def read_rows(paths):
                 if math.isnan(values.get('frozen_count', 0)):
                     values['frozen_count'] = 0
                 rows.append((row['corruption'], float(row['accuracy']), row['alarm'] == 'True',
-                             TrustStatistics(**values)))
+                             TrustStatistics(**values), source))
     return rows, levels
 
 
@@ -68,8 +79,8 @@ def at_margin(rows, levels, margin):
     """The rows with the low-margin share that ``low_margin_max = margin`` gives (None: as measured)."""
     if margin is None:
         return rows
-    return [(c, a, alarm, dataclasses.replace(s, low_margin_share=shares[margin]))
-            for (c, a, alarm, s), shares in zip(rows, levels)]
+    return [(c, a, alarm, dataclasses.replace(s, low_margin_share=shares[margin]), source)
+            for (c, a, alarm, s, source), shares in zip(rows, levels)]
 
 
 def search(rows, base, silent_max, false_max, margin):
@@ -83,7 +94,7 @@ def search(rows, base, silent_max, false_max, margin):
     for index in itertools.product(*(range(len(GRID[n])) for n in names)):
         degraded = np.logical_or.reduce([flags[n][i] for n, i in zip(names, index)])
         silent, false, caution, counts = rates(outcome, degraded)
-        values = (margin,) + tuple(GRID[n][i] for n, i in zip(names, index))
+        values = (margin,) + tuple(x for n, i in zip(names, index) for x in settings(n, GRID[n][i]).values())
         depth = sum(caught[n][i] for n, i in zip(names, index))
         results.append((silent <= silent_max and false <= false_max, caution, silent, false, values,
                         counts + (depth,)))
@@ -92,21 +103,27 @@ def search(rows, base, silent_max, false_max, margin):
 
 def degraded_by_threshold(rows, base):
     """name -> array (values x rows) of ``degraded`` with that threshold at each value and the others off."""
-    off = dataclasses.replace(base, **{name: values[0] for name, values in GRID.items()})
-    return {name: np.array([[bool(judge(statistics, dataclasses.replace(off, **{name: v})))
-                             for _, _, _, statistics in rows] for v in values])
+    off = base
+    for name, values in GRID.items():
+        off = dataclasses.replace(off, **settings(name, values[0]))
+    return {name: np.array([[bool(judge(statistics, dataclasses.replace(off, **settings(name, v))))
+                             for _, _, _, statistics, _ in rows] for v in values])
             for name, values in GRID.items()}
 
 
 def outcomes(rows):
-    """(clean, accuracy, alarm) of the rows as arrays."""
-    return (np.array([c == 'clean' for c, _, _, _ in rows]), np.array([a for _, a, _, _ in rows]),
-            np.array([a for _, _, a, _ in rows], bool))
+    """(clean, accuracy, alarm, which CSV) of the rows as arrays."""
+    return (np.array([r[0] == 'clean' for r in rows]), np.array([r[1] for r in rows]),
+            np.array([r[2] for r in rows], bool), np.array([r[4] for r in rows]))
 
 
 def rates(outcome, degraded):
-    """(silent failure, false degraded, over-caution) rates of the per-row ``degraded`` flags, and the counts."""
-    clean, accuracy, alarm = outcome
+    """(silent failure, false degraded, over-caution) rates of the per-row ``degraded`` flags, and the counts.
+
+    The false-degraded rate is the highest of the CSVs' own (each set of clean frames, CamVid or rendered, is
+    held to the goal by itself, as the report holds each); its counts are over all clean rows.
+    """
+    clean, accuracy, alarm, source = outcome
     corrupted = ~clean
     silent = int(np.sum(corrupted & (accuracy < FAIL_BELOW) & ~(alarm | degraded)))
     false = int(np.sum(clean & degraded))
@@ -115,7 +132,9 @@ def rates(outcome, degraded):
     caught = int(np.sum(corrupted & (accuracy < FAIL_BELOW) & degraded))   # ties: the more failing frames degraded
     n_corrupted, n_clean, n_accurate = int(corrupted.sum()), int(clean.sum()), int(accurate.sum())
     share = lambda a, b: a / b if b else 0.0       # noqa: E731
-    return (share(silent, n_corrupted), share(false, n_clean), share(cautious, n_accurate),
+    false_share = max((share(int(np.sum(clean & degraded & (source == k))), int(np.sum(clean & (source == k))))
+                       for k in np.unique(source)), default=0.0)
+    return (share(silent, n_corrupted), false_share, share(cautious, n_accurate),
             (silent, n_corrupted, false, n_clean, cautious, n_accurate, caught))
 
 
@@ -128,7 +147,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('csv', nargs='+', help='per-frame CSVs of trust_figures.py --csv')
     parser.add_argument('--silent', type=float, default=0.01, help='the most silent failures to allow (share)')
-    parser.add_argument('--false-degraded', type=float, default=0.01, help='the most false degraded on clean frames')
+    parser.add_argument('--false-degraded', type=float, default=0.01,
+                        help='the most false degraded on the clean frames of each CSV')
     parser.add_argument('--caution', type=float, default=None,
                         help='instead: the most over-caution to allow (share); the fewest silent failures within it '
                              'and the false-degraded limit are chosen')
@@ -148,7 +168,7 @@ def main():
     results = []
     for margin in margins:
         results += search(at_margin(rows, levels, margin), base, args.silent, args.false_degraded, margin)
-    names = ['low_margin_max'] + list(GRID)
+    names = ['low_margin_max'] + [part for key in GRID for part in key.split('+')]
     if args.caution is None:
         kept = sorted((r for r in results if r[0]), key=lambda r: (r[1], r[2], -r[5][6], -r[5][7]))
         within = f'silent <= {args.silent:.1%}'
@@ -160,9 +180,9 @@ def main():
     print(f'# {len(rows)} rows; {len(results)} combinations, {len(kept)} within {within} and '
           f'false degraded <= {args.false_degraded:.1%}')
     silent, false, caution, counts = rates(outcomes(rows), np.array([bool(judge(r[3], base)) for r in rows]))
-    print(f'# today\'s defaults: silent {silent:.1%} ({counts[0]}/{counts[1]}), false degraded {false:.1%} '
-          f'({counts[2]}/{counts[3]}), over-caution {caution:.1%} ({counts[4]}/{counts[5]})')
-    print('| ' + ' | '.join(names) + ' | silent | false degraded | over-caution |')
+    print(f'# today\'s defaults: silent {silent:.1%} ({counts[0]}/{counts[1]}), false degraded {false:.1%} in the '
+          f'worst CSV ({counts[2]}/{counts[3]} in all), over-caution {caution:.1%} ({counts[4]}/{counts[5]})')
+    print('| ' + ' | '.join(names) + ' | silent | false degraded (worst CSV) | over-caution |')
     print('|' + '---|' * (len(names) + 3))
     for _, caution, silent, false, values, counts in kept[:args.top]:
         print('| ' + ' | '.join(_show(v, base.low_margin_max) for v in values)

@@ -175,8 +175,9 @@ class TrustConfig:
     """Every threshold of the frame-level trust check; flat names are ``trust_<field>``.
 
     Defaults chosen by benchmarks/tune_trust.py on CamVid *train* frames (sequences 0006R0 and 0001TP under the
-    15 corruptions, all 367 clean) and rendered frames (benchmarks/trust_figures.py --csv); CamVid val is the
-    report (doc/safety.md). A check is off when its threshold sits at the end of its range.
+    15 corruptions, all 367 clean), rendered frames under the corruptions and the hazard suite's hazard-free
+    frames of its tuning seeds (benchmarks/trust_figures.py --csv); CamVid val is the report (doc/safety.md).
+    A check is off when its threshold sits at the end of its range.
     """
 
     enabled: bool = field(default=True, metadata={
@@ -186,7 +187,7 @@ class TrustConfig:
                                       'wide (averaging hides noise: wider sees more of it)', 32, 2048)
     blur_width_px: int = _param(160, 'blur and contrast are measured on a grey thumbnail this wide (about a third '
                                      'of a 480-pixel frame: a blur that small leaves the labels alone)', 32, 2048)
-    max_noise_sigma: float = _param(10.0, 'degraded (noise) when the noise standard deviation on the noise thumbnail '
+    max_noise_sigma: float = _param(15.0, 'degraded (noise) when the noise standard deviation on the noise thumbnail '
                                           'exceeds this many grey levels', 0.0, 255.0)
     min_sharpness: float = _param(0.0, 'degraded (blur) when the variance of the Laplacian over the variance of the '
                                        'grey levels, on the blur thumbnail, is below this; 0: off (the default '
@@ -207,10 +208,14 @@ class TrustConfig:
                                                'most this mean absolute grey level is a repeat', 0.0, 255.0)
     frozen_frames: int = _param(30, 'degraded (frozen) after this many repeats in a row (a camera driver '
                                     'resending its last frame)', 1, 1000000)
-    low_margin_max: float = _param(0.3, 'pixels whose top-1 minus top-2 probability is below this are unsure',
+    low_margin_max: float = _param(0.4, 'pixels whose top-1 minus top-2 probability is below this are unsure',
                                    0.0, 1.0)
-    max_low_margin_share: float = _param(0.15, 'degraded (low_margin) when more than this share of the pixels is '
-                                               'unsure', 0.0, 1.0)
+    max_low_margin_share: float = _param(0.2, 'degraded (low_margin) when more than this share of the pixels is '
+                                              'unsure', 0.0, 1.0)
+    blurred_below: float = _param(0.08, 'a frame whose sharpness (as min_sharpness measures it) is below this is '
+                                        'blurred and is held to blurred_max_low_margin_share; 0: off', 0.0, 100.0)
+    blurred_max_low_margin_share: float = _param(0.14, 'degraded (blurred_unsure) when more than this share of '
+                                                       'the pixels of a blurred frame is unsure', 0.0, 1.0)
     lower_frac: float = _param(0.33, 'the lower part of the image: this fraction of its rows, from the bottom',
                                0.0, 1.0)
     min_road_or_vehicle_share: float = _param(0.05, 'degraded (no_road_or_vehicle_below) when road and vehicles '

@@ -24,6 +24,9 @@ image quality, on small grey thumbnails of the image the network saw:
 the prediction, from what the graph outputs (labels and margin, top-1 minus top-2 probability):
 
 - ``low_margin``: the share of pixels where the network hesitates;
+- ``blurred_unsure``: a blurred frame (sharpness under ``blurred_below``) held to a lower share of unsure pixels
+  (``blurred_max_low_margin_share``): a network reads a blurred frame wrongly with fewer doubts than a noisy one,
+  so the share that would mark a sharp frame is reached too late there;
 - ``no_road_or_vehicle_below``: a road vehicle's camera always sees road or another vehicle in the lower part of
   the image;
 - ``one_class``: one class over most of the frame;
@@ -83,7 +86,7 @@ class Trust:
 
 
 REASONS = ('black', 'flat', 'noise', 'blur', 'overexposed', 'underexposed', 'blocky', 'frozen', 'low_margin',
-           'no_road_or_vehicle_below', 'one_class', 'unstable')
+           'blurred_unsure', 'no_road_or_vehicle_below', 'one_class', 'unstable')
 
 # Immerkaer's mask: the difference of two discrete Laplacians, zero on any plane, 6 for unit-variance white noise
 _IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
@@ -382,6 +385,8 @@ def judge(statistics: TrustStatistics, config: TrustConfig = TrustConfig()) -> T
         held.add('frozen')
     if s.low_margin_share > c.max_low_margin_share:
         held.add('low_margin')
+    if s.sharpness < c.blurred_below and not flat and s.low_margin_share > c.blurred_max_low_margin_share:
+        held.add('blurred_unsure')
     if s.road_or_vehicle_below_share < c.min_road_or_vehicle_share:
         held.add('no_road_or_vehicle_below')
     if s.one_class_share > c.max_one_class_share:

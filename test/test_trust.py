@@ -286,7 +286,7 @@ def test_a_disabled_check_trusts_everything():
 
 
 def test_every_reason_is_listed():
-    assert len(set(REASONS)) == len(REASONS) == 12
+    assert len(set(REASONS)) == len(REASONS) == 13
 
 
 # --- parameters ----------------------------------------------------------------------------------------------
@@ -389,18 +389,23 @@ def test_judge_applies_each_threshold_and_a_statistic_not_measured_gives_no_reas
                            underexposed_share=0.0, repeated_share=0.2, low_margin_share=0.02,
                            road_or_vehicle_below_share=0.9, one_class_share=0.4, unstable_share=0.1)
     assert judge(replace(fine, sharpness=0.0), TrustConfig(min_sharpness=0.0)) == ()    # 0: blur off
-    config = TrustConfig(min_sharpness=0.05)
+    config = TrustConfig(min_sharpness=0.05, blurred_below=0.2)
     assert judge(fine, config) == () and judge(TrustStatistics(), config) == ()      # all NaN: nothing measured
     cases = {'noise': {'noise_sigma': config.max_noise_sigma + 0.1},
              'blur': {'sharpness': config.min_sharpness / 2},
              'low_margin': {'low_margin_share': config.max_low_margin_share + 0.01},
+             'blurred_unsure': {'sharpness': config.blurred_below / 2, 'low_margin_share':
+                                config.blurred_max_low_margin_share + 0.01},
              'no_road_or_vehicle_below': {'road_or_vehicle_below_share': 0.0},
              'one_class': {'one_class_share': 0.99}, 'unstable': {'unstable_share': 0.9},
              'frozen': {'frozen_count': config.frozen_frames}}
     for reason, change in cases.items():
         assert judge(replace(fine, **change), config) == (reason,), reason
+    # blurred_unsure needs both: a sharp frame is held to the share of sharp frames, a sure blurred one passes
+    assert judge(replace(fine, low_margin_share=config.blurred_max_low_margin_share + 0.01), config) == ()
+    assert judge(replace(fine, sharpness=config.blurred_below / 2), config) == ()
     # what the monitor decides is what judge decides on the statistics it reports
-    trust = assess_frame(camera_frame(sigma=20.0), street_labels(), confident(), CAMVID_CLASSES)
+    trust = assess_frame(camera_frame(sigma=30.0), street_labels(), confident(), CAMVID_CLASSES)
     assert trust.reasons == judge(trust.statistics) and 'noise' in trust.reasons
 
 
@@ -460,3 +465,52 @@ def test_the_tuner_chooses_the_margin_of_unsure_pixels_from_the_shares_at_each_m
     chosen = run.stdout.split('chosen:')[1]
     assert 'trust_low_margin_max=0.5 ' in chosen and '| 0.0% (0/2) | 0.0% | 0.0% (0/1) |' in run.stdout
     assert run.stdout.split('|---|')[-1].splitlines()[1].startswith('| 0.5 |')     # the best row first
+
+
+def test_the_tuner_holds_each_csvs_clean_frames_to_the_false_degraded_goal(tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    names = [f.name for f in fields(TrustStatistics)]
+    good = dict(noise_sigma=1.0, sharpness=0.4, contrast=60.0, brightness=120.0, overexposed_share=0.0,
+                underexposed_share=0.0, repeated_share=0.2, low_margin_share=0.02,
+                road_or_vehicle_below_share=0.9, one_class_share=0.4, frozen_count=0)
+
+    def write(path, rows):
+        with open(path, 'w', newline='') as f:
+            out = csv.writer(f)
+            out.writerow(['frame', 'corruption', 'severity', 'accuracy', 'alarm', 'degraded', 'reasons', 'checks_ms']
+                         + names)
+            for i, (corruption, accuracy, stats) in enumerate(rows):
+                out.writerow([f'f{i}', corruption, 1, accuracy, False, False, '', 1.0]
+                             + [stats.get(n, 'nan') for n in names])
+
+    # 99 quiet clean frames in one set; the other set's one clean frame is as noisy as the only failing frame,
+    # so catching that frame stops 1% of all clean frames but every clean frame of the second set
+    write(tmp_path / 'a.csv', [('clean', 0.95, good)] * 99)
+    write(tmp_path / 'b.csv', [('clean', 0.95, dict(good, noise_sigma=7.0)),
+                               ('gaussian_noise', 0.5, dict(good, noise_sigma=7.0))])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tuner = [sys.executable, os.path.join(root, 'benchmarks', 'tune_trust.py'), str(tmp_path / 'a.csv'),
+             str(tmp_path / 'b.csv')]
+    run = subprocess.run(tuner, capture_output=True, text=True, cwd=root, timeout=120)
+    assert run.returncode == 1 and 'no combination meets the goals' in run.stderr, run.stdout + run.stderr
+    run = subprocess.run(tuner + ['--false-degraded', '1'], capture_output=True, text=True, cwd=root, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert '| 0.0% (0/1) | 100.0% |' in run.stdout       # silent 0 of 1, the second set's clean frame stopped
+
+
+def test_trust_figures_takes_the_hazard_free_frames_of_the_scenario_seeds():
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'benchmarks'))
+    from trust_figures import scenario_frames
+
+    from seg_perception.sim.scenarios import scenario
+
+    data = scenario_frames(range(3, 5))
+    assert data.names == [f'seed_{s}_{scenario(s, False).case}' for s in (3, 4)]
+    frame = scenario(4, False).render()
+    assert np.array_equal(data.images[1], frame.rgb) and np.array_equal(data.labels[1], frame.labels)
+    assert not scenario(4, False).hazardous
