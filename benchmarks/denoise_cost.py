@@ -1,7 +1,8 @@
 """What test-time denoising costs per frame: the Segmenter with it and without, interleaved in one run.
 
 Each round segments the same frame once with ``denoise_enabled`` true and once false (the order alternating),
-on a clean rendered frame (denoising only measures it) and on the same frame under Gaussian noise (it filters),
+on a clean rendered frame (denoising only measures it) and on the same frame under Gaussian noise and under
+pixelation (it filters),
 and prints the median and p99 of ``timings_ms['total']`` per variant with the ratio to the one without.
 
     python benchmarks/denoise_cost.py --sizes 480x360 800x600 --rounds 60
@@ -36,8 +37,10 @@ def main(argv=None) -> int:
     for size in args.sizes:
         w, h = (int(v) for v in size.split('x'))
         clean = render_scene(3, height=h, width=w)[0]
-        frames = {'clean': clean, 'gaussian noise, severity 3': corrupt(clean, 'gaussian_noise', 3,
-                                                                        np.random.default_rng(0))}
+        frames = {'clean': clean}
+        for corruption in ('gaussian_noise', 'pixelate'):
+            frames[f"{corruption.replace('_', ' ')}, severity 3"] = corrupt(clean, corruption, 3,
+                                                                            np.random.default_rng(0))
         for name, frame in frames.items():
             times = {'on': [], 'off': []}
             what = on.segment(frame).denoised

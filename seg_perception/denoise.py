@@ -9,7 +9,10 @@ single-pixel impulses into noise or blobs). Where they exceed what clean frames 
 (:class:`seg_perception.safety_config.DenoiseParams`; :func:`wants_median`, :func:`wants_blur`), the Segmenter
 runs the filters on the frame at its own resolution: a 3 x 3 median (:func:`median`) for impulses, then a Gaussian
 blur (:func:`blur`) for what noise remains, or, on a frame without noise that is softer than clean frames
-(defocus, motion, a dirty lens), an unsharp mask (:func:`wants_sharpen`, :func:`sharpen`). Between the median and
+(defocus, motion, a dirty lens), an unsharp mask (:func:`wants_sharpen`, :func:`sharpen`), and on a pixelated
+frame (blocks of one value: most neighbouring pixels equal, seg_perception.trust.repeated_share at the frame's own
+resolution) a light Gaussian blur that smooths the blocks' edges away (:func:`wants_deblock`, :func:`deblock`),
+instead of the mask. Between the median and
 the blur, a frame whose grey range (:func:`grey_range`) is under what clean frames show (fog, a low-contrast
 sensor, glare) gets its contrast stretched about each channel's mean (:func:`stretch_gain`, :func:`stretch`), the
 noise estimate multiplied by the same gain. The trust check judges the frame as it came from the camera, only
@@ -108,3 +111,16 @@ def median(rgb: np.ndarray) -> np.ndarray:
 def blur(rgb: np.ndarray, params: DenoiseParams) -> np.ndarray:
     """A Gaussian blur of ``params.blur_sigma`` pixels at the frame's own resolution."""
     return cv2.GaussianBlur(rgb, (0, 0), params.blur_sigma)
+
+
+def wants_deblock(repeated: float, params: DenoiseParams) -> bool:
+    """True when more neighbouring pixels are equal than in camera frames (``repeated``: trust.repeated_share)."""
+    return params.enabled and repeated > params.deblock_above_repeated
+
+
+def deblock(rgb: np.ndarray, params: DenoiseParams) -> np.ndarray:
+    """A Gaussian blur of ``params.deblock_sigma`` pixels at the frame's own resolution.
+
+    A pixelated frame's block edges, which the network reads as texture, are smoothed away.
+    """
+    return cv2.GaussianBlur(np.ascontiguousarray(rgb), (0, 0), params.deblock_sigma)

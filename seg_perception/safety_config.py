@@ -240,13 +240,16 @@ class DenoiseParams:
     fog and brightness, its threshold under every clean train frame's grey range (at least 185.9) and every
     hazard-suite frame's (at least 147.3); the unsharp mask on 0006R0 under the blur corruptions and fog, its
     threshold under every clean train frame's sharpness (at least 0.088) and every hazard-suite frame's (at least
-    0.047); CamVid val is the report (doc/robustness.md).
+    0.047); the deblocking blur on 0006R0 under pixelation and JPEG, its threshold over every clean train frame's
+    repeated share (at most 0.36) and every hazard-suite frame's (at most 0.38); CamVid val is the report
+    (doc/robustness.md).
     """
 
     enabled: bool = field(default=True, metadata={
         'description': 'filter a noisy frame before the network (a 3x3 median for salt-and-pepper, a Gaussian blur '
-                       'for other noise), stretch a flat one\'s contrast and sharpen a soft one; clean frames are '
-                       'never filtered; the trust check never sees the blur or the sharpening'})
+                       'for other noise), stretch a flat one\'s contrast, sharpen a soft one and smooth a pixelated '
+                       'one; clean frames are never filtered; the trust check never sees the blurs or the '
+                       'sharpening'})
     max_noise_sigma: float = _param(3.0, 'blur a frame whose noise standard deviation (grey levels, on a 320-px '
                                          'thumbnail at the network\'s scale) exceeds this', 0.0, 255.0)
     max_impulse_share: float = _param(0.012, 'median-filter a frame when more than this share of its channel '
@@ -265,6 +268,10 @@ class DenoiseParams:
     sharpen_amount: float = _param(2.0, 'the unsharp mask\'s amount: the frame plus this times its difference '
                                         'from its Gaussian blur', 0.0, 10.0)
     sharpen_sigma: float = _param(3.0, 'the unsharp mask\'s Gaussian, pixels of the frame', 0.1, 20.0)
+    deblock_above_repeated: float = _param(0.6, 'blur a frame that is not blurred for noise when more than this '
+                                                'share of its neighbouring pixels (at its own resolution) have one '
+                                                'grey level: a pixelated frame; 1: never', 0.0, 1.0)
+    deblock_sigma: float = _param(1.0, 'that blur\'s Gaussian, pixels of the frame', 0.1, 10.0)
 
 
 # --- all of them -------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from .framing import DEFAULT_ASPECT, check_aspect, to_network_size  # noqa: F401
 from .model_files import ModelFiles, default_model
 from .safety_config import SafetyConfig
 from .taxonomy import TAXONOMY_IGNORE as OUTSIDE, class_ids, class_palette, colourise
-from .trust import Trust, TrustMonitor, grey_thumbnail, noise_sigma, sharpness
+from .trust import Trust, TrustMonitor, grey_thumbnail, noise_sigma, repeated_share, sharpness
 
 
 class InputError(ValueError):
@@ -404,6 +404,9 @@ class Segmenter:
             if denoise.wants_sharpen(sharpness(grey_thumbnail(grey, self.safety.trust.blur_width_px)), params):
                 rgb = denoise.sharpen(rgb, params)      # the checks judge the frame unsharpened
                 filters.append('sharpen')
+            elif gain == 1.0 and denoise.wants_deblock(repeated_share(rgb), params):
+                rgb = denoise.deblock(rgb, params)      # the checks judge the frame as it came, blocks and all
+                filters.append('deblock')
         if filters and filters != ['median']:       # the network images of the frame as the filters left it
             net, _, _ = self.frame(rgb, aspect)
         if gain > 1.0:

@@ -12,10 +12,11 @@ from seg_perception.taxonomy import CAMVID_CLASSES, class_palette
 # colour table (each CamVid class has a taxonomy class of its own, so the 11 colours differ).
 CAMVID_COLOURS = class_palette(CAMVID_CLASSES)
 
-# A painted frame's grey range is that of the palette (under 140 grey levels): test-time denoising would stretch its
-# contrast and change the colours a test reads (seg_perception.denoise). Tests that read frames by their colour turn
-# the stretch off with these settings (the node's parameter names).
-NO_STRETCH = {'denoise_stretch_below_range': 0.0}
+# A painted frame's grey range is that of the palette (under 140 grey levels), and its flat colours repeat most
+# neighbouring pixels: test-time denoising would stretch its contrast and smooth it as pixelated, changing the
+# colours a test reads (seg_perception.denoise). Tests that read frames by their colour turn both off with these
+# settings (the node's parameter names).
+NO_STRETCH = {'denoise_stretch_below_range': 0.0, 'denoise_deblock_above_repeated': 1.0}
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY_HW = (48, 64)

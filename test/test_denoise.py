@@ -118,6 +118,27 @@ def test_a_soft_frame_wants_an_unsharp_mask_that_sharpens_it_and_a_clean_one_doe
     assert not denoise.wants_sharpen(0.0, replace(PARAMS, enabled=False))
 
 
+def pixelated(rgb, block=4):
+    """``rgb`` at 1/``block`` of its size, scaled back up by repeating pixels (Hendrycks and Dietterich's pixelate)."""
+    import cv2
+    h, w = rgb.shape[:2]
+    small = cv2.resize(rgb, (w // block, h // block), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def test_a_pixelated_frame_wants_a_deblocking_blur_and_a_camera_frame_does_not():
+    from seg_perception.trust import repeated_share
+    camera = gaussian_noise(textured(), 2.0)        # a camera's own noise leaves few neighbours equal
+    assert not denoise.wants_deblock(repeated_share(camera), PARAMS)
+    blocky = pixelated(camera)
+    assert denoise.wants_deblock(repeated_share(blocky), PARAMS)
+    smoothed = denoise.deblock(blocky, PARAMS)
+    edges = lambda im: np.abs(np.diff(im.astype(int), axis=1))[:, 3::4].mean()    # noqa: E731 - across block edges
+    assert edges(smoothed) < 0.7 * edges(blocky)
+    assert not denoise.wants_deblock(1.0, replace(PARAMS, deblock_above_repeated=1.0))
+    assert not denoise.wants_deblock(1.0, replace(PARAMS, enabled=False))
+
+
 def test_the_settings_are_flat_parameters_like_the_checks():
     config = SafetyConfig.from_flat({'denoise_enabled': False, 'denoise_max_noise_sigma': 5.0})
     assert config.denoise == DenoiseParams(enabled=False, max_noise_sigma=5.0)
@@ -136,7 +157,7 @@ def segmenters(tiny_model):
 
 def test_the_segmenter_filters_noisy_and_flat_frames_only_and_what_the_trust_check_then_sees(segmenters):
     on, off = segmenters
-    clean = textured(shape=(120, 160))
+    clean = gaussian_noise(textured(shape=(120, 160)), 1.5)     # a camera's own noise: few neighbours equal
     a, b = on.segment(clean), off.segment(clean)
     assert a.denoised == '' and b.denoised == ''
     np.testing.assert_array_equal(a.labels, b.labels)
@@ -167,6 +188,10 @@ def test_the_segmenter_filters_noisy_and_flat_frames_only_and_what_the_trust_che
     assert sharpened.trust.statistics.sharpness == unsharpened.trust.statistics.sharpness    # judged as it came
     # a soft frame with noise is blurred, never sharpened
     assert on.segment(gaussian_noise(soft, 25.0)).denoised == 'blur'
+    blocky = pixelated(clean)
+    smoothed, unsmoothed = on.segment(blocky), off.segment(blocky)
+    assert smoothed.denoised == 'deblock'
+    assert smoothed.trust.statistics.repeated_share == unsmoothed.trust.statistics.repeated_share    # as it came
     flat = low_contrast(clean, 0.05)          # under the trust check's min_contrast
     stretched, unfiltered = on.segment(flat), off.segment(flat)
     assert stretched.denoised == 'stretch'

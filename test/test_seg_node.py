@@ -457,7 +457,9 @@ def test_fast_publisher_gets_the_latest_frame_answered_without_a_backlog(probe):
 def test_a_noisy_frame_is_denoised_and_counted_a_clean_one_is_not(probe):
     clean = np.zeros((120, 160, 3), np.uint8)
     clean[:50], clean[50:] = (200, 215, 240), (30, 30, 35)       # a camera's contrast: not stretched either
-    noisy = np.clip(clean + np.random.default_rng(3).normal(0, 25, clean.shape), 0, 255).astype(np.uint8)
+    noise = np.random.default_rng(3).normal(0, 1, clean.shape)
+    noisy = np.clip(clean + 25 * noise, 0, 255).astype(np.uint8)
+    clean = np.clip(clean + 1.5 * noise, 0, 255).astype(np.uint8)     # a camera's own noise: not pixelated
     before = probe.counts()
     probe.wait_for_answer(probe.send(rgb_image(clean, probe.header())))
     probe.wait_for_answer(probe.send(rgb_image(noisy, probe.header())))
