@@ -31,6 +31,9 @@ import numpy as np
 
 ASPECTS = ('squash', 'letterbox', 'tiles')
 DEFAULT_ASPECT = 'tiles'
+# ``tiles`` never needs more windows than this; a frame that would (wider than about 5:1 into a 4:3 network, a
+# 2 x 640 strip would need 240 windows and tens of GB) goes in as ``letterbox`` instead.
+MAX_TILES = 4
 
 
 def to_network_size(rgb: np.ndarray, input_hw: Tuple[int, int]) -> np.ndarray:
@@ -74,10 +77,15 @@ class Framing:
 
 
 def plan(frame_hw: Tuple[int, int], net_hw: Tuple[int, int], aspect: str) -> Framing:
-    """The Framing of a ``frame_hw`` frame in a ``net_hw`` network for ``aspect`` (one of ASPECTS)."""
+    """The Framing of a ``frame_hw`` frame in a ``net_hw`` network for ``aspect`` (one of ASPECTS).
+
+    ``tiles`` of a frame that would need more than MAX_TILES windows gives its ``letterbox`` Framing.
+    """
     check_aspect(aspect)
     h, w = (int(v) for v in frame_hw)
     nh, nw = (int(v) for v in net_hw)
+    if aspect == 'tiles' and max(w * nh / (h * nw), h * nw / (w * nh)) > MAX_TILES:
+        aspect = 'letterbox'
     squash = Framing('squash', (h, w), (nh, nw), (nh, nw), ((0, 0),), 1, ((0, nw),))
     if aspect == 'squash':
         return squash

@@ -72,6 +72,20 @@ def test_tiles_put_each_column_back_where_it_was():
     assert probs.shape == (48, 200, 3) and np.array_equal(probs[..., 2], frame[..., 0])
 
 
+def test_a_frame_that_would_need_more_than_max_tiles_windows_goes_in_as_letterbox():
+    assert plan((48, 64 * framing.MAX_TILES), NET, 'tiles').count == framing.MAX_TILES
+    for shape in ((48, 64 * framing.MAX_TILES + 1), (2, 640), (640, 2)):    # a strip, wide or tall
+        p = plan(shape, NET, 'tiles')
+        assert p == plan(shape, NET, 'letterbox') and p.count == 1
+
+
+def test_segmenter_answers_a_strip_frame_with_one_network_image(segmenter):
+    frame = column_image(2, 640)
+    segmenter.aspect = 'tiles'
+    out = segmenter.segment(frame)
+    assert out.labels.shape == (2, 640) and segmenter.backend.batches[-1] == (1, *NET, 3)
+
+
 def test_an_unknown_aspect_is_refused_with_the_choices():
     with pytest.raises(ValueError, match='aspect .crop.: expected one of squash, letterbox, tiles'):
         plan((10, 20), NET, 'crop')
