@@ -12,11 +12,11 @@ blur (:func:`blur`) for what noise remains, or, on a frame without noise that is
 (defocus, motion, a dirty lens), an unsharp mask (:func:`wants_sharpen`, :func:`sharpen`), and on a pixelated
 frame (blocks of one value: most neighbouring pixels equal, seg_perception.trust.repeated_share at the frame's own
 resolution) a light Gaussian blur that smooths the blocks' edges away (:func:`wants_deblock`, :func:`deblock`),
-instead of the mask. Between the median and
-the blur, a frame whose grey range (:func:`grey_range`) is under what clean frames show (fog, a low-contrast
-sensor, glare) gets its contrast stretched about each channel's mean (:func:`stretch_gain`, :func:`stretch`), the
-noise estimate multiplied by the same gain. The trust check judges the frame as it came from the camera, only
-stretched, and without its impulses where the median alone restored it (Segmenter._denoised).
+instead of the mask. Between the median and the blur, a frame whose grey range (:func:`grey_range`) is under
+what clean frames show (fog, a low-contrast sensor, glare) gets its contrast stretched about each channel's mean
+(:func:`stretch_gain`, :func:`stretch`), the noise estimate multiplied by the same gain. The trust check judges
+the frame as it came from the camera, only stretched, and without its impulses where the median alone restored it
+(Segmenter._denoised).
 
 Pure numpy and OpenCV; no ROS imports.
 """
